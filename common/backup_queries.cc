@@ -1,0 +1,179 @@
+// Backup rows: enqueue (with the job, atomically), read, list, complete.
+#include <string>
+
+#include "common/control_store.h"
+
+namespace backup {
+namespace {
+
+constexpr std::string_view kInsertJob = R"sql(
+INSERT INTO jobs (job_id, kind, state, collection_namespace, collection_name, backup_id,
+                  params, max_attempts, run_after, created_at, updated_at)
+VALUES (?1, ?2, 'QUEUED', ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8))sql";
+
+constexpr std::string_view kInsertBackup = R"sql(
+INSERT INTO backups (backup_id, collection_namespace, collection_name, timestamp, size_bytes,
+                     record_count, file_count, includes_files, storage_path, storage_type,
+                     metadata, created_at, state, job_id, created_at_ms)
+VALUES (?1, ?2, ?3, ?4, 0, 0, 0, ?5, ?6, ?7, ?8, ?4, 'PENDING', ?9, ?10))sql";
+
+constexpr std::string_view kSelectBackupColumns = R"sql(
+SELECT backup_id, collection_namespace, collection_name, timestamp, size_bytes, record_count,
+       file_count, includes_files, storage_path, storage_type, metadata, state, sha256,
+       completed_at, job_id, created_at_ms
+FROM backups)sql";
+
+// ?1 namespace ('' any), ?2 name ('' any), ?3 since.
+constexpr std::string_view kBackupFilter =
+    " WHERE (?1 = '' OR collection_namespace = ?1) AND (?2 = '' OR collection_name = ?2)"
+    " AND timestamp >= ?3";
+
+constexpr std::string_view kCompleteBackup = R"sql(
+UPDATE backups SET state = 'COMPLETED', size_bytes = ?2, record_count = ?3, file_count = ?4,
+                   sha256 = ?5, completed_at = ?6
+WHERE backup_id = ?1 AND state = 'PENDING')sql";
+
+constexpr std::string_view kInsertManifest =
+    "INSERT INTO backup_files (backup_id, path, size, sha256) VALUES (?1, ?2, ?3, ?4)";
+
+constexpr std::string_view kSucceedJob = R"sql(
+UPDATE jobs SET state = 'SUCCEEDED', result = ?4, phase = 'done', bytes_done = bytes_total,
+                items_done = items_total, finished_at = ?5, updated_at = ?5
+WHERE job_id = ?1 AND lease_owner = ?2 AND attempt = ?3 AND state = 'RUNNING')sql";
+
+}  // namespace
+
+Status ControlStore::EnqueueBackup(const Job& job, const BackupRecord& backup) {
+  {
+    std::lock_guard lock(mu_);
+    auto tx = sql::Transaction::Begin(db_);
+    if (!tx) return Fail(tx.error().Context("enqueue backup"));
+    BACKUP_TRY(db_.Run(kInsertJob, {job.id, ToString(job.kind), job.collection.ns,
+                                    job.collection.name, job.backup_id, job.params,
+                                    static_cast<int64_t>(job.max_attempts), job.created_at_ms}),
+               "enqueue backup: insert job");
+    auto inserted = db_.Run(
+        kInsertBackup,
+        {backup.id, backup.collection.ns, backup.collection.name, backup.timestamp,
+         static_cast<int64_t>(backup.includes_files), backup.storage_path, backup.storage_type,
+         EncodeJsonMap(backup.metadata), backup.job_id, backup.created_at_ms});
+    if (!inserted && inserted.error().code() == Code::kAlreadyExists) {
+      return Fail(Error::AlreadyExists("backup destination " + backup.storage_path +
+                                       " is already used by another backup"));
+    }
+    if (!inserted) return Fail(inserted.error().Context("enqueue backup: insert backup"));
+    BACKUP_TRY(tx->Commit(), "enqueue backup");
+  }
+  NotifyChange();
+  return {};
+}
+
+Result<std::vector<BackupRecord>> ControlStore::ReadBackups(sql::Statement& s) {
+  std::vector<BackupRecord> out;
+  for (;;) {
+    auto row = s.Step();
+    if (!row) return Fail(row.error().Context("read backups"));
+    if (!*row) break;
+    BackupRecord b;
+    b.id = s.Text(0);
+    b.collection = {s.Text(1), s.Text(2)};
+    b.timestamp = s.Int(3);
+    b.size_bytes = s.Int(4);
+    b.record_count = s.Int(5);
+    b.file_count = s.Int(6);
+    b.includes_files = s.Int(7) != 0;
+    b.storage_path = s.Text(8);
+    b.storage_type = s.Text(9);
+    auto metadata = DecodeJsonMap(s.Text(10));
+    if (!metadata) return Fail(metadata.error());
+    b.metadata = std::move(*metadata);
+    b.state = BackupStateFromString(s.Text(11)).value_or(BackupState::kFailed);
+    b.sha256 = s.Text(12);
+    b.completed_at = s.Int(13);
+    b.job_id = s.Text(14);
+    b.created_at_ms = s.Int(15);
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+Result<BackupRecord> ControlStore::GetBackup(const std::string& backup_id) {
+  std::lock_guard lock(mu_);
+  auto stmt = db_.Prepare(std::string(kSelectBackupColumns) + " WHERE backup_id = ?1");
+  if (!stmt) return Fail(stmt.error());
+  stmt->Bind({backup_id});
+  auto rows = ReadBackups(*stmt);
+  if (!rows) return Fail(rows.error());
+  if (rows->empty()) return Fail(Error::NotFound("backup " + backup_id + " not found"));
+  return std::move(rows->front());
+}
+
+Result<BackupList> ControlStore::ListBackups(const BackupQuery& q) {
+  std::string ns = q.collection ? q.collection->ns : q.ns;
+  std::string name = q.collection ? q.collection->name : "";
+  std::lock_guard lock(mu_);
+  BackupList list;
+  auto count = db_.QueryInt("SELECT count(*) FROM backups" + std::string(kBackupFilter),
+                            {ns, name, q.since_timestamp});
+  if (!count) return Fail(count.error().Context("count backups"));
+  list.total_count = *count;
+  auto stmt = db_.Prepare(std::string(kSelectBackupColumns) + std::string(kBackupFilter) +
+                          " ORDER BY timestamp DESC, created_at_ms DESC, backup_id LIMIT ?4");
+  if (!stmt) return Fail(stmt.error());
+  stmt->Bind({ns, name, q.since_timestamp, static_cast<int64_t>(q.limit > 0 ? q.limit : -1)});
+  auto rows = ReadBackups(*stmt);
+  if (!rows) return Fail(rows.error());
+  list.backups = std::move(*rows);
+  return list;
+}
+
+Result<std::vector<ManifestEntry>> ControlStore::GetManifest(const std::string& backup_id) {
+  std::lock_guard lock(mu_);
+  auto stmt = db_.Prepare(
+      "SELECT path, size, sha256 FROM backup_files WHERE backup_id = ?1 ORDER BY path");
+  if (!stmt) return Fail(stmt.error());
+  stmt->Bind({backup_id});
+  std::vector<ManifestEntry> out;
+  for (;;) {
+    auto row = stmt->Step();
+    if (!row) return Fail(row.error().Context("read manifest"));
+    if (!*row) break;
+    out.push_back({stmt->Text(0), stmt->Int(1), stmt->Text(2)});
+  }
+  return out;
+}
+
+Status ControlStore::CompleteBackup(const Lease& lease, const BackupRecord& b,
+                                    const std::vector<ManifestEntry>& manifest,
+                                    const std::string& result) {
+  {
+    std::lock_guard lock(mu_);
+    auto tx = sql::Transaction::Begin(db_);
+    if (!tx) return Fail(tx.error().Context("complete backup"));
+    BACKUP_TRY(db_.Run(kSucceedJob, {lease.job_id, lease.owner,
+                                     static_cast<int64_t>(lease.attempt), result, Now()}),
+               "complete backup: job");
+    if (db_.Changes() != 1) {
+      return Fail(Error::Aborted("complete backup: job " + lease.job_id +
+                                 " is no longer leased to this worker"));
+    }
+    BACKUP_TRY(db_.Run(kCompleteBackup, {b.id, b.size_bytes, b.record_count, b.file_count,
+                                         b.sha256, b.completed_at}),
+               "complete backup: backup row");
+    if (db_.Changes() != 1) {
+      return Fail(Error::Aborted("complete backup: backup " + b.id + " is no longer pending"));
+    }
+    auto insert = db_.Prepare(kInsertManifest);
+    if (!insert) return Fail(insert.error());
+    for (const ManifestEntry& e : manifest) {
+      // One prepared statement reused for every row: manifests can hold many files.
+      BACKUP_TRY(insert->Bind({b.id, e.path, e.size, e.sha256}).Run(), "complete backup: manifest");
+      insert->Reset();
+    }
+    BACKUP_TRY(tx->Commit(), "complete backup");
+  }
+  NotifyChange();
+  return {};
+}
+
+}  // namespace backup

@@ -1,0 +1,125 @@
+// The collection registry: CreateCollection, GetCollection, Discover.
+#include <string>
+
+#include "common/control_store.h"
+
+namespace backup {
+namespace {
+
+constexpr std::string_view kInsertCollection = R"sql(
+INSERT INTO collections (namespace, name, db_path, files_path, message_type_namespace,
+                         message_type_name, created_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7))sql";
+
+constexpr std::string_view kInsertLabel =
+    "INSERT OR REPLACE INTO collection_labels (namespace, name, key, value) VALUES (?1,?2,?3,?4)";
+
+constexpr std::string_view kSelectCollectionColumns =
+    "SELECT namespace, name, db_path, files_path, message_type_namespace, message_type_name, "
+    "created_at, updated_at FROM collections c";
+
+constexpr std::string_view kSelectLabels =
+    "SELECT key, value FROM collection_labels WHERE namespace = ?1 AND name = ?2";
+
+// One of these per label in the filter; the values are bound, never spliced.
+constexpr std::string_view kLabelFilter =
+    " AND EXISTS (SELECT 1 FROM collection_labels l WHERE l.namespace = c.namespace AND "
+    "l.name = c.name AND l.key = ? AND l.value = ?)";
+
+CollectionRecord ReadCollection(const sql::Statement& s) {
+  CollectionRecord r;
+  r.name = {s.Text(0), s.Text(1)};
+  r.db_path = s.Text(2);
+  r.files_path = s.Text(3);
+  r.message_type_namespace = s.Text(4);
+  r.message_type_name = s.Text(5);
+  r.created_at_ms = s.Int(6);
+  r.updated_at_ms = s.Int(7);
+  return r;
+}
+
+}  // namespace
+
+Status ControlStore::UpdateLabels(const CollectionRecord& record) {
+  for (const auto& [k, v] : record.labels) {
+    BACKUP_TRY(db_.Run(kInsertLabel, {record.name.ns, record.name.name, k, v}), "insert label");
+  }
+  return {};
+}
+
+Status ControlStore::CreateCollection(const CollectionRecord& record) {
+  std::lock_guard lock(mu_);
+  auto tx = sql::Transaction::Begin(db_);
+  if (!tx) return Fail(tx.error());
+  auto inserted = db_.Run(kInsertCollection,
+                          {record.name.ns, record.name.name, record.db_path, record.files_path,
+                           record.message_type_namespace, record.message_type_name, Now()});
+  if (!inserted && inserted.error().code() == Code::kAlreadyExists) {
+    return Fail(Error::AlreadyExists("collection " + record.name.Key() + " already exists"));
+  }
+  if (!inserted) return Fail(inserted.error().Context("register collection"));
+  BACKUP_TRY(UpdateLabels(record), "register collection");
+  return tx->Commit();
+}
+
+Result<CollectionRecord> ControlStore::GetCollection(const CollectionName& name) {
+  std::lock_guard lock(mu_);
+  auto stmt = db_.Prepare(std::string(kSelectCollectionColumns) +
+                          " WHERE namespace = ?1 AND name = ?2");
+  if (!stmt) return Fail(stmt.error());
+  stmt->Bind({name.ns, name.name});
+  auto row = stmt->Step();
+  if (!row) return Fail(row.error().Context("get collection"));
+  if (!*row) return Fail(Error::NotFound("collection " + name.Key() + " not found"));
+  CollectionRecord record = ReadCollection(*stmt);
+  auto labels = db_.Prepare(kSelectLabels);
+  if (!labels) return Fail(labels.error());
+  labels->Bind({name.ns, name.name});
+  for (;;) {
+    auto more = labels->Step();
+    if (!more) return Fail(more.error().Context("get collection labels"));
+    if (!*more) break;
+    record.labels[labels->Text(0)] = labels->Text(1);
+  }
+  return record;
+}
+
+Result<CollectionPage> ControlStore::Discover(const DiscoverQuery& query) {
+  std::vector<CollectionName> names;
+  CollectionPage page;
+  {
+    std::lock_guard lock(mu_);
+    // The page token is the last "namespace/name" key returned.
+    std::string sql = std::string(kSelectCollectionColumns) +
+                      " WHERE (?1 = '' OR c.namespace = ?1) AND (c.namespace || '/' || c.name) > ?2";
+    for (size_t i = 0; i < query.labels.size(); ++i) sql += kLabelFilter;
+    sql += " ORDER BY c.namespace, c.name LIMIT ?";
+    auto stmt = db_.Prepare(sql);
+    if (!stmt) return Fail(stmt.error());
+    stmt->Bind({query.ns, query.page_token});
+    int index = 3;
+    for (const auto& [k, v] : query.labels) {
+      stmt->BindAt(index++, std::string_view(k));
+      stmt->BindAt(index++, std::string_view(v));
+    }
+    stmt->BindAt(index, static_cast<int64_t>(query.page_size) + 1);
+    for (;;) {
+      auto row = stmt->Step();
+      if (!row) return Fail(row.error().Context("discover"));
+      if (!*row) break;
+      names.push_back({stmt->Text(0), stmt->Text(1)});
+    }
+  }
+  if (static_cast<int>(names.size()) > query.page_size) {
+    names.resize(query.page_size);
+    page.next_page_token = names.back().Key();
+  }
+  for (const auto& name : names) {
+    auto record = GetCollection(name);
+    if (!record) return Fail(record.error());
+    page.collections.push_back(std::move(*record));
+  }
+  return page;
+}
+
+}  // namespace backup

@@ -1,0 +1,139 @@
+// The control database's schema, as numbered migrations applied in order and recorded
+// in PRAGMA user_version. Never edit a released migration; append a new one.
+#include <array>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
+
+#include "common/control_store.h"
+
+namespace backup {
+namespace {
+
+constexpr std::array<std::string_view, 1> kMigrations = {
+    // 1: collections, backups (the seed's columns, plus state and checksums), jobs.
+    R"sql(
+CREATE TABLE collections (
+  namespace TEXT NOT NULL,
+  name TEXT NOT NULL,
+  db_path TEXT NOT NULL,
+  files_path TEXT NOT NULL,
+  message_type_namespace TEXT NOT NULL DEFAULT '',
+  message_type_name TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (namespace, name)
+);
+CREATE TABLE collection_labels (
+  namespace TEXT NOT NULL,
+  name TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (namespace, name, key),
+  FOREIGN KEY (namespace, name) REFERENCES collections (namespace, name) ON DELETE CASCADE
+);
+CREATE INDEX idx_collection_labels_kv ON collection_labels (key, value);
+
+CREATE TABLE backups (
+  backup_id TEXT PRIMARY KEY,
+  collection_namespace TEXT NOT NULL,
+  collection_name TEXT NOT NULL,
+  timestamp INTEGER NOT NULL,
+  size_bytes INTEGER NOT NULL,
+  record_count INTEGER NOT NULL,
+  file_count INTEGER NOT NULL,
+  includes_files INTEGER NOT NULL,
+  storage_path TEXT NOT NULL,
+  storage_type TEXT NOT NULL,
+  metadata TEXT,
+  created_at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  sha256 TEXT NOT NULL DEFAULT '',
+  completed_at INTEGER NOT NULL DEFAULT 0,
+  job_id TEXT NOT NULL DEFAULT '',
+  created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX idx_collection ON backups (collection_namespace, collection_name);
+CREATE INDEX idx_timestamp ON backups (timestamp);
+CREATE INDEX idx_backups_order ON backups (timestamp DESC, created_at_ms DESC);
+-- Two live backups never share a file.
+CREATE UNIQUE INDEX idx_backups_live_path ON backups (storage_path)
+  WHERE state IN ('PENDING', 'COMPLETED');
+
+CREATE TABLE backup_files (
+  backup_id TEXT NOT NULL REFERENCES backups (backup_id) ON DELETE CASCADE,
+  path TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  PRIMARY KEY (backup_id, path)
+) WITHOUT ROWID;
+
+CREATE TABLE jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL UNIQUE,
+  kind TEXT NOT NULL,
+  state TEXT NOT NULL,
+  collection_namespace TEXT NOT NULL,
+  collection_name TEXT NOT NULL,
+  backup_id TEXT NOT NULL DEFAULT '',
+  params BLOB,
+  result BLOB,
+  phase TEXT NOT NULL DEFAULT 'queued',
+  bytes_done INTEGER NOT NULL DEFAULT 0,
+  bytes_total INTEGER NOT NULL DEFAULT 0,
+  items_done INTEGER NOT NULL DEFAULT 0,
+  items_total INTEGER NOT NULL DEFAULT 0,
+  attempt INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  lease_owner TEXT NOT NULL DEFAULT '',
+  lease_expires_at INTEGER NOT NULL DEFAULT 0,
+  run_after INTEGER NOT NULL,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  error_code INTEGER NOT NULL DEFAULT 0,
+  error_message TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  started_at INTEGER NOT NULL DEFAULT 0,
+  finished_at INTEGER NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX idx_jobs_queue ON jobs (state, run_after, seq);
+CREATE INDEX idx_jobs_collection ON jobs (collection_namespace, collection_name, state);
+CREATE INDEX idx_jobs_lease ON jobs (state, lease_expires_at);
+)sql",
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ControlStore>> ControlStore::Open(const ControlStoreOptions& options) {
+  auto db = sql::Database::Open(options.path, {.busy_timeout_ms = options.busy_timeout_ms});
+  if (!db) return Fail(db.error().Context("open control database"));
+  // WAL lets readers (ListBackups, WatchJob) run beside the writers; synchronous=FULL
+  // fsyncs the WAL at every commit, so an acknowledged job survives a power cut.
+  BACKUP_TRY(db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                      "PRAGMA foreign_keys=ON;"),
+             "configure control database");
+  std::unique_ptr<ControlStore> store(new ControlStore(options, std::move(*db)));
+  BACKUP_TRY(store->Migrate(), "migrate control database");
+  return store;
+}
+
+Status ControlStore::Migrate() {
+  std::lock_guard lock(mu_);
+  auto tx = sql::Transaction::Begin(db_);
+  if (!tx) return Fail(tx.error());
+  auto version = db_.QueryInt("PRAGMA user_version");
+  if (!version) return Fail(version.error());
+  if (*version > static_cast<int64_t>(kMigrations.size())) {
+    return Fail(Error::FailedPrecondition(
+        "control database schema version " + std::to_string(*version) +
+        " is newer than this binary understands (" + std::to_string(kMigrations.size()) + ")"));
+  }
+  for (auto v = *version; v < static_cast<int64_t>(kMigrations.size()); ++v) {
+    BACKUP_TRY(db_.Exec(kMigrations[v]), "migration " + std::to_string(v + 1));
+    BACKUP_TRY(db_.Exec("PRAGMA user_version = " + std::to_string(v + 1)), "set user_version");
+    spdlog::info("control database migrated to schema version {}", v + 1);
+  }
+  return tx->Commit();
+}
+
+}  // namespace backup

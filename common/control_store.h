@@ -1,0 +1,150 @@
+// The control database: the only mutable state of Collector Backup (jobs, backups,
+// collections), in one SQLite file in WAL mode so a job row and its backup row change in
+// one transaction. Several processes (backupd, backup-worker) may open the same file;
+// SQLite's locking and the lease columns keep them apart.
+//
+// Thread-safety: every method is safe to call from any thread. One connection is shared
+// behind a mutex; WaitForChange() blocks without holding it.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/records.h"
+#include "common/sqlite.h"
+
+namespace backup {
+
+struct ControlStoreOptions {
+  std::string path;                          // the control database file
+  int busy_timeout_ms = 10'000;              // wait on another process's write lock
+  const Clock* clock = &SystemClock::Get();  // injected by lease tests
+};
+
+struct DiscoverQuery {
+  std::string ns;                             // empty: all
+  std::map<std::string, std::string> labels;  // all must match
+  int page_size = 100;
+  std::string page_token;
+};
+
+struct CollectionPage {
+  std::vector<CollectionRecord> collections;
+  std::string next_page_token;
+};
+
+struct BackupQuery {
+  std::optional<CollectionName> collection;
+  std::string ns;
+  int limit = 0;  // 0: all
+  int64_t since_timestamp = 0;
+};
+
+struct BackupList {
+  std::vector<BackupRecord> backups;  // newest first
+  int64_t total_count = 0;
+};
+
+struct JobQuery {
+  std::optional<JobState> state;
+  std::optional<JobKind> kind;
+  std::optional<CollectionName> collection;
+  int page_size = 100;
+  std::string page_token;
+};
+
+struct JobPage {
+  std::vector<Job> jobs;  // newest first
+  std::string next_page_token;
+};
+
+// What a heartbeat learned.
+struct LeaseStatus {
+  bool cancel_requested = false;
+};
+
+class ControlStore {
+ public:
+  // Opens (creating if needed) and migrates the control database.
+  static Result<std::unique_ptr<ControlStore>> Open(const ControlStoreOptions& options);
+
+  const Clock& clock() const { return *options_.clock; }
+
+  // --- Collections -------------------------------------------------------------------
+  // Fails with kAlreadyExists when the collection is registered.
+  Status CreateCollection(const CollectionRecord& record);
+  // Fails with kNotFound ("collection prod/users not found").
+  Result<CollectionRecord> GetCollection(const CollectionName& name);
+  Result<CollectionPage> Discover(const DiscoverQuery& query);
+
+  // --- Backups -----------------------------------------------------------------------
+  // Inserts the QUEUED job and its PENDING backup row in one transaction. Fails with
+  // kAlreadyExists when the id or an active backup's storage path is taken.
+  Status EnqueueBackup(const Job& job, const BackupRecord& backup);
+  Result<BackupRecord> GetBackup(const std::string& backup_id);
+  Result<BackupList> ListBackups(const BackupQuery& query);
+  Result<std::vector<ManifestEntry>> GetManifest(const std::string& backup_id);
+  // Marks the backup COMPLETED (with its final figures and manifest) and the job
+  // SUCCEEDED with `result`, in one transaction fenced by `lease`. kAborted when the
+  // lease was lost.
+  Status CompleteBackup(const Lease& lease, const BackupRecord& backup,
+                        const std::vector<ManifestEntry>& manifest, const std::string& result);
+
+  // --- Jobs, front-end side ------------------------------------------------------------
+  Result<Job> GetJob(const std::string& job_id);
+  Result<JobPage> ListJobs(const JobQuery& query);
+  // A QUEUED job becomes CANCELLED at once; a RUNNING one gets cancel_requested, which
+  // its worker sees at its next heartbeat. A finished job is returned unchanged.
+  Result<Job> CancelJob(const std::string& job_id);
+
+  // --- Jobs, worker side (every write fenced by the lease) ----------------------------
+  // Claims up to `max` runnable jobs for `owner`, oldest first, in one statement, with a
+  // lease of `lease_ms`. Never claims a job that conflicts with a running one (a restore
+  // into a collection excludes every other job on it).
+  Result<std::vector<Job>> Claim(const std::string& owner, int max, int64_t lease_ms);
+  // Renews the lease and records progress. kAborted when the lease was lost.
+  Result<LeaseStatus> Heartbeat(const Lease& lease, const Progress& progress, int64_t lease_ms);
+  // Ends the job FAILED or CANCELLED with `error`; its PENDING backup row follows.
+  Status FinishJob(const Lease& lease, JobState state, const Error& error);
+  // Puts the job back to QUEUED to run again no earlier than `run_after_ms`.
+  Status RetryJob(const Lease& lease, const Error& error, int64_t run_after_ms);
+  // Requeues RUNNING jobs whose lease expired (or fails them when no attempt is left).
+  // Returns how many it touched.
+  Result<int> RescueExpired();
+
+  // --- Change notification --------------------------------------------------------------
+  // A counter bumped after every committed job write in this process.
+  uint64_t ChangeVersion() const;
+  // Waits until the version differs from `seen` or `timeout_ms` passes (changes made by
+  // other processes are only seen by polling, so callers wait with a timeout).
+  void WaitForChange(uint64_t seen, int64_t timeout_ms) const;
+
+ private:
+  explicit ControlStore(ControlStoreOptions options, sql::Database db);
+  Status Migrate();
+  void NotifyChange();
+  Result<std::map<std::string, std::string>> DecodeJsonMap(const std::string& json);
+  Result<std::vector<BackupRecord>> ReadBackups(sql::Statement& stmt);
+  Status UpdateLabels(const CollectionRecord& record);
+  int64_t Now() const { return options_.clock->NowMs(); }
+
+  ControlStoreOptions options_;
+  mutable std::mutex mu_;  // guards db_
+  sql::Database db_;
+
+  mutable std::mutex change_mu_;
+  mutable std::condition_variable change_cv_;
+  uint64_t change_version_ = 0;  // guarded by change_mu_
+};
+
+// Encodes a string map as a JSON object (the seed's `metadata` column format).
+std::string EncodeJsonMap(const std::map<std::string, std::string>& map);
+
+}  // namespace backup

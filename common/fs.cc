@@ -1,0 +1,139 @@
+#include "common/fs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "common/sha256.h"
+
+namespace backup {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kChunkBytes = 1 << 20;
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  // Closes now, reporting the error close(2) may carry for delayed writes.
+  Status Close(const fs::path& path) {
+    int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) return Fail(Error::FromErrno(errno, "close " + path.string()));
+    return {};
+  }
+
+ private:
+  int fd_;
+};
+
+Status FsyncOpen(const fs::path& path, int flags) {
+  Fd fd(::open(path.c_str(), flags | O_CLOEXEC));
+  if (fd.get() < 0) return Fail(Error::FromErrno(errno, "open " + path.string()));
+  if (::fsync(fd.get()) != 0) return Fail(Error::FromErrno(errno, "fsync " + path.string()));
+  return {};
+}
+
+Status WriteAll(int fd, const char* data, size_t size, const fs::path& path) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Fail(Error::FromErrno(errno, "write " + path.string()));
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return {};
+}
+
+// Reads `src` chunk by chunk into the hash, and into `out_fd` when it is >= 0.
+Result<FileDigest> Stream(const fs::path& src, int in_fd, int out_fd, const fs::path& dst,
+                          const ChunkCallback& on_chunk) {
+  std::vector<char> buf(kChunkBytes);
+  Sha256 hash;
+  FileDigest digest;
+  for (;;) {
+    ssize_t n = ::read(in_fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Fail(Error::FromErrno(errno, "read " + src.string()));
+    }
+    if (n == 0) break;
+    hash.Update(buf.data(), static_cast<size_t>(n));
+    if (out_fd >= 0) BACKUP_TRY(WriteAll(out_fd, buf.data(), static_cast<size_t>(n), dst), "copy");
+    digest.size += n;
+    if (on_chunk && !on_chunk(digest.size)) return Fail(Error::Cancelled("cancelled"));
+  }
+  digest.sha256 = hash.HexDigest();
+  return digest;
+}
+
+}  // namespace
+
+Status FsyncFile(const fs::path& path) { return FsyncOpen(path, O_RDONLY); }
+
+Status FsyncDir(const fs::path& dir) { return FsyncOpen(dir, O_RDONLY | O_DIRECTORY); }
+
+Status SyncFilesystem(const fs::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return Fail(Error::FromErrno(errno, "open " + path.string()));
+  if (::syncfs(fd.get()) != 0) return Fail(Error::FromErrno(errno, "syncfs " + path.string()));
+  return {};
+}
+
+Status CreateDirs(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Fail(Error::FromErrno(ec.value(), "create directory " + dir.string()));
+  return {};
+}
+
+Result<FileDigest> HashFile(const fs::path& path, const ChunkCallback& on_chunk) {
+  Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.get() < 0) return Fail(Error::FromErrno(errno, "open " + path.string()));
+  ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  return Stream(path, in.get(), -1, path, on_chunk);
+}
+
+Result<FileDigest> CopyFileHashed(const fs::path& src, const fs::path& dst,
+                                  const ChunkCallback& on_chunk) {
+  Fd in(::open(src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (in.get() < 0) return Fail(Error::FromErrno(errno, "open " + src.string()));
+  struct stat st {};
+  if (::fstat(in.get(), &st) != 0) return Fail(Error::FromErrno(errno, "stat " + src.string()));
+  ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  Fd out(::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                st.st_mode & 07777));
+  if (out.get() < 0) return Fail(Error::FromErrno(errno, "create " + dst.string()));
+  auto digest = Stream(src, in.get(), out.get(), dst, on_chunk);
+  if (!digest) return digest;
+  BACKUP_TRY(out.Close(dst), "copy");
+  return digest;
+}
+
+Status RemoveAll(const fs::path& path) {
+  std::error_code ec;
+  fs::remove_all(path, ec);
+  if (ec) return Fail(Error::FromErrno(ec.value(), "remove " + path.string()));
+  return {};
+}
+
+ScopedRemove::~ScopedRemove() {
+  if (released_) return;
+  if (auto s = RemoveAll(path_); !s) spdlog::warn("cleanup failed: {}", s.error().message());
+}
+
+}  // namespace backup

@@ -1,0 +1,55 @@
+// File operations with the durability and cleanup a backup needs: fsync of files and
+// folders, copying while hashing, and a scope guard that removes what a failed step
+// left behind. Every function is thread-safe (no shared state).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "common/error.h"
+
+namespace backup {
+
+// Called after each chunk with the bytes processed so far in this call; returning false
+// stops the operation with kCancelled.
+using ChunkCallback = std::function<bool(int64_t bytes)>;
+
+Status FsyncFile(const std::filesystem::path& path);
+Status FsyncDir(const std::filesystem::path& dir);
+// syncfs(2) on the filesystem holding `path`: one call instead of an fsync per file.
+Status SyncFilesystem(const std::filesystem::path& path);
+Status CreateDirs(const std::filesystem::path& dir);
+
+struct FileDigest {
+  int64_t size = 0;
+  std::string sha256;
+};
+
+// Reads `path` and returns its size and SHA-256.
+Result<FileDigest> HashFile(const std::filesystem::path& path, const ChunkCallback& on_chunk);
+
+// Copies `src` to the new file `dst` (which must not exist; links are not followed),
+// hashing the bytes as they pass. Keeps the source's permission bits. Does not fsync.
+Result<FileDigest> CopyFileHashed(const std::filesystem::path& src, const std::filesystem::path& dst,
+                                  const ChunkCallback& on_chunk);
+
+// Removes `path` (a file or a whole tree) when destroyed, unless Release() was called.
+class ScopedRemove {
+ public:
+  explicit ScopedRemove(std::filesystem::path path) : path_(std::move(path)) {}
+  ScopedRemove(const ScopedRemove&) = delete;
+  ScopedRemove& operator=(const ScopedRemove&) = delete;
+  ~ScopedRemove();
+  void Release() { released_ = true; }
+
+ private:
+  std::filesystem::path path_;
+  bool released_ = false;
+};
+
+// Removes a file or tree; a missing path is not an error.
+Status RemoveAll(const std::filesystem::path& path);
+
+}  // namespace backup

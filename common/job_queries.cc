@@ -1,0 +1,265 @@
+// The job queue: reads for the front-end, and the lease-fenced writes of the workers.
+#include <algorithm>
+#include <string>
+
+#include "common/control_store.h"
+
+namespace backup {
+namespace {
+
+constexpr std::string_view kJobColumns = R"sql(
+seq, job_id, kind, state, collection_namespace, collection_name, backup_id, params, result,
+phase, bytes_done, bytes_total, items_done, items_total, attempt, max_attempts, lease_owner,
+lease_expires_at, cancel_requested, error_code, error_message, created_at, started_at,
+finished_at)sql";
+
+// ?1 owner, ?2 now, ?3 lease length, ?4 how many. A job is runnable when it is QUEUED,
+// due, and conflicts with no RUNNING job and no earlier QUEUED one (a restore into a
+// collection conflicts with every other job on it), so conflicting jobs run in the order
+// they were submitted and never at once.
+constexpr std::string_view kClaim = R"sql(
+UPDATE jobs SET state = 'RUNNING', lease_owner = ?1, lease_expires_at = ?2 + ?3,
+                attempt = attempt + 1, cancel_requested = 0, phase = 'starting',
+                started_at = CASE WHEN started_at = 0 THEN ?2 ELSE started_at END,
+                updated_at = ?2
+WHERE seq IN (
+  SELECT q.seq FROM jobs q
+  WHERE q.state = 'QUEUED' AND q.run_after <= ?2
+    AND NOT EXISTS (
+      SELECT 1 FROM jobs o
+      WHERE o.collection_namespace = q.collection_namespace
+        AND o.collection_name = q.collection_name
+        AND (o.kind = 'RESTORE' OR q.kind = 'RESTORE')
+        AND (o.state = 'RUNNING' OR (o.state = 'QUEUED' AND o.seq < q.seq)))
+  ORDER BY q.seq LIMIT ?4)
+RETURNING )sql";
+
+constexpr std::string_view kFence = " WHERE job_id = ?1 AND lease_owner = ?2 AND attempt = ?3 AND state = 'RUNNING'";
+
+constexpr std::string_view kHeartbeat = R"sql(
+UPDATE jobs SET lease_expires_at = ?4 + ?5, phase = ?6, bytes_done = ?7, bytes_total = ?8,
+                items_done = ?9, items_total = ?10, updated_at = ?4)sql";
+
+constexpr std::string_view kFinish = R"sql(
+UPDATE jobs SET state = ?4, error_code = ?5, error_message = ?6, finished_at = ?7,
+                updated_at = ?7)sql";
+
+constexpr std::string_view kRetry = R"sql(
+UPDATE jobs SET state = 'QUEUED', error_code = ?4, error_message = ?5, run_after = ?6,
+                phase = 'queued', updated_at = ?7)sql";
+
+// A backup row follows its job when the job ends without success.
+constexpr std::string_view kSettleBackups = R"sql(
+UPDATE backups SET state = (SELECT j.state FROM jobs j WHERE j.job_id = backups.job_id)
+WHERE state = 'PENDING'
+  AND job_id IN (SELECT job_id FROM jobs WHERE state IN ('FAILED', 'CANCELLED')))sql";
+
+constexpr std::string_view kRescue = R"sql(
+UPDATE jobs SET
+  state = CASE WHEN cancel_requested = 1 THEN 'CANCELLED'
+               WHEN attempt >= max_attempts THEN 'FAILED' ELSE 'QUEUED' END,
+  error_code = CASE WHEN cancel_requested = 1 THEN 1 ELSE 14 END,
+  error_message = 'lease of worker ' || lease_owner || ' expired on attempt ' || attempt ||
+                  ' (the worker stopped heartbeating)',
+  finished_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN ?1 ELSE 0 END,
+  phase = 'queued', run_after = ?1, updated_at = ?1
+WHERE state = 'RUNNING' AND lease_expires_at < ?1)sql";
+
+constexpr std::string_view kCancelQueued = R"sql(
+UPDATE jobs SET state = 'CANCELLED', error_code = 1, error_message = 'cancelled by request',
+                finished_at = ?2, updated_at = ?2
+WHERE job_id = ?1 AND state = 'QUEUED')sql";
+
+constexpr std::string_view kCancelRunning = R"sql(
+UPDATE jobs SET cancel_requested = 1, updated_at = ?2 WHERE job_id = ?1 AND state = 'RUNNING')sql";
+
+Job ReadJob(const sql::Statement& s) {
+  Job j;
+  j.seq = s.Int(0);
+  j.id = s.Text(1);
+  j.kind = JobKindFromString(s.Text(2)).value_or(JobKind::kBackup);
+  j.state = JobStateFromString(s.Text(3)).value_or(JobState::kFailed);
+  j.collection = {s.Text(4), s.Text(5)};
+  j.backup_id = s.Text(6);
+  j.params = s.Blob(7);
+  j.result = s.Blob(8);
+  j.progress = {s.Text(9), s.Int(10), s.Int(11), s.Int(12), s.Int(13)};
+  j.attempt = static_cast<int>(s.Int(14));
+  j.max_attempts = static_cast<int>(s.Int(15));
+  j.lease_owner = s.Text(16);
+  j.lease_expires_at_ms = s.Int(17);
+  j.cancel_requested = s.Int(18) != 0;
+  if (s.Int(19) != 0) j.error = Error(static_cast<Code>(s.Int(19)), s.Text(20));
+  j.created_at_ms = s.Int(21);
+  j.started_at_ms = s.Int(22);
+  j.finished_at_ms = s.Int(23);
+  return j;
+}
+
+Result<std::vector<Job>> ReadJobs(sql::Statement& s) {
+  std::vector<Job> out;
+  for (;;) {
+    auto row = s.Step();
+    if (!row) return Fail(row.error());
+    if (!*row) return out;
+    out.push_back(ReadJob(s));
+  }
+}
+
+std::string SelectJobs(std::string_view where) {
+  return "SELECT " + std::string(kJobColumns) + " FROM jobs " + std::string(where);
+}
+
+}  // namespace
+
+Result<Job> ControlStore::GetJob(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  auto stmt = db_.Prepare(SelectJobs("WHERE job_id = ?1"));
+  if (!stmt) return Fail(stmt.error());
+  stmt->Bind({job_id});
+  auto jobs = ReadJobs(*stmt);
+  if (!jobs) return Fail(jobs.error().Context("get job"));
+  if (jobs->empty()) return Fail(Error::NotFound("job " + job_id + " not found"));
+  return std::move(jobs->front());
+}
+
+Result<JobPage> ControlStore::ListJobs(const JobQuery& q) {
+  int64_t before = INT64_MAX;
+  if (!q.page_token.empty()) {
+    char* end = nullptr;
+    before = std::strtoll(q.page_token.c_str(), &end, 10);
+    if (end == nullptr || *end != '\0' || before <= 0) {
+      return Fail(Error::InvalidArgument("invalid page_token \"" + q.page_token + "\""));
+    }
+  }
+  std::lock_guard lock(mu_);
+  auto stmt = db_.Prepare(SelectJobs(
+      "WHERE seq < ?1 AND (?2 = '' OR state = ?2) AND (?3 = '' OR kind = ?3) "
+      "AND (?4 = '' OR collection_namespace = ?4) AND (?5 = '' OR collection_name = ?5) "
+      "ORDER BY seq DESC LIMIT ?6"));
+  if (!stmt) return Fail(stmt.error());
+  stmt->Bind({before, q.state ? ToString(*q.state) : "", q.kind ? ToString(*q.kind) : "",
+              q.collection ? std::string_view(q.collection->ns) : "",
+              q.collection ? std::string_view(q.collection->name) : "",
+              static_cast<int64_t>(q.page_size) + 1});
+  auto jobs = ReadJobs(*stmt);
+  if (!jobs) return Fail(jobs.error().Context("list jobs"));
+  JobPage page;
+  if (static_cast<int>(jobs->size()) > q.page_size) {
+    jobs->resize(q.page_size);
+    page.next_page_token = std::to_string(jobs->back().seq);
+  }
+  page.jobs = std::move(*jobs);
+  return page;
+}
+
+Result<Job> ControlStore::CancelJob(const std::string& job_id) {
+  {
+    std::lock_guard lock(mu_);
+    auto tx = sql::Transaction::Begin(db_);
+    if (!tx) return Fail(tx.error().Context("cancel job"));
+    BACKUP_TRY(db_.Run(kCancelQueued, {job_id, Now()}), "cancel job");
+    if (db_.Changes() == 1) {
+      BACKUP_TRY(db_.Run(kSettleBackups, {}), "cancel job: backup row");
+    } else {
+      BACKUP_TRY(db_.Run(kCancelRunning, {job_id, Now()}), "cancel job");
+    }
+    BACKUP_TRY(tx->Commit(), "cancel job");
+  }
+  NotifyChange();
+  return GetJob(job_id);
+}
+
+Result<std::vector<Job>> ControlStore::Claim(const std::string& owner, int max, int64_t lease_ms) {
+  if (max <= 0) return std::vector<Job>{};
+  Result<std::vector<Job>> jobs;
+  {
+    std::lock_guard lock(mu_);
+    auto stmt = db_.Prepare(std::string(kClaim) + std::string(kJobColumns));
+    if (!stmt) return Fail(stmt.error());
+    stmt->Bind({owner, Now(), lease_ms, static_cast<int64_t>(max)});
+    jobs = ReadJobs(*stmt);
+    if (!jobs) return Fail(jobs.error().Context("claim jobs"));
+  }
+  std::sort(jobs->begin(), jobs->end(), [](const Job& a, const Job& b) { return a.seq < b.seq; });
+  if (!jobs->empty()) NotifyChange();
+  return jobs;
+}
+
+Result<LeaseStatus> ControlStore::Heartbeat(const Lease& lease, const Progress& p,
+                                            int64_t lease_ms) {
+  LeaseStatus status;
+  {
+    std::lock_guard lock(mu_);
+    auto stmt = db_.Prepare(std::string(kHeartbeat) + std::string(kFence) +
+                            " RETURNING cancel_requested");
+    if (!stmt) return Fail(stmt.error());
+    stmt->Bind({lease.job_id, lease.owner, static_cast<int64_t>(lease.attempt), Now(), lease_ms,
+                p.phase, p.bytes_done, p.bytes_total, p.items_done, p.items_total});
+    auto row = stmt->Step();
+    if (!row) return Fail(row.error().Context("heartbeat"));
+    if (!*row) {
+      return Fail(Error::Aborted("heartbeat: job " + lease.job_id +
+                                 " is no longer leased to this worker"));
+    }
+    status.cancel_requested = stmt->Int(0) != 0;
+    BACKUP_TRY(stmt->Run(), "heartbeat");
+  }
+  NotifyChange();
+  return status;
+}
+
+Status ControlStore::FinishJob(const Lease& lease, JobState state, const Error& error) {
+  {
+    std::lock_guard lock(mu_);
+    auto tx = sql::Transaction::Begin(db_);
+    if (!tx) return Fail(tx.error().Context("finish job"));
+    BACKUP_TRY(db_.Run(std::string(kFinish) + std::string(kFence),
+                       {lease.job_id, lease.owner, static_cast<int64_t>(lease.attempt),
+                        ToString(state), static_cast<int64_t>(error.code()), error.message(),
+                        Now()}),
+               "finish job");
+    if (db_.Changes() != 1) {
+      return Fail(Error::Aborted("finish job: job " + lease.job_id +
+                                 " is no longer leased to this worker"));
+    }
+    BACKUP_TRY(db_.Run(kSettleBackups, {}), "finish job: backup row");
+    BACKUP_TRY(tx->Commit(), "finish job");
+  }
+  NotifyChange();
+  return {};
+}
+
+Status ControlStore::RetryJob(const Lease& lease, const Error& error, int64_t run_after_ms) {
+  {
+    std::lock_guard lock(mu_);
+    BACKUP_TRY(db_.Run(std::string(kRetry) + std::string(kFence),
+                       {lease.job_id, lease.owner, static_cast<int64_t>(lease.attempt),
+                        static_cast<int64_t>(error.code()), error.message(), run_after_ms, Now()}),
+               "retry job");
+    if (db_.Changes() != 1) {
+      return Fail(Error::Aborted("retry job: job " + lease.job_id +
+                                 " is no longer leased to this worker"));
+    }
+  }
+  NotifyChange();
+  return {};
+}
+
+Result<int> ControlStore::RescueExpired() {
+  int touched = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto tx = sql::Transaction::Begin(db_);
+    if (!tx) return Fail(tx.error().Context("rescue expired leases"));
+    BACKUP_TRY(db_.Run(kRescue, {Now()}), "rescue expired leases");
+    touched = static_cast<int>(db_.Changes());
+    if (touched == 0) return 0;
+    BACKUP_TRY(db_.Run(kSettleBackups, {}), "rescue expired leases: backup rows");
+    BACKUP_TRY(tx->Commit(), "rescue expired leases");
+  }
+  NotifyChange();
+  return touched;
+}
+
+}  // namespace backup

@@ -1,0 +1,107 @@
+// The rows of the control database as plain values: jobs, backups, collections.
+// Enum values equal the wire enums' numbers, so the server converts by cast.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+#include "common/names.h"
+
+namespace backup {
+
+enum class JobKind { kBackup = 1, kRestore = 2, kVerify = 3 };
+
+// QUEUED: waiting for a worker (also after a lease expired or a retry was scheduled).
+// RUNNING: claimed by lease_owner until lease_expires_at_ms, renewed by heartbeat.
+// SUCCEEDED, FAILED, CANCELLED: terminal; finished_at_ms is set.
+enum class JobState { kQueued = 1, kRunning = 2, kSucceeded = 3, kFailed = 4, kCancelled = 5 };
+
+std::string_view ToString(JobKind kind);
+std::string_view ToString(JobState state);
+std::optional<JobKind> JobKindFromString(std::string_view s);
+std::optional<JobState> JobStateFromString(std::string_view s);
+inline bool IsTerminal(JobState s) { return s >= JobState::kSucceeded; }
+
+struct Progress {
+  std::string phase = "queued";
+  int64_t bytes_done = 0;
+  int64_t bytes_total = 0;
+  int64_t items_done = 0;
+  int64_t items_total = 0;
+  bool operator==(const Progress&) const = default;
+};
+
+struct Job {
+  int64_t seq = 0;  // insertion order; the paging key
+  std::string id;
+  JobKind kind = JobKind::kBackup;
+  JobState state = JobState::kQueued;
+  CollectionName collection;
+  std::string backup_id;
+  std::string params;  // the serialized request
+  std::string result;  // the serialized response, once SUCCEEDED
+  Progress progress;
+  int attempt = 0;
+  int max_attempts = 3;
+  std::string lease_owner;
+  int64_t lease_expires_at_ms = 0;
+  bool cancel_requested = false;
+  std::optional<Error> error;
+  int64_t created_at_ms = 0;
+  int64_t started_at_ms = 0;
+  int64_t finished_at_ms = 0;
+};
+
+// What a worker holds while it runs a job: every write it makes is fenced by it.
+struct Lease {
+  std::string job_id;
+  std::string owner;
+  int attempt = 0;
+};
+
+// PENDING until the job finishes; COMPLETED only once the files are durable.
+enum class BackupState { kPending = 1, kCompleted = 2, kFailed = 3, kCancelled = 4 };
+std::string_view ToString(BackupState state);
+std::optional<BackupState> BackupStateFromString(std::string_view s);
+
+struct BackupRecord {
+  std::string id;
+  CollectionName collection;
+  int64_t timestamp = 0;     // unix seconds, as the seed
+  int64_t created_at_ms = 0; // orders backups of the same second
+  int64_t size_bytes = 0;
+  int64_t record_count = 0;
+  int64_t file_count = 0;
+  bool includes_files = false;
+  std::string storage_path;
+  std::string storage_type = "local";
+  std::map<std::string, std::string> metadata;
+  BackupState state = BackupState::kPending;
+  std::string sha256;
+  int64_t completed_at = 0;
+  std::string job_id;
+};
+
+// One copied file of a backup, relative to the files folder.
+struct ManifestEntry {
+  std::string path;
+  int64_t size = 0;
+  std::string sha256;
+};
+
+struct CollectionRecord {
+  CollectionName name;
+  std::string db_path;
+  std::string files_path;
+  std::string message_type_namespace;
+  std::string message_type_name;
+  std::map<std::string, std::string> labels;
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+};
+
+}  // namespace backup
