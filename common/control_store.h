@@ -125,11 +125,12 @@ class ControlStore {
   // Waits until the version differs from `seen` or `timeout_ms` passes (changes made by
   // other processes are only seen by polling, so callers wait with a timeout).
   void WaitForChange(uint64_t seen, int64_t timeout_ms) const;
+  // Bumps the version and wakes every waiter (also used to wake a worker's producer).
+  void NotifyChange();
 
  private:
   explicit ControlStore(ControlStoreOptions options, sql::Database db);
   Status Migrate();
-  void NotifyChange();
   Result<std::map<std::string, std::string>> DecodeJsonMap(const std::string& json);
   Result<std::vector<BackupRecord>> ReadBackups(sql::Statement& stmt);
   Status UpdateLabels(const CollectionRecord& record);

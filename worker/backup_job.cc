@@ -1,0 +1,128 @@
+#include "worker/backup_job.h"
+
+#include <spdlog/spdlog.h>
+
+#include "backup.pb.h"
+#include "common/fs.h"
+#include "common/names.h"
+#include "common/wire.h"
+#include "worker/file_tree.h"
+#include "worker/snapshot.h"
+
+namespace backup {
+namespace fs = std::filesystem;
+
+fs::path PartialPath(const fs::path& final_path) { return final_path.string() + ".partial"; }
+fs::path FilesDir(const fs::path& final_path) { return final_path.string() + ".files"; }
+
+namespace {
+
+fs::path FilesPartialDir(const fs::path& final_path) {
+  return final_path.string() + ".files.partial";
+}
+
+}  // namespace
+
+Status BackupJob::Run(JobContext& ctx) {
+  const Job& job = ctx.job();
+  collector::BackupCollectionRequest request;
+  if (!request.ParseFromString(job.params)) {
+    return Fail(Error::Internal("job parameters are not a BackupCollectionRequest"));
+  }
+  auto backup = store_.GetBackup(job.backup_id);
+  if (!backup) return Fail(backup.error());
+  auto collection = store_.GetCollection(job.collection);
+  if (!collection) return Fail(collection.error());
+
+  const fs::path final_path = backup->storage_path;
+  auto confined = ConfinePath(final_path.string(), options_.backup_roots);
+  if (!confined) return Fail(confined.error().Context("backup destination"));
+  if (*confined != final_path) {
+    return Fail(Error::PermissionDenied("backup destination " + final_path.string() +
+                                        " now resolves to " + confined->string()));
+  }
+
+  // Every path this job may write. A PENDING row owns its paths (the live-path index
+  // makes them unique), so leftovers of an earlier, dead attempt are ours to remove.
+  const fs::path partial = PartialPath(final_path);
+  const fs::path files_final = FilesDir(final_path);
+  const fs::path files_partial = FilesPartialDir(final_path);
+  for (const fs::path& p : {partial, files_partial, final_path, files_final}) {
+    BACKUP_TRY(RemoveAll(p), "remove leftovers of an earlier attempt");
+  }
+  ScopedRemove guard_partial(partial), guard_final(final_path);
+  ScopedRemove guard_files_partial(files_partial), guard_files_final(files_final);
+  BACKUP_TRY(CreateDirs(final_path.parent_path()), "backup destination");
+
+  const fs::path source = collection->db_path;
+  auto estimate = EstimateSnapshotBytes(source);
+  if (!estimate) return Fail(estimate.error().Context("read source " + source.string()));
+  std::vector<SourceFile> files;
+  int64_t files_bytes = 0;
+  if (request.include_files()) {
+    auto listed = ListFiles(collection->files_path);
+    if (!listed) return Fail(listed.error());
+    files = std::move(*listed);
+    for (const SourceFile& f : files) files_bytes += f.size;
+  }
+  ctx.SetTotals(*estimate + files_bytes, static_cast<int64_t>(files.size()));
+
+  ctx.SetPhase("snapshot");
+  if (options_.checkpoint_before_snapshot) {
+    if (auto s = CheckpointPassive(source); !s) {
+      spdlog::debug("{} checkpoint skipped: {}", ctx.LogTag(), s.error().message());
+    }
+  }
+  BACKUP_TRY(VacuumInto(source, partial, ctx), "snapshot");
+  auto digest = HashFile(partial, [&](int64_t) { return !ctx.cancelled(); });
+  if (!digest) {
+    if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while hashing the snapshot"));
+    return Fail(digest.error().Context("hash snapshot"));
+  }
+  BACKUP_TRY(FsyncFile(partial), "snapshot");
+  ctx.SetTotals(digest->size + files_bytes, static_cast<int64_t>(files.size()));
+  ctx.SetBytesDone(digest->size);
+  if (std::error_code ec; fs::rename(partial, final_path, ec), ec) {
+    return Fail(Error::FromErrno(ec.value(), "rename snapshot into place"));
+  }
+  BACKUP_TRY(FsyncDir(final_path.parent_path()), "snapshot");
+  auto records = CountRecords(final_path);
+  if (!records) return Fail(records.error().Context("count records in the snapshot"));
+
+  std::vector<ManifestEntry> manifest;
+  if (request.include_files()) {
+    ctx.SetPhase("files");
+    auto copied = CopyTree(collection->files_path, files, files_partial, ctx);
+    if (!copied) return Fail(copied.error());
+    manifest = std::move(*copied);
+    if (std::error_code ec; fs::rename(files_partial, files_final, ec), ec) {
+      return Fail(Error::FromErrno(ec.value(), "rename files folder into place"));
+    }
+    BACKUP_TRY(FsyncDir(final_path.parent_path()), "files");
+  }
+
+  ctx.SetPhase("finalize");
+  if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled before completion"));
+  BackupRecord done = *backup;
+  done.size_bytes = digest->size + files_bytes;
+  done.record_count = *records;
+  done.file_count = static_cast<int64_t>(manifest.size());
+  done.sha256 = digest->sha256;
+  done.completed_at = store_.clock().NowMs() / 1000;
+  done.state = BackupState::kCompleted;
+  collector::BackupCollectionResponse result;
+  *result.mutable_status() = OkStatus();
+  *result.mutable_backup() = ToProto(done);
+  result.set_bytes_transferred(done.size_bytes);
+  BACKUP_TRY(store_.CompleteBackup(ctx.lease(), done, manifest, result.SerializeAsString()),
+             "record completion");
+  guard_partial.Release();
+  guard_final.Release();
+  guard_files_partial.Release();
+  guard_files_final.Release();
+  spdlog::info("{} backup completed: {} bytes, {} records, {} files, sha256 {}", ctx.LogTag(),
+               done.size_bytes, done.record_count, done.file_count, done.sha256.substr(0, 12));
+  return {};
+}
+
+}  // namespace backup

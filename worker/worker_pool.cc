@@ -1,0 +1,181 @@
+#include "worker/worker_pool.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include <asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/ids.h"
+
+namespace backup {
+namespace {
+
+std::string DefaultWorkerId() {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + "-" + std::to_string(::getpid()) + "-" + RandomHex(3);
+}
+
+}  // namespace
+
+WorkerPool::WorkerPool(ControlStore& store, WorkerPoolOptions options)
+    : store_(store), options_(std::move(options)) {
+  if (options_.worker_id.empty()) options_.worker_id = DefaultWorkerId();
+}
+
+WorkerPool::~WorkerPool() { Stop(); }
+
+void WorkerPool::SetHandler(JobKind kind, std::unique_ptr<JobHandler> handler) {
+  handlers_[kind] = std::move(handler);
+}
+
+void WorkerPool::Start() {
+  if (options_.threads <= 0 || pool_) return;
+  pool_ = std::make_unique<asio::thread_pool>(options_.threads);
+  free_slots_ = options_.threads;
+  producer_ = std::thread([this] { ProduceLoop(); });
+  monitor_ = std::thread([this] { MonitorLoop(); });
+  spdlog::info("worker {} started with {} threads, lease {} ms", options_.worker_id,
+               options_.threads, options_.lease_ms);
+}
+
+void WorkerPool::Stop() {
+  if (!pool_ || stopping_.exchange(true)) return;
+  if (producer_.joinable()) producer_.join();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.shutdown_grace_ms);
+  while (free_slots_.load() < options_.threads && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, ctx] : running_) ctx->RequestStop(StopReason::kShutdown);
+  }
+  pool_->join();
+  if (monitor_.joinable()) monitor_.join();
+  spdlog::info("worker {} stopped", options_.worker_id);
+}
+
+void WorkerPool::ProduceLoop() {
+  while (!stopping_) {
+    uint64_t seen = store_.ChangeVersion();
+    int free = free_slots_.load();
+    if (free > 0) {
+      auto claimed = store_.Claim(options_.worker_id, free, options_.lease_ms);
+      if (!claimed) {
+        spdlog::warn("worker {}: {}", options_.worker_id, claimed.error().message());
+      } else {
+        for (Job& job : *claimed) {
+          Lease lease{job.id, options_.worker_id, job.attempt};
+          auto ctx = std::make_shared<JobContext>(std::move(job), std::move(lease));
+          {
+            std::lock_guard lock(mu_);
+            running_[ctx->job().id] = ctx;
+          }
+          --free_slots_;
+          asio::post(*pool_, [this, ctx] { RunJob(ctx); });
+        }
+        if (!claimed->empty()) continue;  // there may be more
+      }
+    }
+    store_.WaitForChange(seen, options_.poll_ms);
+  }
+}
+
+void WorkerPool::MonitorLoop() {
+  int64_t last_rescue = 0;
+  while (!stopping_ || free_slots_.load() < options_.threads) {
+    std::vector<std::shared_ptr<JobContext>> running;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [id, ctx] : running_) running.push_back(ctx);
+    }
+    for (auto& ctx : running) {
+      auto status = store_.Heartbeat(ctx->lease(), ctx->Snapshot(), options_.lease_ms);
+      if (!status && status.error().code() == Code::kAborted) {
+        spdlog::warn("{} lease lost; stopping", ctx->LogTag());
+        ctx->RequestStop(StopReason::kLeaseLost);
+      } else if (!status) {
+        spdlog::warn("{} heartbeat failed: {}", ctx->LogTag(), status.error().message());
+      } else if (status->cancel_requested) {
+        ctx->RequestStop(StopReason::kCancelRequested);
+      }
+    }
+    int64_t now = store_.clock().NowMs();
+    if (now - last_rescue >= std::min<int64_t>(options_.lease_ms / 4 + 1, 5'000)) {
+      last_rescue = now;
+      if (auto n = store_.RescueExpired(); !n) {
+        spdlog::warn("worker {}: {}", options_.worker_id, n.error().message());
+      } else if (*n > 0) {
+        spdlog::info("worker {} rescued {} job(s) with expired leases", options_.worker_id, *n);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.heartbeat_ms));
+  }
+}
+
+void WorkerPool::RunJob(std::shared_ptr<JobContext> ctx) {
+  spdlog::info("{} started on worker {}", ctx->LogTag(), options_.worker_id);
+  auto handler = handlers_.find(ctx->job().kind);
+  Status outcome = handler == handlers_.end()
+                       ? Fail(Error::Unavailable("this worker has no handler for " +
+                                                 std::string(ToString(ctx->job().kind)) + " jobs"))
+                       : handler->second->Run(*ctx);
+  RecordOutcome(*ctx, outcome);
+  {
+    std::lock_guard lock(mu_);
+    running_.erase(ctx->job().id);
+  }
+  ++free_slots_;
+  store_.NotifyChange();  // wakes the producer: a slot is free
+}
+
+void WorkerPool::RecordOutcome(JobContext& ctx, const Status& outcome) {
+  if (outcome) return;  // the handler recorded its success itself
+  const Error& error = outcome.error();
+  Status recorded;
+  switch (ctx.stop_reason()) {
+    case StopReason::kLeaseLost:
+      spdlog::warn("{} abandoned: lease lost ({})", ctx.LogTag(), error.message());
+      return;
+    case StopReason::kShutdown:
+      spdlog::info("{} interrupted by shutdown; back in the queue", ctx.LogTag());
+      recorded = store_.RetryJob(ctx.lease(), Error::Unavailable("worker shut down"),
+                                 store_.clock().NowMs());
+      break;
+    case StopReason::kCancelRequested:
+      spdlog::info("{} cancelled", ctx.LogTag());
+      recorded = store_.FinishJob(ctx.lease(), JobState::kCancelled,
+                                  Error::Cancelled("cancelled by request"));
+      break;
+    case StopReason::kNone:
+      if (error.code() == Code::kAborted) {
+        spdlog::warn("{} abandoned: {}", ctx.LogTag(), error.message());
+        return;
+      }
+      if (error.code() == Code::kUnavailable && ctx.lease().attempt < ctx.job().max_attempts) {
+        int64_t delay = RetryDelayMs(ctx.lease().attempt);
+        spdlog::warn("{} failed transiently, retry in {} ms: {}", ctx.LogTag(), delay,
+                     error.message());
+        recorded = store_.RetryJob(ctx.lease(), error, store_.clock().NowMs() + delay);
+      } else {
+        spdlog::error("{} failed: {} {}", ctx.LogTag(), CodeName(error.code()), error.message());
+        recorded = store_.FinishJob(ctx.lease(), JobState::kFailed, error);
+      }
+      break;
+  }
+  if (!recorded) spdlog::error("{} outcome not recorded: {}", ctx.LogTag(), recorded.error().message());
+}
+
+int64_t WorkerPool::RetryDelayMs(int attempt) const {
+  int64_t delay = options_.retry_base_ms << std::min(attempt - 1, 20);
+  delay = std::min(delay, options_.retry_max_ms);
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  // Full jitter on the upper half: retries of jobs that failed together spread out.
+  return delay / 2 + static_cast<int64_t>(rng() % static_cast<uint64_t>(delay / 2 + 1));
+}
+
+}  // namespace backup

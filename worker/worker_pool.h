@@ -1,0 +1,72 @@
+// The worker: claims jobs from the control database and runs them on an
+// asio::thread_pool, as River splits it. A producer thread claims only as many jobs as
+// there are free threads (woken at once by in-process submissions, and by polling for
+// other processes'); a monitor thread heartbeats every running job (renewing its lease,
+// recording its progress, learning of cancellation) and rescues jobs whose lease expired;
+// the pool records each handler's outcome (done, retry with backoff, failed, cancelled).
+//
+// Thread-safety: Start() and Stop() from one controlling thread; everything else is
+// internal.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <asio/thread_pool.hpp>
+
+#include "common/control_store.h"
+#include "worker/job_context.h"
+#include "worker/job_handler.h"
+
+namespace backup {
+
+struct WorkerPoolOptions {
+  int threads = 2;                   // jobs run at once; 0 disables the pool
+  std::string worker_id;             // lease owner; empty: "<host>-<pid>-<random>"
+  int64_t lease_ms = 30'000;         // a job whose worker stops heartbeating is rescued after this
+  int64_t heartbeat_ms = 250;        // progress, lease renewal and cancellation checks
+  int64_t poll_ms = 500;             // how often to look for jobs submitted by other processes
+  int64_t retry_base_ms = 1'000;     // first retry delay; doubles per attempt, with jitter
+  int64_t retry_max_ms = 60'000;     // cap on the retry delay
+  int64_t shutdown_grace_ms = 10'000;  // Stop() lets running jobs finish this long
+};
+
+class WorkerPool {
+ public:
+  WorkerPool(ControlStore& store, WorkerPoolOptions options);
+  ~WorkerPool();
+
+  // Registers the handler for `kind`. REQUIRES: before Start().
+  void SetHandler(JobKind kind, std::unique_ptr<JobHandler> handler);
+  void Start();
+  // Stops claiming, waits up to the grace period for running jobs, then interrupts the
+  // rest and puts them back in the queue for another worker.
+  void Stop();
+
+  const std::string& worker_id() const { return options_.worker_id; }
+
+ private:
+  void ProduceLoop();
+  void MonitorLoop();
+  void RunJob(std::shared_ptr<JobContext> ctx);
+  void RecordOutcome(JobContext& ctx, const Status& outcome);
+  int64_t RetryDelayMs(int attempt) const;
+
+  ControlStore& store_;
+  WorkerPoolOptions options_;
+  std::map<JobKind, std::unique_ptr<JobHandler>> handlers_;
+  std::unique_ptr<asio::thread_pool> pool_;
+  std::thread producer_;
+  std::thread monitor_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> free_slots_{0};
+
+  std::mutex mu_;  // guards running_
+  std::map<std::string, std::shared_ptr<JobContext>> running_;
+};
+
+}  // namespace backup
