@@ -1,0 +1,154 @@
+// BackupCollection (enqueue, optionally wait) and ListBackups.
+#include <chrono>
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+
+#include "common/ids.h"
+#include "common/wire.h"
+#include "server/collection_repo_service.h"
+#include "server/grpc_status.h"
+
+namespace backup {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kMaxAttemptsLimit = 10;
+
+Status ValidateMetadata(const google::protobuf::Map<std::string, std::string>& metadata) {
+  if (metadata.size() > 64) return Fail(Error::InvalidArgument("metadata: at most 64 entries"));
+  for (const auto& [k, v] : metadata) {
+    if (k.empty() || k.size() > 256 || v.size() > 4096) {
+      return Fail(Error::InvalidArgument("metadata key \"" + k.substr(0, 64) +
+                                         "\": keys are 1-256 bytes, values at most 4096"));
+    }
+  }
+  return {};
+}
+
+// The destination of a new backup: the default location, or `dest_path` confined to the
+// backup roots (a folder, existing or ending in '/', receives "<backup_id>.db").
+Result<fs::path> ResolveDestination(const ServiceContext& ctx, const CollectionName& c,
+                                    const std::string& dest_path, const std::string& backup_id) {
+  if (dest_path.empty()) return ctx.layout.DefaultBackupPath(c, backup_id);
+  auto resolved = ConfinePath(dest_path, ctx.backup_roots);
+  if (!resolved) return Fail(resolved.error().Context("dest_path"));
+  std::error_code ec;
+  if (dest_path.back() == '/' || fs::is_directory(*resolved, ec)) {
+    *resolved /= backup_id + ".db";
+  }
+  if (fs::exists(fs::symlink_status(*resolved, ec))) {
+    return Fail(Error::AlreadyExists("dest_path " + resolved->string() + " already exists"));
+  }
+  return resolved;
+}
+
+int64_t UnixNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
+                                                 const collector::BackupCollectionRequest& request,
+                                                 collector::BackupCollectionResponse& response) {
+  if (!request.has_collection()) return Fail(Error::InvalidArgument("backup: collection is required"));
+  CollectionName name = FromProto(request.collection());
+  BACKUP_TRY(ValidateCollectionName(name), "backup");
+  BACKUP_TRY(ValidateMetadata(request.metadata()), "backup");
+  if (request.max_attempts() < 0 || request.max_attempts() > kMaxAttemptsLimit) {
+    return Fail(Error::InvalidArgument("backup: max_attempts must be between 0 (default) and " +
+                                       std::to_string(kMaxAttemptsLimit)));
+  }
+  auto collection = ctx_.store->GetCollection(name);
+  if (!collection) return Fail(collection.error().Context("backup"));
+
+  const int64_t now_ms = ctx_.store->clock().NowMs();
+  const std::string backup_id = NewBackupId(name.ns, name.name, UnixNanos());
+  auto dest = ResolveDestination(ctx_, name, request.dest_path(), backup_id);
+  if (!dest) return Fail(dest.error().Context("backup " + name.Key()));
+
+  Job job;
+  job.id = NewJobId();
+  job.kind = JobKind::kBackup;
+  job.collection = name;
+  job.backup_id = backup_id;
+  job.params = request.SerializeAsString();
+  job.max_attempts = request.max_attempts() > 0 ? request.max_attempts() : ctx_.default_max_attempts;
+  job.created_at_ms = now_ms;
+
+  BackupRecord backup;
+  backup.id = backup_id;
+  backup.collection = name;
+  backup.timestamp = now_ms / 1000;
+  backup.created_at_ms = now_ms;
+  backup.includes_files = request.include_files();
+  backup.storage_path = dest->string();
+  backup.metadata.insert(request.metadata().begin(), request.metadata().end());
+  backup.job_id = job.id;
+  BACKUP_TRY(ctx_.store->EnqueueBackup(job, backup), "backup " + name.Key());
+  spdlog::info("job={} collection={} backup={} queued to {}", job.id, name.Key(), backup_id,
+               backup.storage_path);
+
+  *response.mutable_status() = OkStatus();
+  *response.mutable_backup() = ToProto(backup);
+  auto current = ctx_.store->GetJob(job.id);
+  if (!current) return Fail(current.error());
+  if (request.wait()) {
+    current = FollowJob(*ctx_.store, job.id, context, ctx_.wait, nullptr);
+    if (!current) return Fail(current.error());
+    if (current->state == JobState::kSucceeded) {
+      collector::Job done = ToProto(*current);
+      response = done.backup_result();
+    } else if (IsTerminal(current->state) && current->error) {
+      return Fail(current->error->Context("backup job " + job.id));
+    }
+  }
+  *response.mutable_job() = ToProto(*current);
+  return {};
+}
+
+Status CollectionRepoService::DoListBackups(const collector::ListBackupsRequest& request,
+                                            collector::ListBackupsResponse& response) {
+  BackupQuery query;
+  if (request.has_collection() &&
+      !(request.collection().namespace_().empty() && request.collection().name().empty())) {
+    CollectionName name = FromProto(request.collection());
+    BACKUP_TRY(ValidateCollectionName(name), "list backups");
+    query.collection = name;
+  }
+  if (!request.namespace_().empty()) {
+    BACKUP_TRY(ValidateName(request.namespace_(), "namespace"), "list backups");
+    if (query.collection && query.collection->ns != request.namespace_()) {
+      return Fail(Error::InvalidArgument("list backups: namespace \"" + request.namespace_() +
+                                         "\" contradicts collection " + query.collection->Key()));
+    }
+  }
+  if (request.limit() < 0) return Fail(Error::InvalidArgument("list backups: limit is negative"));
+  query.ns = request.namespace_();
+  query.limit = request.limit();
+  query.since_timestamp = request.since_timestamp();
+  auto list = ctx_.store->ListBackups(query);
+  if (!list) return Fail(list.error().Context("list backups"));
+  *response.mutable_status() = OkStatus();
+  for (const BackupRecord& b : list->backups) *response.add_backups() = ToProto(b);
+  response.set_total_count(list->total_count);
+  return {};
+}
+
+grpc::Status CollectionRepoService::BackupCollection(grpc::ServerContext* context,
+                                                     const collector::BackupCollectionRequest* request,
+                                                     collector::BackupCollectionResponse* response) {
+  return Answer(DoBackupCollection(*context, *request, *response));
+}
+
+grpc::Status CollectionRepoService::ListBackups(grpc::ServerContext*,
+                                                const collector::ListBackupsRequest* request,
+                                                collector::ListBackupsResponse* response) {
+  return Answer(DoListBackups(*request, *response));
+}
+
+}  // namespace backup

@@ -1,0 +1,30 @@
+// collector.BackupJobs: polling (GetJob, ListJobs), streaming (WatchJob) and
+// cancellation (CancelJob) of the jobs behind backups, restores and verifies.
+// Thread-safety: all methods are called concurrently by gRPC's threads.
+#pragma once
+
+#include "backup_jobs.grpc.pb.h"
+#include "server/service_context.h"
+
+namespace backup {
+
+class BackupJobsService final : public collector::BackupJobs::Service {
+ public:
+  explicit BackupJobsService(const ServiceContext& ctx) : ctx_(ctx) {}
+
+  grpc::Status GetJob(grpc::ServerContext*, const collector::GetJobRequest*,
+                      collector::GetJobResponse*) override;
+  grpc::Status ListJobs(grpc::ServerContext*, const collector::ListJobsRequest*,
+                        collector::ListJobsResponse*) override;
+  grpc::Status WatchJob(grpc::ServerContext*, const collector::WatchJobRequest*,
+                        grpc::ServerWriter<collector::Job>*) override;
+  grpc::Status CancelJob(grpc::ServerContext*, const collector::CancelJobRequest*,
+                         collector::CancelJobResponse*) override;
+
+ private:
+  Status DoListJobs(const collector::ListJobsRequest& request, collector::ListJobsResponse& response);
+
+  const ServiceContext& ctx_;
+};
+
+}  // namespace backup

@@ -1,0 +1,101 @@
+// CreateCollection and Discover: the registry.
+#include <spdlog/spdlog.h>
+
+#include "common/fs.h"
+#include "common/sqlite.h"
+#include "common/wire.h"
+#include "server/collection_repo_service.h"
+#include "server/grpc_status.h"
+
+namespace backup {
+namespace {
+
+// The seed's record table: one row per record, its payload a serialized protobuf.
+constexpr std::string_view kCollectionSchema = R"sql(
+PRAGMA journal_mode=WAL;
+CREATE TABLE IF NOT EXISTS records (
+  id TEXT PRIMARY KEY,
+  proto_data BLOB,
+  data_uri TEXT,
+  created_at INTEGER NOT NULL DEFAULT (unixepoch()),
+  updated_at INTEGER NOT NULL DEFAULT (unixepoch()),
+  labels TEXT
+);)sql";
+
+constexpr int kMaxPageSize = 1000;
+constexpr int kDefaultPageSize = 100;
+
+Status ValidateLabels(const google::protobuf::Map<std::string, std::string>& labels,
+                      std::string_view what) {
+  if (labels.size() > 64) return Fail(Error::InvalidArgument(std::string(what) + ": at most 64 entries"));
+  for (const auto& [k, v] : labels) {
+    if (k.empty() || k.size() > 256 || v.size() > 4096) {
+      return Fail(Error::InvalidArgument(std::string(what) + " \"" + k.substr(0, 64) +
+                                         "\": keys are 1-256 bytes, values at most 4096"));
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Status CollectionRepoService::DoCreateCollection(const collector::CreateCollectionRequest& request,
+                                                 collector::CreateCollectionResponse& response) {
+  const auto& c = request.collection();
+  CollectionName name{c.namespace_(), c.name()};
+  BACKUP_TRY(ValidateCollectionName(name), "create collection");
+  BACKUP_TRY(ValidateLabels(c.metadata().labels(), "label"), "create collection");
+  if (auto existing = ctx_.store->GetCollection(name); existing) {
+    return Fail(Error::AlreadyExists("collection " + name.Key() + " already exists"));
+  }
+  CollectionRecord record;
+  record.name = name;
+  record.db_path = ctx_.layout.CollectionDb(name).string();
+  record.files_path = ctx_.layout.FilesDir(name).string();
+  record.message_type_namespace = c.message_type().namespace_();
+  record.message_type_name = c.message_type().message_name();
+  record.labels.insert(c.metadata().labels().begin(), c.metadata().labels().end());
+
+  BACKUP_TRY(CreateDirs(ctx_.layout.CollectionDb(name).parent_path()), "create collection");
+  BACKUP_TRY(CreateDirs(record.files_path), "create collection");
+  auto db = sql::Database::Open(record.db_path, {});
+  if (!db) return Fail(db.error().Context("create collection database"));
+  BACKUP_TRY(db->Exec(kCollectionSchema), "create collection schema");
+  BACKUP_TRY(ctx_.store->CreateCollection(record), "create collection");
+  spdlog::info("collection={} created at {}", name.Key(), record.db_path);
+  *response.mutable_status() = OkStatus();
+  response.set_collection_id(name.Key());
+  return {};
+}
+
+Status CollectionRepoService::DoDiscover(const collector::DiscoverRequest& request,
+                                         collector::DiscoverResponse& response) {
+  if (!request.namespace_().empty()) BACKUP_TRY(ValidateName(request.namespace_(), "namespace"), "discover");
+  if (request.page_size() < 0) return Fail(Error::InvalidArgument("discover: page_size is negative"));
+  DiscoverQuery query;
+  query.ns = request.namespace_();
+  query.labels.insert(request.label_filter().begin(), request.label_filter().end());
+  query.page_size = request.page_size() == 0 ? kDefaultPageSize
+                                             : std::min(request.page_size(), kMaxPageSize);
+  query.page_token = request.page_token();
+  auto page = ctx_.store->Discover(query);
+  if (!page) return Fail(page.error().Context("discover"));
+  *response.mutable_status() = OkStatus();
+  for (const CollectionRecord& c : page->collections) *response.add_collections() = ToProto(c);
+  response.set_next_page_token(page->next_page_token);
+  return {};
+}
+
+grpc::Status CollectionRepoService::CreateCollection(grpc::ServerContext*,
+                                                     const collector::CreateCollectionRequest* request,
+                                                     collector::CreateCollectionResponse* response) {
+  return Answer(DoCreateCollection(*request, *response));
+}
+
+grpc::Status CollectionRepoService::Discover(grpc::ServerContext*,
+                                             const collector::DiscoverRequest* request,
+                                             collector::DiscoverResponse* response) {
+  return Answer(DoDiscover(*request, *response));
+}
+
+}  // namespace backup

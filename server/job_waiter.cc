@@ -1,0 +1,36 @@
+#include "server/job_waiter.h"
+
+#include <algorithm>
+
+namespace backup {
+namespace {
+
+bool Changed(const Job& a, const Job& b) {
+  return a.state != b.state || !(a.progress == b.progress) || a.attempt != b.attempt ||
+         a.cancel_requested != b.cancel_requested;
+}
+
+}  // namespace
+
+Result<Job> FollowJob(ControlStore& store, const std::string& job_id,
+                      const grpc::ServerContext& context, const WaitOptions& options,
+                      const std::function<bool(const Job&)>& on_change) {
+  const auto deadline = context.deadline() - std::chrono::milliseconds(options.deadline_margin_ms);
+  std::optional<Job> last;
+  for (;;) {
+    uint64_t seen = store.ChangeVersion();
+    auto job = store.GetJob(job_id);
+    if (!job) return Fail(job.error());
+    if (!last || Changed(*last, *job)) {
+      if (on_change && !on_change(*job)) return *job;
+    }
+    last = std::move(*job);
+    if (IsTerminal(last->state) || context.IsCancelled()) return *last;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::system_clock::now()).count();
+    if (left <= 0) return *last;
+    store.WaitForChange(seen, std::min<int64_t>(left, options.poll_ms));
+  }
+}
+
+}  // namespace backup

@@ -1,0 +1,32 @@
+#include "worker/worker_setup.h"
+
+#include <system_error>
+
+#include "common/fs.h"
+#include "worker/backup_job.h"
+
+namespace backup {
+namespace fs = std::filesystem;
+
+Result<std::vector<fs::path>> BackupRoots(const DataLayout& layout, const std::vector<fs::path>& extra) {
+  BACKUP_TRY(CreateDirs(layout.BackupsRoot()), "backup root");
+  std::vector<fs::path> roots{fs::absolute(layout.BackupsRoot())};
+  for (const fs::path& root : extra) {
+    std::error_code ec;
+    if (!fs::is_directory(root, ec)) {
+      return Fail(Error::InvalidArgument("backup root " + root.string() + " is not a directory"));
+    }
+    roots.push_back(fs::absolute(root));
+  }
+  return roots;
+}
+
+std::unique_ptr<WorkerPool> MakeWorkerPool(ControlStore& store, const WorkerPoolOptions& options,
+                                           const std::vector<fs::path>& backup_roots) {
+  auto pool = std::make_unique<WorkerPool>(store, options);
+  pool->SetHandler(JobKind::kBackup,
+                   std::make_unique<BackupJob>(store, BackupJobOptions{.backup_roots = backup_roots}));
+  return pool;
+}
+
+}  // namespace backup
