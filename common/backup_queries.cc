@@ -37,8 +37,9 @@ constexpr std::string_view kInsertManifest =
     "INSERT INTO backup_files (backup_id, path, size, sha256) VALUES (?1, ?2, ?3, ?4)";
 
 constexpr std::string_view kSucceedJob = R"sql(
-UPDATE jobs SET state = 'SUCCEEDED', result = ?4, phase = 'done', bytes_done = bytes_total,
-                items_done = items_total, finished_at = ?5, updated_at = ?5
+UPDATE jobs SET state = 'SUCCEEDED', result = ?4, phase = 'done', bytes_done = ?6,
+                bytes_total = ?6, items_done = ?7, items_total = ?7, finished_at = ?5,
+                updated_at = ?5
 WHERE job_id = ?1 AND lease_owner = ?2 AND attempt = ?3 AND state = 'RUNNING')sql";
 
 }  // namespace
@@ -151,7 +152,8 @@ Status ControlStore::CompleteBackup(const Lease& lease, const BackupRecord& b,
     auto tx = sql::Transaction::Begin(db_);
     if (!tx) return Fail(tx.error().Context("complete backup"));
     BACKUP_TRY(db_.Run(kSucceedJob, {lease.job_id, lease.owner,
-                                     static_cast<int64_t>(lease.attempt), result, Now()}),
+                                     static_cast<int64_t>(lease.attempt), result, Now(),
+                                     b.size_bytes, b.file_count}),
                "complete backup: job");
     if (db_.Changes() != 1) {
       return Fail(Error::Aborted("complete backup: job " + lease.job_id +

@@ -15,7 +15,9 @@ namespace backup {
 
 class DataLayout {
  public:
-  explicit DataLayout(std::filesystem::path root) : root_(std::move(root)) {}
+  // `root` is made absolute and normal ("./data" -> "/srv/app/data").
+  explicit DataLayout(const std::filesystem::path& root)
+      : root_(std::filesystem::absolute(root).lexically_normal()) {}
 
   const std::filesystem::path& root() const { return root_; }
   std::filesystem::path ControlDb() const { return root_ / "control.db"; }

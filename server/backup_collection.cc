@@ -31,11 +31,14 @@ Status ValidateMetadata(const google::protobuf::Map<std::string, std::string>& m
 // backup roots (a folder, existing or ending in '/', receives "<backup_id>.db").
 Result<fs::path> ResolveDestination(const ServiceContext& ctx, const CollectionName& c,
                                     const std::string& dest_path, const std::string& backup_id) {
-  if (dest_path.empty()) return ctx.layout.DefaultBackupPath(c, backup_id);
-  auto resolved = ConfinePath(dest_path, ctx.backup_roots);
+  // The default location goes through the same check: a symlinked namespace folder
+  // inside the default root cannot lead out of it either.
+  const std::string requested =
+      dest_path.empty() ? ctx.layout.DefaultBackupPath(c, backup_id).string() : dest_path;
+  auto resolved = ConfinePath(requested, ctx.backup_roots);
   if (!resolved) return Fail(resolved.error().Context("dest_path"));
   std::error_code ec;
-  if (dest_path.back() == '/' || fs::is_directory(*resolved, ec)) {
+  if (requested.back() == '/' || fs::is_directory(*resolved, ec)) {
     *resolved /= backup_id + ".db";
   }
   if (fs::exists(fs::symlink_status(*resolved, ec))) {

@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions options) {
   std::unique_ptr<BackupServer> s(new BackupServer());
   s->options_ = std::move(options);
-  DataLayout layout(fs::absolute(s->options_.data_dir));
+  DataLayout layout(s->options_.data_dir);
   BACKUP_TRY(CreateDirs(layout.root()), "data directory");
   auto roots = BackupRoots(layout, s->options_.extra_backup_roots);
   if (!roots) return Fail(roots.error());

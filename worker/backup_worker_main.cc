@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
   }
   backup::BlockTerminationSignals();
   options.lease_ms = static_cast<int64_t>(lease_s * 1000);
-  backup::DataLayout layout(std::filesystem::absolute(data_dir));
+  backup::DataLayout layout(data_dir);
   std::vector<std::filesystem::path> extra(roots.begin(), roots.end());
   auto backup_roots = backup::BackupRoots(layout, extra);
   if (!backup_roots) {

@@ -10,13 +10,13 @@ namespace fs = std::filesystem;
 
 Result<std::vector<fs::path>> BackupRoots(const DataLayout& layout, const std::vector<fs::path>& extra) {
   BACKUP_TRY(CreateDirs(layout.BackupsRoot()), "backup root");
-  std::vector<fs::path> roots{fs::absolute(layout.BackupsRoot())};
+  std::vector<fs::path> roots{fs::weakly_canonical(layout.BackupsRoot())};
   for (const fs::path& root : extra) {
     std::error_code ec;
     if (!fs::is_directory(root, ec)) {
       return Fail(Error::InvalidArgument("backup root " + root.string() + " is not a directory"));
     }
-    roots.push_back(fs::absolute(root));
+    roots.push_back(fs::weakly_canonical(fs::absolute(root)));
   }
   return roots;
 }

@@ -1,0 +1,61 @@
+// backupctl's connection to backupd and its output conventions: text for people,
+// `-o json` (one JSON document per result) for scripts. Not thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <google/protobuf/message.h>
+#include <grpcpp/grpcpp.h>
+
+#include "backup_jobs.grpc.pb.h"
+#include "collection_repo.grpc.pb.h"
+
+namespace backup::cli {
+
+// Exit codes: 0 success, 1 the call failed, 2 bad usage, 3 the job failed or was cancelled.
+constexpr int kExitOk = 0;
+constexpr int kExitRpcError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitJobFailed = 3;
+
+struct ClientOptions {
+  std::string server = "127.0.0.1:50051";
+  bool json = false;
+  double timeout_s = 30;  // per unary call; watching has no deadline
+};
+
+class Client {
+ public:
+  explicit Client(const ClientOptions& options);
+
+  collector::CollectionRepo::Stub& repo() { return *repo_; }
+  collector::BackupJobs::Stub& jobs() { return *jobs_; }
+  bool json() const { return options_.json; }
+  // A context with the unary-call deadline.
+  std::unique_ptr<grpc::ClientContext> Context() const;
+
+  // Prints a failed call to stderr ("backupctl: NOT_FOUND: collection prod/x not found")
+  // and returns kExitRpcError.
+  int Report(const grpc::Status& status) const;
+  // Prints `message` as JSON on stdout.
+  void PrintJson(const google::protobuf::Message& message) const;
+  // Follows a job to its end with a progress view; returns kExitOk when it SUCCEEDED.
+  int Watch(const std::string& job_id);
+
+ private:
+  ClientOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<collector::CollectionRepo::Stub> repo_;
+  std::unique_ptr<collector::BackupJobs::Stub> jobs_;
+};
+
+// "prod/users" -> {prod, users}; "prod" -> {prod, ""} when allow_namespace_only.
+bool ParseCollection(const std::string& text, collector::NamespacedName* out,
+                     bool allow_namespace_only = false);
+// "k=v" pairs into a map; false on a pair without '='.
+bool ParsePairs(const std::vector<std::string>& pairs, google::protobuf::Map<std::string, std::string>* out);
+// Unix seconds, or a duration back from now ("90s", "30m", "12h", "7d"); -1 when invalid.
+int64_t ParseSince(const std::string& text);
+
+}  // namespace backup::cli

@@ -1,0 +1,218 @@
+#include "cli/commands.h"
+
+#include <cstdio>
+#include <ctime>
+
+#include "cli/progress_view.h"
+
+namespace backup::cli {
+namespace {
+
+int Usage(const std::string& message) {
+  std::fprintf(stderr, "backupctl: %s\n", message.c_str());
+  return kExitUsage;
+}
+
+std::string Time(int64_t unix_seconds) {
+  if (unix_seconds == 0) return "-";
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string BackupStateName(collector::BackupState s) {
+  std::string name = collector::BackupState_Name(s);
+  return name.rfind("BACKUP_", 0) == 0 ? name.substr(7) : name;
+}
+
+void PrintJobLine(const collector::Job& j) {
+  std::printf("%-20s %-8s %-10s %-30s %-24s %3.0f%% %-9s attempt %d/%d\n", j.job_id().c_str(),
+              collector::JobKind_Name(j.kind()).c_str(), collector::JobState_Name(j.state()).c_str(),
+              (j.collection().namespace_() + "/" + j.collection().name()).c_str(),
+              j.backup_id().c_str(),
+              j.progress().bytes_total() > 0
+                  ? 100.0 * static_cast<double>(j.progress().bytes_done()) / static_cast<double>(j.progress().bytes_total())
+                  : 0.0,
+              j.progress().phase().c_str(), j.attempt(), j.max_attempts());
+}
+
+}  // namespace
+
+int CollectionsCreate(Client& client, const CollectionArgs& args) {
+  collector::CreateCollectionRequest request;
+  collector::NamespacedName name;
+  if (!ParseCollection(args.collection, &name)) return Usage("expected NS/NAME, got \"" + args.collection + "\"");
+  request.mutable_collection()->set_namespace_(name.namespace_());
+  request.mutable_collection()->set_name(name.name());
+  if (!ParsePairs(args.labels, request.mutable_collection()->mutable_metadata()->mutable_labels())) {
+    return Usage("labels are key=value");
+  }
+  collector::CreateCollectionResponse response;
+  auto ctx = client.Context();
+  auto status = client.repo().CreateCollection(ctx.get(), request, &response);
+  if (!status.ok()) return client.Report(status);
+  if (client.json()) {
+    client.PrintJson(response);
+  } else {
+    std::printf("created collection %s\n", response.collection_id().c_str());
+  }
+  return kExitOk;
+}
+
+int CollectionsList(Client& client, const CollectionArgs& args) {
+  collector::DiscoverRequest request;
+  request.set_namespace_(args.collection);
+  request.set_page_size(args.page_size);
+  request.set_page_token(args.page_token);
+  if (!ParsePairs(args.labels, request.mutable_label_filter())) return Usage("labels are key=value");
+  collector::DiscoverResponse response;
+  auto ctx = client.Context();
+  auto status = client.repo().Discover(ctx.get(), request, &response);
+  if (!status.ok()) return client.Report(status);
+  if (client.json()) {
+    client.PrintJson(response);
+    return kExitOk;
+  }
+  for (const auto& c : response.collections()) {
+    std::string labels;
+    for (const auto& [k, v] : c.metadata().labels()) labels += (labels.empty() ? "" : ",") + k + "=" + v;
+    std::printf("%s/%s %s\n", c.namespace_().c_str(), c.name().c_str(), labels.c_str());
+  }
+  if (!response.next_page_token().empty()) {
+    std::printf("(more: --page-token %s)\n", response.next_page_token().c_str());
+  }
+  return kExitOk;
+}
+
+int Backup(Client& client, const BackupArgs& args) {
+  collector::BackupCollectionRequest request;
+  if (!ParseCollection(args.collection, request.mutable_collection())) {
+    return Usage("expected NS/NAME, got \"" + args.collection + "\"");
+  }
+  request.set_include_files(args.files);
+  request.set_dest_path(args.dest);
+  request.set_max_attempts(args.max_attempts);
+  if (!ParsePairs(args.tags, request.mutable_metadata())) return Usage("tags are key=value");
+  collector::BackupCollectionResponse response;
+  auto ctx = client.Context();
+  auto status = client.repo().BackupCollection(ctx.get(), request, &response);
+  if (!status.ok()) return client.Report(status);
+  if (args.wait) return client.Watch(response.job().job_id());
+  if (client.json()) {
+    client.PrintJson(response);
+  } else {
+    std::printf("queued job %s: backup %s of %s to %s\n", response.job().job_id().c_str(),
+                response.backup().backup_id().c_str(), args.collection.c_str(),
+                response.backup().storage_path().c_str());
+  }
+  return kExitOk;
+}
+
+int BackupsList(Client& client, const BackupsListArgs& args) {
+  collector::ListBackupsRequest request;
+  if (!args.filter.empty()) {
+    collector::NamespacedName name;
+    if (!ParseCollection(args.filter, &name, true)) return Usage("expected NS or NS/NAME");
+    if (name.name().empty()) {
+      request.set_namespace_(name.namespace_());
+    } else {
+      *request.mutable_collection() = name;
+    }
+  }
+  if (!args.since.empty()) {
+    int64_t since = ParseSince(args.since);
+    if (since < 0) return Usage("--since takes unix seconds or a duration such as 7d, 12h, 30m");
+    request.set_since_timestamp(since);
+  }
+  request.set_limit(args.limit);
+  collector::ListBackupsResponse response;
+  auto ctx = client.Context();
+  auto status = client.repo().ListBackups(ctx.get(), request, &response);
+  if (!status.ok()) return client.Report(status);
+  if (client.json()) {
+    client.PrintJson(response);
+    return kExitOk;
+  }
+  for (const auto& b : response.backups()) {
+    std::printf("%-24s %-30s %-10s %s %10s %8lld records %6lld files %s\n", b.backup_id().c_str(),
+                (b.collection().namespace_() + "/" + b.collection().name()).c_str(),
+                BackupStateName(b.state()).c_str(), Time(b.timestamp()).c_str(),
+                HumanBytes(b.size_bytes()).c_str(), static_cast<long long>(b.record_count()),
+                static_cast<long long>(b.file_count()), b.storage_path().c_str());
+  }
+  std::printf("%d of %lld backups\n", response.backups_size(),
+              static_cast<long long>(response.total_count()));
+  return kExitOk;
+}
+
+int JobsList(Client& client, const JobsListArgs& args) {
+  collector::ListJobsRequest request;
+  if (!args.state.empty()) {
+    collector::JobState state;
+    if (!collector::JobState_Parse(args.state, &state)) return Usage("unknown state " + args.state);
+    request.set_state(state);
+  }
+  if (!args.kind.empty()) {
+    collector::JobKind kind;
+    if (!collector::JobKind_Parse(args.kind, &kind)) return Usage("unknown kind " + args.kind);
+    request.set_kind(kind);
+  }
+  if (!args.collection.empty() && !ParseCollection(args.collection, request.mutable_collection())) {
+    return Usage("expected NS/NAME for --collection");
+  }
+  request.set_page_size(args.page_size);
+  request.set_page_token(args.page_token);
+  collector::ListJobsResponse response;
+  auto ctx = client.Context();
+  auto status = client.jobs().ListJobs(ctx.get(), request, &response);
+  if (!status.ok()) return client.Report(status);
+  if (client.json()) {
+    client.PrintJson(response);
+    return kExitOk;
+  }
+  for (const auto& j : response.jobs()) PrintJobLine(j);
+  if (!response.next_page_token().empty()) {
+    std::printf("(more: --page-token %s)\n", response.next_page_token().c_str());
+  }
+  return kExitOk;
+}
+
+int JobsGet(Client& client, const std::string& job_id) {
+  collector::GetJobRequest request;
+  request.set_job_id(job_id);
+  collector::GetJobResponse response;
+  auto ctx = client.Context();
+  auto status = client.jobs().GetJob(ctx.get(), request, &response);
+  if (!status.ok()) return client.Report(status);
+  if (client.json()) {
+    client.PrintJson(response.job());
+  } else {
+    PrintJobLine(response.job());
+    if (response.job().has_error()) {
+      std::printf("error: %s: %s\n", collector::Status::Code_Name(response.job().error().code()).c_str(),
+                  response.job().error().message().c_str());
+    }
+  }
+  return kExitOk;
+}
+
+int JobsCancel(Client& client, const std::string& job_id) {
+  collector::CancelJobRequest request;
+  request.set_job_id(job_id);
+  collector::CancelJobResponse response;
+  auto ctx = client.Context();
+  auto status = client.jobs().CancelJob(ctx.get(), request, &response);
+  if (!status.ok()) return client.Report(status);
+  if (client.json()) {
+    client.PrintJson(response.job());
+  } else {
+    std::printf("job %s: %s%s\n", job_id.c_str(), collector::JobState_Name(response.job().state()).c_str(),
+                response.job().state() == collector::RUNNING ? " (cancel requested)" : "");
+  }
+  return kExitOk;
+}
+
+}  // namespace backup::cli
