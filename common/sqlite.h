@@ -44,6 +44,7 @@ class Statement {
     sqlite3_clear_bindings(stmt_.get());
   }
 
+  int ColumnCount() const { return sqlite3_column_count(stmt_.get()); }
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
   double Double(int col) const { return sqlite3_column_double(stmt_.get(), col); }
   bool IsNull(int col) const { return sqlite3_column_type(stmt_.get(), col) == SQLITE_NULL; }

@@ -1,0 +1,305 @@
+// Backups end to end against a real server on a loopback port, with real files: the
+// async path (submit, watch, finished backup), listing, cancellation, bad input,
+// restarts and id uniqueness.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "common/fs.h"
+#include "tests/server_fixture.h"
+#include "worker/backup_job.h"
+
+namespace backup::testing {
+namespace {
+namespace fs = std::filesystem;
+
+// Every regular file below `dir`.
+std::vector<fs::path> RegularFiles(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it); it.increment(ec)) {
+    if (it->is_regular_file()) out.push_back(it->path());
+  }
+  return out;
+}
+
+using BackupEndToEnd = ServerTest;
+
+TEST_F(BackupEndToEnd, TenThousandRecordsAndHundredFilesWatchedToSuccess) {
+  CreateCollection("prod", "users", 10'000, 100);
+  auto submitted = Backup("prod", "users", /*files=*/true);
+  EXPECT_EQ(submitted.status().code(), collector::Status::OK);
+  EXPECT_EQ(submitted.backup().state(), collector::BACKUP_PENDING);
+  EXPECT_EQ(submitted.job().kind(), collector::BACKUP);
+  EXPECT_EQ(submitted.job().backup_id(), submitted.backup().backup_id());
+
+  auto seen = Watch(submitted.job().job_id());
+  ASSERT_FALSE(seen.empty());
+  for (size_t i = 1; i < seen.size(); ++i) {
+    EXPECT_GE(seen[i].progress().bytes_done(), seen[i - 1].progress().bytes_done());
+    EXPECT_GE(seen[i].progress().items_done(), seen[i - 1].progress().items_done());
+    EXPECT_GE(seen[i].state(), seen[i - 1].state());
+  }
+  const collector::Job& last = seen.back();
+  ASSERT_EQ(last.state(), collector::SUCCEEDED) << last.error().message();
+  EXPECT_EQ(last.progress().bytes_done(), last.progress().bytes_total());
+  EXPECT_EQ(last.progress().items_done(), 100);
+  const auto& b = last.backup_result().backup();
+  EXPECT_EQ(b.state(), collector::BACKUP_COMPLETED);
+  EXPECT_EQ(b.record_count(), 10'000);
+  EXPECT_EQ(b.file_count(), 100);
+
+  const fs::path db = b.storage_path();
+  EXPECT_EQ(db, layout().DefaultBackupPath({"prod", "users"}, b.backup_id()));
+  EXPECT_EQ(IntegrityCheck(db), "ok");
+  EXPECT_EQ(CanonicalDump(db), CanonicalDump(layout().CollectionDb({"prod", "users"})));
+  auto digest = HashFile(db, nullptr);
+  ASSERT_TRUE(digest);
+  EXPECT_EQ(digest->sha256, b.sha256());
+
+  const fs::path source_files = layout().FilesDir({"prod", "users"});
+  const fs::path copied = FilesDir(db);
+  auto manifest = server_->store().GetManifest(b.backup_id());
+  ASSERT_TRUE(manifest);
+  ASSERT_EQ(manifest->size(), 100u);
+  int64_t files_bytes = 0;
+  for (const ManifestEntry& e : *manifest) {
+    EXPECT_EQ(ReadFile(copied / e.path), ReadFile(source_files / e.path)) << e.path;
+    EXPECT_EQ(HashFile(copied / e.path, nullptr)->sha256, e.sha256);
+    files_bytes += e.size;
+  }
+  EXPECT_EQ(b.size_bytes(), digest->size + files_bytes);
+  EXPECT_EQ(RegularFiles(copied).size(), 100u);
+  EXPECT_FALSE(fs::exists(PartialPath(db)));
+}
+
+TEST_F(BackupEndToEnd, WaitAnswersWithTheFinishedBackup) {
+  CreateCollection("prod", "users", 500);
+  collector::BackupCollectionRequest request;
+  request.mutable_collection()->set_namespace_("prod");
+  request.mutable_collection()->set_name("users");
+  request.set_wait(true);
+  collector::BackupCollectionResponse response;
+  auto status = repo_->BackupCollection(Ctx().get(), request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.status().code(), collector::Status::OK);
+  EXPECT_EQ(response.backup().state(), collector::BACKUP_COMPLETED);
+  EXPECT_EQ(response.backup().record_count(), 500);
+  EXPECT_EQ(response.bytes_transferred(), response.backup().size_bytes());
+  EXPECT_EQ(response.job().state(), collector::SUCCEEDED);
+}
+
+TEST_F(BackupEndToEnd, BackupsNeverAppearInDiscover) {
+  CreateCollection("prod", "users", 10);
+  Watch(Backup("prod", "users").job().job_id());
+  collector::DiscoverRequest request;
+  collector::DiscoverResponse response;
+  ASSERT_TRUE(repo_->Discover(Ctx().get(), request, &response).ok());
+  ASSERT_EQ(response.collections_size(), 1);
+  EXPECT_EQ(response.collections(0).name(), "users");
+}
+
+TEST_F(BackupEndToEnd, ListBackupsHonoursEveryFilterLimitAndOrder) {
+  CreateCollection("prod", "a", 10);
+  CreateCollection("prod", "b", 10);
+  CreateCollection("dev", "a", 10);
+  std::vector<std::string> submitted;
+  for (auto [ns, name] : std::vector<std::pair<std::string, std::string>>{
+           {"prod", "a"}, {"prod", "b"}, {"dev", "a"}, {"prod", "a"}, {"prod", "a"}}) {
+    auto r = Backup(ns, name);
+    submitted.push_back(r.backup().backup_id());
+    Watch(r.job().job_id());
+  }
+  auto list = [&](auto fill) {
+    collector::ListBackupsRequest request;
+    fill(request);
+    collector::ListBackupsResponse response;
+    auto status = repo_->ListBackups(Ctx().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  };
+  auto all = list([](auto&) {});
+  EXPECT_EQ(all.status().code(), collector::Status::OK);
+  ASSERT_EQ(all.backups_size(), 5);
+  EXPECT_EQ(all.total_count(), 5);
+  for (int i = 0; i < 5; ++i) {  // newest first
+    EXPECT_EQ(all.backups(i).backup_id(), submitted[4 - i]);
+    EXPECT_EQ(all.backups(i).state(), collector::BACKUP_COMPLETED);
+  }
+  auto prod_a = list([](auto& r) {
+    r.mutable_collection()->set_namespace_("prod");
+    r.mutable_collection()->set_name("a");
+  });
+  EXPECT_EQ(prod_a.backups_size(), 3);
+  EXPECT_EQ(prod_a.total_count(), 3);
+  auto prod = list([](auto& r) { r.set_namespace_("prod"); });
+  EXPECT_EQ(prod.backups_size(), 4);
+  auto limited = list([](auto& r) { r.set_limit(2); });
+  EXPECT_EQ(limited.backups_size(), 2);
+  EXPECT_EQ(limited.total_count(), 5);
+  EXPECT_EQ(limited.backups(0).backup_id(), submitted[4]);
+  const int64_t ts = all.backups(0).timestamp();
+  auto future = list([&](auto& r) { r.set_since_timestamp(ts + 1); });
+  EXPECT_EQ(future.backups_size(), 0);
+  EXPECT_EQ(future.total_count(), 0);
+  auto since = list([&](auto& r) { r.set_since_timestamp(all.backups(4).timestamp()); });
+  EXPECT_EQ(since.total_count(), 5);
+}
+
+TEST_F(BackupEndToEnd, TwoBackupsOfOneCollectionInTheSameSecondGetDistinctIds) {
+  CreateCollection("prod", "users", 100);
+  std::set<std::string> ids, paths;
+  std::vector<std::string> jobs;
+  for (int i = 0; i < 5; ++i) {
+    auto r = Backup("prod", "users");
+    ids.insert(r.backup().backup_id());
+    paths.insert(r.backup().storage_path());
+    jobs.push_back(r.job().job_id());
+  }
+  EXPECT_EQ(ids.size(), 5u);
+  EXPECT_EQ(paths.size(), 5u);
+  for (const auto& j : jobs) EXPECT_EQ(Watch(j).back().state(), collector::SUCCEEDED);
+  for (const auto& p : paths) EXPECT_EQ(IntegrityCheck(p), "ok");
+}
+
+TEST_F(BackupEndToEnd, CancelQueuedBackupIsImmediateAndWritesNothing) {
+  StopServer();
+  StartServer(/*workers=*/0);
+  CreateCollection("prod", "users", 100);
+  auto r = Backup("prod", "users");
+  collector::CancelJobRequest request;
+  request.set_job_id(r.job().job_id());
+  collector::CancelJobResponse response;
+  ASSERT_TRUE(jobs_->CancelJob(Ctx().get(), request, &response).ok());
+  EXPECT_EQ(response.job().state(), collector::CANCELLED);
+  EXPECT_EQ(response.job().error().code(), collector::Status::CANCELLED);
+  // A worker that starts later does not run it.
+  StopServer();
+  StartServer(2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(GetJob(r.job().job_id()).state(), collector::CANCELLED);
+  EXPECT_TRUE(RegularFiles(layout().BackupsRoot()).empty());
+  EXPECT_EQ(server_->store().GetBackup(r.backup().backup_id())->state, BackupState::kCancelled);
+}
+
+TEST_F(BackupEndToEnd, CancelRunningBackupStopsWithinASecondAndLeavesNoFile) {
+  // ~240 MB: large enough that the snapshot is still running when the cancel arrives.
+  CreateCollection("prod", "big");
+  FillRecords(layout().CollectionDb({"prod", "big"}), 60'000, 4'000);
+  auto r = Backup("prod", "big");
+  auto ctx = Ctx(120);
+  collector::WatchJobRequest watch;
+  watch.set_job_id(r.job().job_id());
+  auto reader = jobs_->WatchJob(ctx.get(), watch);
+  collector::Job job;
+  std::chrono::steady_clock::time_point cancelled_at;
+  bool cancelled = false;
+  while (reader->Read(&job)) {
+    if (!cancelled && job.state() == collector::RUNNING && job.progress().phase() == "snapshot" &&
+        job.progress().bytes_done() > 0) {
+      collector::CancelJobRequest request;
+      request.set_job_id(job.job_id());
+      collector::CancelJobResponse response;
+      ASSERT_TRUE(jobs_->CancelJob(Ctx().get(), request, &response).ok());
+      cancelled_at = std::chrono::steady_clock::now();
+      cancelled = true;
+    }
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_TRUE(cancelled) << "the backup finished before it could be cancelled";
+  auto took = std::chrono::steady_clock::now() - cancelled_at;
+  EXPECT_EQ(job.state(), collector::CANCELLED) << collector::JobState_Name(job.state());
+  EXPECT_LT(took, std::chrono::seconds(1));
+  EXPECT_TRUE(RegularFiles(layout().BackupsRoot()).empty());
+  EXPECT_EQ(server_->store().GetBackup(r.backup().backup_id())->state, BackupState::kCancelled);
+}
+
+TEST_F(BackupEndToEnd, QueuedJobsSurviveARestart) {
+  StopServer();
+  StartServer(/*workers=*/0);
+  CreateCollection("prod", "users", 1000);
+  auto a = Backup("prod", "users");
+  auto b = Backup("prod", "users");
+  EXPECT_EQ(GetJob(a.job().job_id()).state(), collector::QUEUED);
+  StopServer();
+  StartServer(2);
+  EXPECT_EQ(Watch(a.job().job_id()).back().state(), collector::SUCCEEDED);
+  EXPECT_EQ(Watch(b.job().job_id()).back().state(), collector::SUCCEEDED);
+}
+
+TEST_F(BackupEndToEnd, DestWithAQuoteIsBoundNotSpliced) {
+  CreateCollection("prod", "users", 100);
+  const std::string dest = "it's'); DROP TABLE jobs; --.db";
+  auto r = Backup("prod", "users", false, dest);
+  EXPECT_EQ(Watch(r.job().job_id()).back().state(), collector::SUCCEEDED);
+  EXPECT_EQ(IntegrityCheck(layout().BackupsRoot() / dest), "ok");
+  EXPECT_EQ(RegularFiles(layout().BackupsRoot()).size(), 1u);
+  EXPECT_EQ(GetJob(r.job().job_id()).state(), collector::SUCCEEDED);  // jobs table intact
+}
+
+struct BadRequest {
+  std::string what;
+  std::string ns, name;
+  std::string dest;
+  grpc::StatusCode code;
+  std::string message_part;
+};
+
+TEST_F(BackupEndToEnd, BadInputIsRefusedWithAClearMessageAndWritesNothing) {
+  CreateCollection("prod", "users", 100);
+  const fs::path outside = dir_.path() / "outside";
+  fs::create_directories(outside);
+  fs::create_directory_symlink(outside, layout().BackupsRoot() / "escape");
+  std::ofstream(layout().BackupsRoot() / "taken.db") << "x";
+  const std::vector<BadRequest> cases = {
+      {"empty namespace", "", "users", "", grpc::StatusCode::INVALID_ARGUMENT, "namespace is empty"},
+      {"empty name", "prod", "", "", grpc::StatusCode::INVALID_ARGUMENT, "name is empty"},
+      {"slash", "prod", "a/b", "", grpc::StatusCode::INVALID_ARGUMENT, "is invalid"},
+      {"dotdot", "..", "users", "", grpc::StatusCode::INVALID_ARGUMENT, "is invalid"},
+      {"nul", "prod", std::string("us\0ers", 6), "", grpc::StatusCode::INVALID_ARGUMENT, "is invalid"},
+      {"too long", "prod", std::string(256, 'a'), "", grpc::StatusCode::INVALID_ARGUMENT, "256 bytes"},
+      {"unknown", "prod", "nope", "", grpc::StatusCode::NOT_FOUND, "collection prod/nope not found"},
+      {"outside", "prod", "users", "/etc/evil.db", grpc::StatusCode::PERMISSION_DENIED, "outside the allowed backup roots"},
+      {"dotdot dest", "prod", "users", "../../evil.db", grpc::StatusCode::PERMISSION_DENIED, "outside"},
+      {"symlink", "prod", "users", "escape/evil.db", grpc::StatusCode::PERMISSION_DENIED, "outside"},
+      {"exists", "prod", "users", "taken.db", grpc::StatusCode::ALREADY_EXISTS, "already exists"},
+      {"nul dest", "prod", "users", std::string("a\0b.db", 6), grpc::StatusCode::INVALID_ARGUMENT, "NUL"},
+  };
+  for (const BadRequest& c : cases) {
+    collector::BackupCollectionRequest request;
+    request.mutable_collection()->set_namespace_(c.ns);
+    request.mutable_collection()->set_name(c.name);
+    request.set_dest_path(c.dest);
+    collector::BackupCollectionResponse response;
+    auto status = repo_->BackupCollection(Ctx().get(), request, &response);
+    EXPECT_EQ(status.error_code(), c.code) << c.what << ": " << status.error_message();
+    EXPECT_NE(status.error_message().find(c.message_part), std::string::npos)
+        << c.what << ": " << status.error_message();
+  }
+  collector::BackupCollectionRequest missing;
+  collector::BackupCollectionResponse response;
+  EXPECT_EQ(repo_->BackupCollection(Ctx().get(), missing, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  EXPECT_TRUE(server_->store().ListJobs({})->jobs.empty());
+  EXPECT_EQ(server_->store().ListBackups({})->total_count, 0);
+  EXPECT_TRUE(RegularFiles(outside).empty());
+  EXPECT_EQ(RegularFiles(layout().BackupsRoot()).size(), 1u);  // only taken.db
+  // Still serving.
+  EXPECT_EQ(Watch(Backup("prod", "users").job().job_id()).back().state(), collector::SUCCEEDED);
+}
+
+TEST_F(BackupEndToEnd, UnknownJobIsNotFound) {
+  collector::GetJobRequest request;
+  request.set_job_id("job-nope");
+  collector::GetJobResponse response;
+  auto status = jobs_->GetJob(Ctx().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message(), "job job-nope not found");
+}
+
+}  // namespace
+}  // namespace backup::testing

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# End to end with real processes: backupd started and stopped by signal, driven by
+# backupctl. Usage: cli_test.sh BIN_DIR
+set -euo pipefail
+bin=$(cd "$1" && pwd)
+work=$(mktemp -d)
+pid=""
+cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "--- backupd log"; cat "$work/log" || true; exit 1; }
+
+start() {
+  rm -f "$work/port"
+  "$bin/backupd" --data-dir "$work/data" --listen 127.0.0.1:0 --port-file "$work/port" \
+    --workers "$1" --log-format json >>"$work/log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
+  [ -s "$work/port" ] || fail "backupd did not start"
+  ctl="$bin/backupctl --server 127.0.0.1:$(cat "$work/port")"
+}
+stop() { kill -TERM "$pid"; wait "$pid" || fail "backupd exited non-zero on SIGTERM"; pid=""; }
+
+start 2
+$ctl collections create prod/users --label team=core | grep -q "created collection prod/users" || fail "create"
+sqlite3 "$work/data/collections/prod/users/collection.db" \
+  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 2000)
+   INSERT INTO records (id, proto_data) SELECT 'r' || i, randomblob(200) FROM n;"
+mkdir -p "$work/data/files/prod/users/docs" && echo hello >"$work/data/files/prod/users/docs/a.txt"
+
+out=$($ctl backup prod/users --files --tag note=e2e --wait) || fail "backup --wait: $out"
+echo "$out" | grep -q "SUCCEEDED: backup backup-" || fail "backup output: $out"
+echo "$out" | grep -q "2000 records, 1 files" || fail "backup figures: $out"
+
+json=$($ctl -o json backups list prod/users)
+echo "$json" | grep -q '"state": "BACKUP_COMPLETED"' || fail "backups list json: $json"
+echo "$json" | grep -q '"note": "e2e"' || fail "metadata: $json"
+echo "$json" | grep -q '"total_count": "1"' || fail "total_count: $json"
+
+if $ctl backup prod/missing 2>"$work/err"; then fail "unknown collection accepted"; fi
+grep -q "NOT_FOUND: backup: collection prod/missing not found" "$work/err" || fail "message: $(cat "$work/err")"
+if $ctl backup 'prod/a b' 2>"$work/err"; then fail "bad name accepted"; fi
+grep -q "INVALID_ARGUMENT" "$work/err" || fail "bad name: $(cat "$work/err")"
+
+# A queued job survives a restart of a front-end-only server, then runs.
+stop
+start 0
+job=$($ctl -o json backup prod/users | sed -n 's/.*"job_id": "\(job-[0-9a-f]*\)".*/\1/p' | head -1)
+[ -n "$job" ] || fail "no job id"
+$ctl jobs get "$job" | grep -q QUEUED || fail "job not queued"
+stop
+start 1
+$ctl jobs watch "$job" >"$work/watch" || fail "watch: $(cat "$work/watch")"
+grep -q "SUCCEEDED" "$work/watch" || fail "watched job did not succeed"
+$ctl jobs list --state SUCCEEDED | grep -c SUCCEEDED | grep -q '^2$' || fail "jobs list"
+grep -q '"msg":"job=job-' "$work/log" || fail "json logs carry the job id"
+stop
+echo "cli_end_to_end: 1 passed, 0 failed"

@@ -1,0 +1,194 @@
+// The control store's queue semantics: atomic enqueue, claims, lease fencing, rescue of
+// expired leases, cancellation. A real SQLite file; time from a fake clock.
+#include "common/control_store.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/test_util.h"
+
+namespace backup {
+namespace {
+
+using testing::FakeClock;
+using testing::TempDir;
+
+class ControlStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = ControlStore::Open({.path = (dir_.path() / "control.db").string(), .clock = &clock_});
+    ASSERT_TRUE(store) << store.error().message();
+    store_ = std::move(*store);
+    ASSERT_TRUE(store_->CreateCollection({.name = {"prod", "users"}, .db_path = "x", .files_path = "y"}));
+  }
+
+  // Enqueues a backup job of prod/users; returns its id.
+  std::string Enqueue(const std::string& suffix, JobKind kind = JobKind::kBackup,
+                      CollectionName c = {"prod", "users"}) {
+    Job job{.id = "job-" + suffix, .kind = kind, .collection = c, .backup_id = "backup-" + suffix,
+            .max_attempts = 2, .created_at_ms = clock_.NowMs()};
+    BackupRecord b{.id = "backup-" + suffix, .collection = c, .timestamp = clock_.NowMs() / 1000,
+                   .created_at_ms = clock_.NowMs(), .storage_path = "/b/" + suffix, .job_id = job.id};
+    auto s = store_->EnqueueBackup(job, b);
+    EXPECT_TRUE(s) << s.error().message();
+    return job.id;
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<ControlStore> store_;
+};
+
+TEST_F(ControlStoreTest, EnqueueWritesJobAndPendingBackupTogether) {
+  std::string id = Enqueue("a");
+  auto job = store_->GetJob(id);
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->state, JobState::kQueued);
+  auto backup = store_->GetBackup("backup-a");
+  ASSERT_TRUE(backup);
+  EXPECT_EQ(backup->state, BackupState::kPending);
+  EXPECT_EQ(backup->job_id, id);
+}
+
+TEST_F(ControlStoreTest, EnqueueWithTakenPathLeavesNoJobBehind) {
+  Enqueue("a");
+  Job job{.id = "job-b", .collection = {"prod", "users"}, .backup_id = "backup-b", .created_at_ms = 1};
+  BackupRecord b{.id = "backup-b", .collection = {"prod", "users"}, .storage_path = "/b/a", .job_id = "job-b"};
+  auto s = store_->EnqueueBackup(job, b);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code(), Code::kAlreadyExists);
+  EXPECT_EQ(store_->GetJob("job-b").error().code(), Code::kNotFound);
+}
+
+TEST_F(ControlStoreTest, ClaimTakesOnlyWhatItAsksForOldestFirst) {
+  Enqueue("a");
+  Enqueue("b");
+  Enqueue("c");
+  auto claimed = store_->Claim("w1", 2, 10'000);
+  ASSERT_TRUE(claimed);
+  ASSERT_EQ(claimed->size(), 2u);
+  EXPECT_EQ((*claimed)[0].id, "job-a");
+  EXPECT_EQ((*claimed)[1].id, "job-b");
+  EXPECT_EQ((*claimed)[0].state, JobState::kRunning);
+  EXPECT_EQ((*claimed)[0].attempt, 1);
+  EXPECT_EQ((*claimed)[0].lease_owner, "w1");
+  auto rest = store_->Claim("w2", 5, 10'000);
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->size(), 1u);
+  EXPECT_EQ((*rest)[0].id, "job-c");
+  EXPECT_TRUE(store_->Claim("w3", 5, 10'000)->empty());
+}
+
+TEST_F(ControlStoreTest, RestoreIntoACollectionWaitsForItsRunningJobs) {
+  Enqueue("backup1");
+  Enqueue("restore1", JobKind::kRestore);
+  Enqueue("other", JobKind::kBackup, {"prod", "orders"});
+  ASSERT_TRUE(store_->CreateCollection({.name = {"prod", "orders"}, .db_path = "x2", .files_path = "y2"}));
+  auto first = store_->Claim("w1", 5, 10'000);
+  ASSERT_TRUE(first);
+  // The backup of prod/users and the unrelated backup run; the restore waits.
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].id, "job-backup1");
+  EXPECT_EQ((*first)[1].id, "job-other");
+  ASSERT_TRUE(store_->FinishJob({"job-backup1", "w1", 1}, JobState::kFailed, Error::Internal("x")));
+  auto second = store_->Claim("w1", 5, 10'000);
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].id, "job-restore1");
+}
+
+TEST_F(ControlStoreTest, WritesAreFencedByTheLease) {
+  Enqueue("a");
+  auto claimed = store_->Claim("w1", 1, 1'000);
+  ASSERT_EQ(claimed->size(), 1u);
+  Lease lease{"job-a", "w1", 1};
+  EXPECT_TRUE(store_->Heartbeat(lease, {.phase = "snapshot", .bytes_done = 5}, 1'000));
+  // Another owner, or a stale attempt, cannot write.
+  EXPECT_EQ(store_->Heartbeat({"job-a", "w2", 1}, {}, 1'000).error().code(), Code::kAborted);
+  EXPECT_EQ(store_->FinishJob({"job-a", "w1", 0}, JobState::kFailed, Error::Internal("x")).error().code(),
+            Code::kAborted);
+  EXPECT_EQ(store_->GetJob("job-a")->progress.bytes_done, 5);
+}
+
+TEST_F(ControlStoreTest, ExpiredLeaseIsRescuedAndTheOldOwnerIsFencedOut) {
+  Enqueue("a");
+  ASSERT_EQ(store_->Claim("w1", 1, 1'000)->size(), 1u);
+  clock_.Advance(999);
+  EXPECT_EQ(*store_->RescueExpired(), 0);
+  clock_.Advance(2);
+  EXPECT_EQ(*store_->RescueExpired(), 1);
+  auto job = store_->GetJob("job-a");
+  EXPECT_EQ(job->state, JobState::kQueued);
+  ASSERT_TRUE(job->error);
+  EXPECT_NE(job->error->message().find("lease of worker w1 expired"), std::string::npos);
+  auto again = store_->Claim("w2", 1, 1'000);
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].attempt, 2);
+  // The first worker wakes up late: none of its writes land.
+  EXPECT_EQ(store_->Heartbeat({"job-a", "w1", 1}, {}, 1'000).error().code(), Code::kAborted);
+  EXPECT_FALSE(store_->CompleteBackup({"job-a", "w1", 1}, *store_->GetBackup("backup-a"), {}, ""));
+  EXPECT_EQ(store_->GetJob("job-a")->lease_owner, "w2");
+}
+
+TEST_F(ControlStoreTest, RescueFailsTheJobWhenAttemptsAreUsedUp) {
+  Enqueue("a");  // max_attempts = 2
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    ASSERT_EQ(store_->Claim("w", 1, 1'000)->size(), 1u);
+    clock_.Advance(1'001);
+    ASSERT_EQ(*store_->RescueExpired(), 1);
+  }
+  EXPECT_EQ(store_->GetJob("job-a")->state, JobState::kFailed);
+  EXPECT_EQ(store_->GetBackup("backup-a")->state, BackupState::kFailed);
+}
+
+TEST_F(ControlStoreTest, CancelQueuedJobIsImmediateAndSettlesTheBackupRow) {
+  Enqueue("a");
+  auto job = store_->CancelJob("job-a");
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->state, JobState::kCancelled);
+  EXPECT_EQ(store_->GetBackup("backup-a")->state, BackupState::kCancelled);
+  EXPECT_TRUE(store_->Claim("w", 1, 1'000)->empty());
+}
+
+TEST_F(ControlStoreTest, CancelRunningJobIsSeenAtTheNextHeartbeat) {
+  Enqueue("a");
+  ASSERT_EQ(store_->Claim("w", 1, 1'000)->size(), 1u);
+  EXPECT_FALSE(store_->Heartbeat({"job-a", "w", 1}, {}, 1'000)->cancel_requested);
+  auto job = store_->CancelJob("job-a");
+  EXPECT_EQ(job->state, JobState::kRunning);
+  EXPECT_TRUE(job->cancel_requested);
+  EXPECT_TRUE(store_->Heartbeat({"job-a", "w", 1}, {}, 1'000)->cancel_requested);
+}
+
+TEST_F(ControlStoreTest, RetryWaitsForItsTime) {
+  Enqueue("a");
+  ASSERT_EQ(store_->Claim("w", 1, 1'000)->size(), 1u);
+  ASSERT_TRUE(store_->RetryJob({"job-a", "w", 1}, Error::Unavailable("busy"), clock_.NowMs() + 500));
+  EXPECT_TRUE(store_->Claim("w", 1, 1'000)->empty());
+  clock_.Advance(500);
+  EXPECT_EQ(store_->Claim("w", 1, 1'000)->size(), 1u);
+}
+
+TEST_F(ControlStoreTest, ListJobsPagesNewestFirstWithFilters) {
+  for (int i = 0; i < 5; ++i) Enqueue(std::to_string(i));
+  ASSERT_TRUE(store_->CancelJob("job-1"));
+  auto page = store_->ListJobs({.page_size = 2});
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->jobs.size(), 2u);
+  EXPECT_EQ(page->jobs[0].id, "job-4");
+  auto next = store_->ListJobs({.page_size = 2, .page_token = page->next_page_token});
+  EXPECT_EQ(next->jobs[0].id, "job-2");
+  auto cancelled = store_->ListJobs({.state = JobState::kCancelled});
+  ASSERT_EQ(cancelled->jobs.size(), 1u);
+  EXPECT_EQ(cancelled->jobs[0].id, "job-1");
+  EXPECT_EQ(store_->ListJobs({.page_token = "x"}).error().code(), Code::kInvalidArgument);
+}
+
+TEST_F(ControlStoreTest, ReopeningKeepsEverything) {
+  Enqueue("a");
+  store_.reset();
+  auto store = ControlStore::Open({.path = (dir_.path() / "control.db").string(), .clock = &clock_});
+  ASSERT_TRUE(store);
+  EXPECT_EQ((*store)->GetJob("job-a")->state, JobState::kQueued);
+}
+
+}  // namespace
+}  // namespace backup
