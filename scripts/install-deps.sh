@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Collector Backup builds and runs with, if any is missing.
+set -euo pipefail
+packages=(g++ cmake ninja-build pkg-config sqlite3 libsqlite3-dev libgrpc++-dev libprotobuf-dev
+  protobuf-compiler protobuf-compiler-grpc libasio-dev libspdlog-dev libexpected-dev libssl-dev
+  libcli11-dev libgtest-dev libgmock-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "run as root (or install these with sudo apt-get install): ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
