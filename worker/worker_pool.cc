@@ -45,6 +45,7 @@ void WorkerPool::Start() {
 
 void WorkerPool::Stop() {
   if (!pool_ || stopping_.exchange(true)) return;
+  store_.NotifyChange();  // wakes the producer so it sees stopping_
   if (producer_.joinable()) producer_.join();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.shutdown_grace_ms);
   while (free_slots_.load() < options_.threads && std::chrono::steady_clock::now() < deadline) {
