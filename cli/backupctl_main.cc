@@ -44,6 +44,24 @@ int main(int argc, char** argv) {
   backup->add_flag("--wait", bargs.wait, "follow the job with progress until it ends");
   backup->callback(run([&](Client& c) { return Backup(c, bargs); }));
 
+  RestoreArgs rargs;
+  auto* restore = app.add_subcommand("restore", "restore BACKUP_ID into a collection NS/NAME");
+  restore->add_option("backup_id", rargs.backup_id)->required();
+  restore->add_option("collection", rargs.dest, "NS/NAME")->required();
+  restore->add_flag("--overwrite", rargs.overwrite, "replace an existing collection");
+  restore->add_flag("--wait", rargs.wait, "follow the job with progress until it ends");
+  restore->callback(run([&](Client& c) { return Restore(c, rargs); }));
+
+  std::string backup_id;
+  bool verify_wait = false;
+  auto* verify = app.add_subcommand("verify", "check a backup's integrity (exit 3 when invalid)");
+  verify->add_option("backup_id", backup_id)->required();
+  verify->add_flag("--wait", verify_wait, "follow the job and print the verdict");
+  verify->callback(run([&](Client& c) { return Verify(c, backup_id, verify_wait); }));
+  auto* del = app.add_subcommand("delete", "delete a backup and its files");
+  del->add_option("backup_id", backup_id)->required();
+  del->callback(run([&](Client& c) { return Delete(c, backup_id); }));
+
   auto* backups = app.add_subcommand("backups", "list backups")->require_subcommand(1);
   BackupsListArgs blist;
   auto* backups_list = backups->add_subcommand("list", "list backups [NS[/NAME]], newest first");

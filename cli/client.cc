@@ -76,6 +76,11 @@ int Client::Watch(const std::string& job_id) {
                   HumanBytes(b.size_bytes()).c_str(), static_cast<long long>(b.record_count()),
                   static_cast<long long>(b.file_count()), b.storage_path().c_str());
     }
+    if (last.has_restore_result()) {
+      const auto& r = last.restore_result();
+      std::printf(": restored %s, %lld records, %lld files", r.collection_id().c_str(),
+                  static_cast<long long>(r.records_restored()), static_cast<long long>(r.files_restored()));
+    }
     std::printf("\n");
   } else {
     std::fprintf(stderr, "job %s %s: %s: %s\n", last.job_id().c_str(),

@@ -148,6 +148,74 @@ int BackupsList(Client& client, const BackupsListArgs& args) {
   return kExitOk;
 }
 
+int Restore(Client& client, const RestoreArgs& args) {
+  collector::RestoreBackupRequest request;
+  collector::NamespacedName dest;
+  if (!ParseCollection(args.dest, &dest)) return Usage("expected NS/NAME, got \"" + args.dest + "\"");
+  request.set_backup_id(args.backup_id);
+  request.set_dest_namespace(dest.namespace_());
+  request.set_dest_name(dest.name());
+  request.set_overwrite(args.overwrite);
+  collector::RestoreBackupResponse response;
+  auto ctx = client.Context();
+  auto status = client.repo().RestoreBackup(ctx.get(), request, &response);
+  if (!status.ok()) return client.Report(status);
+  if (args.wait) return client.Watch(response.job().job_id());
+  if (client.json()) {
+    client.PrintJson(response);
+  } else {
+    std::printf("queued job %s: restore %s into %s\n", response.job().job_id().c_str(),
+                args.backup_id.c_str(), args.dest.c_str());
+  }
+  return kExitOk;
+}
+
+int Verify(Client& client, const std::string& backup_id, bool wait) {
+  collector::VerifyBackupRequest request;
+  request.set_backup_id(backup_id);
+  collector::VerifyBackupResponse response;
+  auto ctx = client.Context();
+  auto status = client.repo().VerifyBackup(ctx.get(), request, &response);
+  if (!status.ok()) return client.Report(status);
+  if (!wait) {
+    if (client.json()) {
+      client.PrintJson(response);
+    } else {
+      std::printf("queued job %s: verify %s\n", response.job().job_id().c_str(), backup_id.c_str());
+    }
+    return kExitOk;
+  }
+  int rc = client.Watch(response.job().job_id());
+  if (rc != kExitOk) return rc;
+  // The verdict: a verification that ran and found problems exits non-zero too.
+  collector::GetJobRequest get;
+  get.set_job_id(response.job().job_id());
+  collector::GetJobResponse job;
+  auto ctx2 = client.Context();
+  if (auto s = client.jobs().GetJob(ctx2.get(), get, &job); !s.ok()) return client.Report(s);
+  const auto& verdict = job.job().verify_result();
+  if (!client.json()) {
+    std::printf("backup %s is %s%s%s\n", backup_id.c_str(), verdict.is_valid() ? "VALID" : "INVALID",
+                verdict.is_valid() ? "" : ": ", verdict.error_message().c_str());
+  }
+  return verdict.is_valid() ? kExitOk : kExitJobFailed;
+}
+
+int Delete(Client& client, const std::string& backup_id) {
+  collector::DeleteBackupRequest request;
+  request.set_backup_id(backup_id);
+  collector::DeleteBackupResponse response;
+  auto ctx = client.Context();
+  auto status = client.repo().DeleteBackup(ctx.get(), request, &response);
+  if (!status.ok()) return client.Report(status);
+  if (client.json()) {
+    client.PrintJson(response);
+  } else {
+    std::printf("deleted %s, %s freed\n", backup_id.c_str(), HumanBytes(response.bytes_freed()).c_str());
+  }
+  return kExitOk;
+}
+
 int JobsList(Client& client, const JobsListArgs& args) {
   collector::ListJobsRequest request;
   if (!args.state.empty()) {

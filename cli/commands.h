@@ -34,6 +34,16 @@ struct BackupsListArgs {
 };
 int BackupsList(Client& client, const BackupsListArgs& args);
 
+struct RestoreArgs {
+  std::string backup_id;
+  std::string dest;  // NS/NAME
+  bool overwrite = false;
+  bool wait = false;
+};
+int Restore(Client& client, const RestoreArgs& args);
+int Verify(Client& client, const std::string& backup_id, bool wait);
+int Delete(Client& client, const std::string& backup_id);
+
 struct JobsListArgs {
   std::string state;
   std::string kind;

@@ -20,7 +20,7 @@ VALUES (?1, ?2, ?3, ?4, 0, 0, 0, ?5, ?6, ?7, ?8, ?4, 'PENDING', ?9, ?10))sql";
 constexpr std::string_view kSelectBackupColumns = R"sql(
 SELECT backup_id, collection_namespace, collection_name, timestamp, size_bytes, record_count,
        file_count, includes_files, storage_path, storage_type, metadata, state, sha256,
-       completed_at, job_id, created_at_ms
+       completed_at, job_id, created_at_ms, last_verified_at, last_verify_valid, last_verify_error
 FROM backups)sql";
 
 // ?1 namespace ('' any), ?2 name ('' any), ?3 since.
@@ -93,6 +93,9 @@ Result<std::vector<BackupRecord>> ControlStore::ReadBackups(sql::Statement& s) {
     b.completed_at = s.Int(13);
     b.job_id = s.Text(14);
     b.created_at_ms = s.Int(15);
+    b.last_verified_at = s.Int(16);
+    b.last_verify_valid = s.Int(17) != 0;
+    b.last_verify_error = s.Text(18);
     out.push_back(std::move(b));
   }
   return out;

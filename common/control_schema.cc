@@ -10,7 +10,7 @@
 namespace backup {
 namespace {
 
-constexpr std::array<std::string_view, 1> kMigrations = {
+constexpr std::array<std::string_view, 2> kMigrations = {
     // 1: collections, backups (the seed's columns, plus state and checksums), jobs.
     R"sql(
 CREATE TABLE collections (
@@ -99,6 +99,19 @@ CREATE TABLE jobs (
 CREATE INDEX idx_jobs_queue ON jobs (state, run_after, seq);
 CREATE INDEX idx_jobs_collection ON jobs (collection_namespace, collection_name, state);
 CREATE INDEX idx_jobs_lease ON jobs (state, lease_expires_at);
+)sql",
+    // 2: verification outcome on backups; the restore journal; jobs by backup.
+    R"sql(
+ALTER TABLE backups ADD COLUMN last_verified_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE backups ADD COLUMN last_verify_valid INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE backups ADD COLUMN last_verify_error TEXT NOT NULL DEFAULT '';
+-- A row here means the restore job's temporary copies are complete and verified: from
+-- then on the swap only rolls forward (a retry finishes it; it is never failed).
+CREATE TABLE restore_intents (
+  job_id TEXT PRIMARY KEY REFERENCES jobs (job_id),
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX idx_jobs_backup ON jobs (backup_id, state);
 )sql",
 };
 

@@ -97,6 +97,32 @@ class ControlStore {
   Status CompleteBackup(const Lease& lease, const BackupRecord& backup,
                         const std::vector<ManifestEntry>& manifest, const std::string& result);
 
+  // Inserts a QUEUED job that reads the backup `job.backup_id` (a restore or a verify),
+  // in one transaction that checks the backup is COMPLETED: kNotFound for an unknown
+  // backup, kFailedPrecondition for one that is not COMPLETED.
+  Status EnqueueBackupReader(const Job& job);
+
+  // Marks the backup DELETING and returns it, unless a job that uses it is QUEUED or
+  // RUNNING (kFailedPrecondition). A backup already DELETING is returned as it is, so an
+  // interrupted delete can be repeated.
+  Result<BackupRecord> BeginDeleteBackup(const std::string& backup_id);
+  // Removes the backup's row and manifest (after its files are gone).
+  Status FinishDeleteBackup(const std::string& backup_id);
+
+  // Records the outcome of a verification on the backup row and marks the job SUCCEEDED
+  // with `result`, in one transaction fenced by `lease`.
+  Status CompleteVerify(const Lease& lease, const std::string& backup_id, bool valid,
+                        const std::string& error, const std::string& result);
+
+  // The restore journal. Once RecordRestoreIntent() has committed, the restore only rolls
+  // forward: a retry finishes the swap, and the job is never failed.
+  Status RecordRestoreIntent(const Lease& lease);
+  Result<bool> HasRestoreIntent(const std::string& job_id);
+  // Registers (or updates) the restored collection, marks the job SUCCEEDED with
+  // `result` and clears the intent, in one transaction fenced by `lease`.
+  Status CompleteRestore(const Lease& lease, const CollectionRecord& collection,
+                         const std::string& result);
+
   // --- Jobs, front-end side ------------------------------------------------------------
   Result<Job> GetJob(const std::string& job_id);
   Result<JobPage> ListJobs(const JobQuery& query);

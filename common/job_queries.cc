@@ -40,9 +40,16 @@ constexpr std::string_view kHeartbeat = R"sql(
 UPDATE jobs SET lease_expires_at = ?4 + ?5, phase = ?6, bytes_done = ?7, bytes_total = ?8,
                 items_done = ?9, items_total = ?10, updated_at = ?4)sql";
 
+// A restore past its intent is never failed or cancelled: it goes back to the queue to
+// finish its swap.
 constexpr std::string_view kFinish = R"sql(
-UPDATE jobs SET state = ?4, error_code = ?5, error_message = ?6, finished_at = ?7,
-                updated_at = ?7)sql";
+UPDATE jobs SET
+  state = CASE WHEN job_id IN (SELECT job_id FROM restore_intents) THEN 'QUEUED' ELSE ?4 END,
+  run_after = ?7 + 1000, phase = CASE WHEN job_id IN (SELECT job_id FROM restore_intents)
+                                      THEN 'queued' ELSE phase END,
+  error_code = ?5, error_message = ?6,
+  finished_at = CASE WHEN job_id IN (SELECT job_id FROM restore_intents) THEN 0 ELSE ?7 END,
+  updated_at = ?7)sql";
 
 constexpr std::string_view kRetry = R"sql(
 UPDATE jobs SET state = 'QUEUED', error_code = ?4, error_message = ?5, run_after = ?6,
@@ -56,12 +63,14 @@ WHERE state = 'PENDING'
 
 constexpr std::string_view kRescue = R"sql(
 UPDATE jobs SET
-  state = CASE WHEN cancel_requested = 1 THEN 'CANCELLED'
+  state = CASE WHEN job_id IN (SELECT job_id FROM restore_intents) THEN 'QUEUED'
+               WHEN cancel_requested = 1 THEN 'CANCELLED'
                WHEN attempt >= max_attempts THEN 'FAILED' ELSE 'QUEUED' END,
-  error_code = CASE WHEN cancel_requested = 1 THEN 1 ELSE 14 END,
+  error_code = CASE WHEN cancel_requested = 1 THEN 1 ELSE 13 END,
   error_message = 'lease of worker ' || lease_owner || ' expired on attempt ' || attempt ||
                   ' (the worker stopped heartbeating)',
-  finished_at = CASE WHEN cancel_requested = 1 OR attempt >= max_attempts THEN ?1 ELSE 0 END,
+  finished_at = CASE WHEN job_id IN (SELECT job_id FROM restore_intents) THEN 0
+                     WHEN cancel_requested = 1 OR attempt >= max_attempts THEN ?1 ELSE 0 END,
   phase = 'queued', run_after = ?1, updated_at = ?1
 WHERE state = 'RUNNING' AND lease_expires_at < ?1)sql";
 

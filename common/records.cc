@@ -31,11 +31,12 @@ constexpr std::array<std::pair<JobState, std::string_view>, 5> kStates{{
     {JobState::kSucceeded, "SUCCEEDED"},
     {JobState::kFailed, "FAILED"},
     {JobState::kCancelled, "CANCELLED"}}};
-constexpr std::array<std::pair<BackupState, std::string_view>, 4> kBackupStates{{
+constexpr std::array<std::pair<BackupState, std::string_view>, 5> kBackupStates{{
     {BackupState::kPending, "PENDING"},
     {BackupState::kCompleted, "COMPLETED"},
     {BackupState::kFailed, "FAILED"},
-    {BackupState::kCancelled, "CANCELLED"}}};
+    {BackupState::kCancelled, "CANCELLED"},
+    {BackupState::kDeleting, "DELETING"}}};
 
 }  // namespace
 

@@ -64,7 +64,8 @@ struct Lease {
 };
 
 // PENDING until the job finishes; COMPLETED only once the files are durable.
-enum class BackupState { kPending = 1, kCompleted = 2, kFailed = 3, kCancelled = 4 };
+// DELETING: DeleteBackup is removing its files; repeating the delete finishes it.
+enum class BackupState { kPending = 1, kCompleted = 2, kFailed = 3, kCancelled = 4, kDeleting = 5 };
 std::string_view ToString(BackupState state);
 std::optional<BackupState> BackupStateFromString(std::string_view s);
 
@@ -84,6 +85,9 @@ struct BackupRecord {
   std::string sha256;
   int64_t completed_at = 0;
   std::string job_id;
+  int64_t last_verified_at = 0;  // unix seconds of the last verify job, 0: never
+  bool last_verify_valid = false;
+  std::string last_verify_error;
 };
 
 // One copied file of a backup, relative to the files folder.

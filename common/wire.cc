@@ -52,6 +52,9 @@ collector::BackupMetadata ToProto(const BackupRecord& b) {
   m.set_sha256(b.sha256);
   m.set_completed_at(b.completed_at);
   m.set_job_id(b.job_id);
+  m.set_last_verified_at(b.last_verified_at);
+  m.set_last_verify_valid(b.last_verify_valid);
+  m.set_last_verify_error(b.last_verify_error);
   return m;
 }
 

@@ -101,14 +101,9 @@ Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
   auto current = ctx_.store->GetJob(job.id);
   if (!current) return Fail(current.error());
   if (request.wait()) {
-    current = FollowJob(*ctx_.store, job.id, context, ctx_.wait, nullptr);
+    current = AwaitJob(*ctx_.store, job.id, context, ctx_.wait);
     if (!current) return Fail(current.error());
-    if (current->state == JobState::kSucceeded) {
-      collector::Job done = ToProto(*current);
-      response = done.backup_result();
-    } else if (IsTerminal(current->state) && current->error) {
-      return Fail(current->error->Context("backup job " + job.id));
-    }
+    if (current->state == JobState::kSucceeded) response = ToProto(*current).backup_result();
   }
   *response.mutable_job() = ToProto(*current);
   return {};

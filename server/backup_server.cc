@@ -41,7 +41,7 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
   if (!s->server_ || s->port_ == 0) {
     return Fail(Error::Unavailable("cannot listen on " + s->options_.listen));
   }
-  s->pool_ = MakeWorkerPool(*s->store_, s->options_.worker, *roots);
+  s->pool_ = MakeWorkerPool(*s->store_, s->options_.worker, layout, *roots);
   s->pool_->Start();
   spdlog::info("backupd serving on port {} (data {}, {} worker threads)", s->port_,
                layout.root().string(), s->options_.worker.threads);

@@ -22,6 +22,12 @@ class CollectionRepoService final : public collector::CollectionRepo::Service {
                                 collector::BackupCollectionResponse*) override;
   grpc::Status ListBackups(grpc::ServerContext*, const collector::ListBackupsRequest*,
                            collector::ListBackupsResponse*) override;
+  grpc::Status RestoreBackup(grpc::ServerContext*, const collector::RestoreBackupRequest*,
+                             collector::RestoreBackupResponse*) override;
+  grpc::Status VerifyBackup(grpc::ServerContext*, const collector::VerifyBackupRequest*,
+                            collector::VerifyBackupResponse*) override;
+  grpc::Status DeleteBackup(grpc::ServerContext*, const collector::DeleteBackupRequest*,
+                            collector::DeleteBackupResponse*) override;
 
  private:
   Status DoCreateCollection(const collector::CreateCollectionRequest& request,
@@ -33,6 +39,15 @@ class CollectionRepoService final : public collector::CollectionRepo::Service {
                             collector::BackupCollectionResponse& response);
   Status DoListBackups(const collector::ListBackupsRequest& request,
                        collector::ListBackupsResponse& response);
+  Status DoRestoreBackup(grpc::ServerContext& context, const collector::RestoreBackupRequest& request,
+                         collector::RestoreBackupResponse& response);
+  Status DoVerifyBackup(grpc::ServerContext& context, const collector::VerifyBackupRequest& request,
+                        collector::VerifyBackupResponse& response);
+  Status DoDeleteBackup(const collector::DeleteBackupRequest& request,
+                        collector::DeleteBackupResponse& response);
+  // Builds, enqueues (checking the backup is COMPLETED) and returns a restore or verify job.
+  Result<Job> EnqueueReader(JobKind kind, const CollectionName& collection,
+                            const std::string& backup_id, const std::string& params);
 
   const ServiceContext& ctx_;
 };

@@ -33,4 +33,15 @@ Result<Job> FollowJob(ControlStore& store, const std::string& job_id,
   }
 }
 
+Result<Job> AwaitJob(ControlStore& store, const std::string& job_id,
+                     const grpc::ServerContext& context, const WaitOptions& options) {
+  auto job = FollowJob(store, job_id, context, options, nullptr);
+  if (!job) return job;
+  if ((job->state == JobState::kFailed || job->state == JobState::kCancelled) && job->error) {
+    return Fail(job->error->Context(std::string(ToString(job->kind)) + " job " + job_id + " " +
+                                    std::string(ToString(job->state))));
+  }
+  return job;
+}
+
 }  // namespace backup

@@ -28,4 +28,10 @@ Result<Job> FollowJob(ControlStore& store, const std::string& job_id,
                       const grpc::ServerContext& context, const WaitOptions& options,
                       const std::function<bool(const Job&)>& on_change);
 
+// For the `wait` flag: follows the job without streaming. Returns it once SUCCEEDED, or
+// still running when the deadline came near (so the caller can answer with the handle);
+// fails with the job's own error when it FAILED or was CANCELLED.
+Result<Job> AwaitJob(ControlStore& store, const std::string& job_id,
+                     const grpc::ServerContext& context, const WaitOptions& options);
+
 }  // namespace backup

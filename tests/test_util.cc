@@ -21,7 +21,7 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
-void FillRecords(const fs::path& db_path, int count, int payload_bytes) {
+void FillRecords(const fs::path& db_path, int count, int payload_bytes, int first_id) {
   auto db = sql::Database::Open(db_path.string(), {});
   ASSERT_TRUE(db) << db.error().message();
   ASSERT_TRUE(db->Exec("BEGIN"));
@@ -29,7 +29,7 @@ void FillRecords(const fs::path& db_path, int count, int payload_bytes) {
   ASSERT_TRUE(insert) << insert.error().message();
   for (int i = 0; i < count; ++i) {
     char id[16];
-    std::snprintf(id, sizeof id, "r%06d", i);
+    std::snprintf(id, sizeof id, "r%06d", first_id + i);
     ASSERT_TRUE(insert->Bind({std::string_view(id), static_cast<int64_t>(payload_bytes),
                               std::string_view("{\"n\":\"" + std::to_string(i) + "\"}")})
                     .Run());

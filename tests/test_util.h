@@ -33,8 +33,9 @@ class FakeClock final : public Clock {
 };
 
 // Inserts `count` rows into the seed's `records` table of the collection database at
-// `db_path` (ids "r000000".., payloads of `payload_bytes` pseudo-random bytes).
-void FillRecords(const std::filesystem::path& db_path, int count, int payload_bytes = 100);
+// `db_path` (ids "r<first_id>".., payloads of `payload_bytes` pseudo-random bytes).
+void FillRecords(const std::filesystem::path& db_path, int count, int payload_bytes = 100,
+                 int first_id = 0);
 
 // Writes `count` files of `bytes` each under `dir`, spread over a few sub-folders.
 void WriteFiles(const std::filesystem::path& dir, int count, int bytes);

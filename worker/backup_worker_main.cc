@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     spdlog::critical("backup-worker: {}", store.error().message());
     return 1;
   }
-  auto pool = backup::MakeWorkerPool(**store, options, *backup_roots);
+  auto pool = backup::MakeWorkerPool(**store, options, layout, *backup_roots);
   pool->Start();
   int sig = backup::WaitForTerminationSignal();
   spdlog::info("backup-worker received signal {}", sig);

@@ -4,6 +4,8 @@
 
 #include "common/fs.h"
 #include "worker/backup_job.h"
+#include "worker/restore_job.h"
+#include "worker/verify_job.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -22,10 +24,13 @@ Result<std::vector<fs::path>> BackupRoots(const DataLayout& layout, const std::v
 }
 
 std::unique_ptr<WorkerPool> MakeWorkerPool(ControlStore& store, const WorkerPoolOptions& options,
+                                           const DataLayout& layout,
                                            const std::vector<fs::path>& backup_roots) {
   auto pool = std::make_unique<WorkerPool>(store, options);
   pool->SetHandler(JobKind::kBackup,
                    std::make_unique<BackupJob>(store, BackupJobOptions{.backup_roots = backup_roots}));
+  pool->SetHandler(JobKind::kRestore, std::make_unique<RestoreJob>(store, layout));
+  pool->SetHandler(JobKind::kVerify, std::make_unique<VerifyJob>(store));
   return pool;
 }
 

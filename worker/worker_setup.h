@@ -13,6 +13,7 @@ namespace backup {
 
 // The worker pool with a handler for every job kind.
 std::unique_ptr<WorkerPool> MakeWorkerPool(ControlStore& store, const WorkerPoolOptions& options,
+                                           const DataLayout& layout,
                                            const std::vector<std::filesystem::path>& backup_roots);
 
 // The backup roots for a data directory: <data>/backups (created) and `extra` (which must

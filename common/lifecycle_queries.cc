@@ -1,0 +1,157 @@
+// Jobs that read an existing backup (restore, verify), their completion, the restore
+// journal, and deletion of backups.
+#include <string>
+
+#include "common/control_store.h"
+
+namespace backup {
+namespace {
+
+constexpr std::string_view kInsertJob = R"sql(
+INSERT INTO jobs (job_id, kind, state, collection_namespace, collection_name, backup_id,
+                  params, max_attempts, run_after, created_at, updated_at)
+VALUES (?1, ?2, 'QUEUED', ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8))sql";
+
+constexpr std::string_view kBackupState = "SELECT state FROM backups WHERE backup_id = ?1";
+
+constexpr std::string_view kActiveJobsOfBackup = R"sql(
+SELECT count(*) FROM jobs WHERE backup_id = ?1 AND state IN ('QUEUED', 'RUNNING'))sql";
+
+constexpr std::string_view kSucceedJob = R"sql(
+UPDATE jobs SET state = 'SUCCEEDED', result = ?4, phase = 'done', bytes_done = bytes_total,
+                items_done = items_total, finished_at = ?5, updated_at = ?5
+WHERE job_id = ?1 AND lease_owner = ?2 AND attempt = ?3 AND state = 'RUNNING')sql";
+
+constexpr std::string_view kRecordVerify = R"sql(
+UPDATE backups SET last_verified_at = ?2, last_verify_valid = ?3, last_verify_error = ?4
+WHERE backup_id = ?1)sql";
+
+constexpr std::string_view kUpsertCollection = R"sql(
+INSERT INTO collections (namespace, name, db_path, files_path, message_type_namespace,
+                         message_type_name, created_at, updated_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+ON CONFLICT (namespace, name) DO UPDATE SET updated_at = ?7)sql";
+
+constexpr std::string_view kFenceCheck = R"sql(
+SELECT count(*) FROM jobs
+WHERE job_id = ?1 AND lease_owner = ?2 AND attempt = ?3 AND state = 'RUNNING')sql";
+
+}  // namespace
+
+Status ControlStore::EnqueueBackupReader(const Job& job) {
+  {
+    std::lock_guard lock(mu_);
+    auto tx = sql::Transaction::Begin(db_);
+    if (!tx) return Fail(tx.error());
+    auto stmt = db_.Prepare(kBackupState);
+    if (!stmt) return Fail(stmt.error());
+    stmt->Bind({job.backup_id});
+    auto row = stmt->Step();
+    if (!row) return Fail(row.error());
+    if (!*row) return Fail(Error::NotFound("backup " + job.backup_id + " not found"));
+    std::string state = stmt->Text(0);
+    if (state != "COMPLETED") {
+      return Fail(Error::FailedPrecondition("backup " + job.backup_id + " is " + state +
+                                            ", not COMPLETED"));
+    }
+    BACKUP_TRY(db_.Run(kInsertJob, {job.id, ToString(job.kind), job.collection.ns,
+                                    job.collection.name, job.backup_id, job.params,
+                                    static_cast<int64_t>(job.max_attempts), job.created_at_ms}),
+               "insert job");
+    BACKUP_TRY(tx->Commit(), "enqueue job");
+  }
+  NotifyChange();
+  return {};
+}
+
+Result<BackupRecord> ControlStore::BeginDeleteBackup(const std::string& backup_id) {
+  {
+    std::lock_guard lock(mu_);
+    auto tx = sql::Transaction::Begin(db_);
+    if (!tx) return Fail(tx.error());
+    auto active = db_.QueryInt(kActiveJobsOfBackup, {backup_id});
+    if (!active) return Fail(active.error());
+    if (*active > 0) {
+      return Fail(Error::FailedPrecondition(
+          "backup " + backup_id + " is in use by " + std::to_string(*active) +
+          " queued or running job(s); cancel them or wait for them to end"));
+    }
+    BACKUP_TRY(db_.Run("UPDATE backups SET state = 'DELETING' WHERE backup_id = ?1", {backup_id}),
+               "mark backup deleting");
+    BACKUP_TRY(tx->Commit(), "delete backup");
+  }
+  return GetBackup(backup_id);
+}
+
+Status ControlStore::FinishDeleteBackup(const std::string& backup_id) {
+  std::lock_guard lock(mu_);
+  return db_.Run("DELETE FROM backups WHERE backup_id = ?1 AND state = 'DELETING'", {backup_id});
+}
+
+Status ControlStore::CompleteVerify(const Lease& lease, const std::string& backup_id, bool valid,
+                                    const std::string& error, const std::string& result) {
+  {
+    std::lock_guard lock(mu_);
+    auto tx = sql::Transaction::Begin(db_);
+    if (!tx) return Fail(tx.error());
+    BACKUP_TRY(db_.Run(kSucceedJob, {lease.job_id, lease.owner, static_cast<int64_t>(lease.attempt),
+                                     result, Now()}),
+               "complete verify");
+    if (db_.Changes() != 1) {
+      return Fail(Error::Aborted("complete verify: job " + lease.job_id + " is no longer leased to this worker"));
+    }
+    BACKUP_TRY(db_.Run(kRecordVerify, {backup_id, Now() / 1000, static_cast<int64_t>(valid), error}),
+               "record verification");
+    BACKUP_TRY(tx->Commit(), "complete verify");
+  }
+  NotifyChange();
+  return {};
+}
+
+Status ControlStore::RecordRestoreIntent(const Lease& lease) {
+  std::lock_guard lock(mu_);
+  auto tx = sql::Transaction::Begin(db_);
+  if (!tx) return Fail(tx.error());
+  auto leased = db_.QueryInt(kFenceCheck, {lease.job_id, lease.owner, static_cast<int64_t>(lease.attempt)});
+  if (!leased) return Fail(leased.error());
+  if (*leased != 1) {
+    return Fail(Error::Aborted("restore intent: job " + lease.job_id + " is no longer leased to this worker"));
+  }
+  BACKUP_TRY(db_.Run("INSERT OR IGNORE INTO restore_intents (job_id, created_at) VALUES (?1, ?2)",
+                     {lease.job_id, Now()}),
+             "record restore intent");
+  return tx->Commit();
+}
+
+Result<bool> ControlStore::HasRestoreIntent(const std::string& job_id) {
+  std::lock_guard lock(mu_);
+  auto n = db_.QueryInt("SELECT count(*) FROM restore_intents WHERE job_id = ?1", {job_id});
+  if (!n) return Fail(n.error());
+  return *n > 0;
+}
+
+Status ControlStore::CompleteRestore(const Lease& lease, const CollectionRecord& c,
+                                     const std::string& result) {
+  {
+    std::lock_guard lock(mu_);
+    auto tx = sql::Transaction::Begin(db_);
+    if (!tx) return Fail(tx.error());
+    BACKUP_TRY(db_.Run(kSucceedJob, {lease.job_id, lease.owner, static_cast<int64_t>(lease.attempt),
+                                     result, Now()}),
+               "complete restore");
+    if (db_.Changes() != 1) {
+      return Fail(Error::Aborted("complete restore: job " + lease.job_id + " is no longer leased to this worker"));
+    }
+    BACKUP_TRY(db_.Run(kUpsertCollection, {c.name.ns, c.name.name, c.db_path, c.files_path,
+                                           c.message_type_namespace, c.message_type_name, Now()}),
+               "register restored collection");
+    BACKUP_TRY(UpdateLabels(c), "register restored collection");
+    BACKUP_TRY(db_.Run("DELETE FROM restore_intents WHERE job_id = ?1", {lease.job_id}),
+               "clear restore intent");
+    BACKUP_TRY(tx->Commit(), "complete restore");
+  }
+  NotifyChange();
+  return {};
+}
+
+}  // namespace backup

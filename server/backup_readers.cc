@@ -1,0 +1,103 @@
+// RestoreBackup and VerifyBackup: jobs that read an existing backup.
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+
+#include "common/ids.h"
+#include "common/wire.h"
+#include "server/collection_repo_service.h"
+#include "server/grpc_status.h"
+
+namespace backup {
+namespace fs = std::filesystem;
+
+namespace {
+
+Status ValidateBackupId(const std::string& id) {
+  if (id.empty()) return Fail(Error::InvalidArgument("backup_id is required"));
+  if (id.size() > 64 || id.rfind("backup-", 0) != 0) {
+    return Fail(Error::InvalidArgument("backup_id \"" + id.substr(0, 64) + "\" is not a backup id"));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<Job> CollectionRepoService::EnqueueReader(JobKind kind, const CollectionName& collection,
+                                                 const std::string& backup_id,
+                                                 const std::string& params) {
+  Job job;
+  job.id = NewJobId();
+  job.kind = kind;
+  job.collection = collection;
+  job.backup_id = backup_id;
+  job.params = params;
+  job.max_attempts = ctx_.default_max_attempts;
+  job.created_at_ms = ctx_.store->clock().NowMs();
+  BACKUP_TRY(ctx_.store->EnqueueBackupReader(job), "enqueue " + std::string(ToString(kind)));
+  spdlog::info("job={} collection={} backup={} {} queued", job.id, collection.Key(), backup_id,
+               ToString(kind));
+  return ctx_.store->GetJob(job.id);
+}
+
+Status CollectionRepoService::DoRestoreBackup(grpc::ServerContext& context,
+                                              const collector::RestoreBackupRequest& request,
+                                              collector::RestoreBackupResponse& response) {
+  BACKUP_TRY(ValidateBackupId(request.backup_id()), "restore");
+  CollectionName dest{request.dest_namespace(), request.dest_name()};
+  BACKUP_TRY(ValidateName(dest.ns, "dest_namespace"), "restore");
+  BACKUP_TRY(ValidateName(dest.name, "dest_name"), "restore");
+  auto backup = ctx_.store->GetBackup(request.backup_id());
+  if (!backup) return Fail(backup.error().Context("restore"));
+  if (!request.overwrite()) {
+    std::error_code ec;
+    if (ctx_.store->GetCollection(dest) || fs::exists(ctx_.layout.CollectionDb(dest), ec)) {
+      return Fail(Error::AlreadyExists("restore: collection " + dest.Key() +
+                                       " already exists; set overwrite to replace it"));
+    }
+  }
+  auto job = EnqueueReader(JobKind::kRestore, dest, request.backup_id(), request.SerializeAsString());
+  if (!job) return Fail(job.error());
+  *response.mutable_status() = OkStatus();
+  response.set_collection_id(dest.Key());
+  if (request.wait()) {
+    job = AwaitJob(*ctx_.store, job->id, context, ctx_.wait);
+    if (!job) return Fail(job.error());
+    if (job->state == JobState::kSucceeded) response = ToProto(*job).restore_result();
+  }
+  *response.mutable_job() = ToProto(*job);
+  return {};
+}
+
+Status CollectionRepoService::DoVerifyBackup(grpc::ServerContext& context,
+                                             const collector::VerifyBackupRequest& request,
+                                             collector::VerifyBackupResponse& response) {
+  BACKUP_TRY(ValidateBackupId(request.backup_id()), "verify");
+  auto backup = ctx_.store->GetBackup(request.backup_id());
+  if (!backup) return Fail(backup.error().Context("verify"));
+  auto job = EnqueueReader(JobKind::kVerify, backup->collection, backup->id, request.SerializeAsString());
+  if (!job) return Fail(job.error());
+  *response.mutable_status() = OkStatus();
+  *response.mutable_backup() = ToProto(*backup);
+  if (request.wait()) {
+    job = AwaitJob(*ctx_.store, job->id, context, ctx_.wait);
+    if (!job) return Fail(job.error());
+    if (job->state == JobState::kSucceeded) response = ToProto(*job).verify_result();
+  }
+  *response.mutable_job() = ToProto(*job);
+  return {};
+}
+
+grpc::Status CollectionRepoService::RestoreBackup(grpc::ServerContext* context,
+                                                  const collector::RestoreBackupRequest* request,
+                                                  collector::RestoreBackupResponse* response) {
+  return Answer(DoRestoreBackup(*context, *request, *response));
+}
+
+grpc::Status CollectionRepoService::VerifyBackup(grpc::ServerContext* context,
+                                                 const collector::VerifyBackupRequest* request,
+                                                 collector::VerifyBackupResponse* response) {
+  return Answer(DoVerifyBackup(*context, *request, *response));
+}
+
+}  // namespace backup

@@ -1,0 +1,70 @@
+// DeleteBackup: synchronous. The row is marked DELETING before any file goes, so a row
+// never points at a missing file without saying so, and a repeated delete finishes an
+// interrupted one.
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+
+#include "common/fs.h"
+#include "common/wire.h"
+#include "server/collection_repo_service.h"
+#include "server/grpc_status.h"
+#include "worker/backup_job.h"
+
+namespace backup {
+namespace fs = std::filesystem;
+
+namespace {
+
+// Bytes in `path` (a file or a tree), not following symlinks.
+int64_t DiskBytes(const fs::path& path) {
+  std::error_code ec;
+  auto st = fs::symlink_status(path, ec);
+  if (ec || !fs::exists(st)) return 0;
+  if (fs::is_regular_file(st)) return static_cast<int64_t>(fs::file_size(path, ec));
+  int64_t total = 0;
+  if (fs::is_directory(st)) {
+    for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::end(it); it.increment(ec)) {
+      if (it->is_regular_file(ec) && !it->is_symlink(ec)) total += static_cast<int64_t>(it->file_size(ec));
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
+Status CollectionRepoService::DoDeleteBackup(const collector::DeleteBackupRequest& request,
+                                             collector::DeleteBackupResponse& response) {
+  if (request.backup_id().empty()) return Fail(Error::InvalidArgument("delete: backup_id is required"));
+  auto backup = ctx_.store->BeginDeleteBackup(request.backup_id());
+  if (!backup) return Fail(backup.error().Context("delete"));
+  const fs::path db = backup->storage_path;
+  // Never delete through a path that now leads outside the backup roots.
+  auto confined = ConfinePath(db.string(), ctx_.backup_roots);
+  if (!confined || *confined != db) {
+    return Fail(Error::PermissionDenied("delete: backup path " + db.string() +
+                                        " no longer resolves inside the backup roots; left as it is"));
+  }
+  int64_t freed = 0;
+  for (const fs::path& p : {db, FilesDir(db), PartialPath(db), fs::path(FilesDir(db).string() + ".partial")}) {
+    int64_t bytes = DiskBytes(p);
+    BACKUP_TRY(RemoveAll(p), "delete " + backup->id);
+    freed += bytes;
+  }
+  if (std::error_code ec; fs::is_directory(db.parent_path(), ec)) {
+    BACKUP_TRY(FsyncDir(db.parent_path()), "delete " + backup->id);
+  }
+  BACKUP_TRY(ctx_.store->FinishDeleteBackup(backup->id), "delete " + backup->id);
+  spdlog::info("backup={} collection={} deleted, {} bytes freed", backup->id, backup->collection.Key(), freed);
+  *response.mutable_status() = OkStatus();
+  response.set_bytes_freed(freed);
+  return {};
+}
+
+grpc::Status CollectionRepoService::DeleteBackup(grpc::ServerContext*,
+                                                 const collector::DeleteBackupRequest* request,
+                                                 collector::DeleteBackupResponse* response) {
+  return Answer(DoDeleteBackup(*request, *response));
+}
+
+}  // namespace backup

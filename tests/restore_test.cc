@@ -1,0 +1,261 @@
+// Restore, verify and delete against a real server with real files.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+
+#include "common/fs.h"
+#include "tests/server_fixture.h"
+#include "worker/backup_job.h"
+
+namespace backup::testing {
+namespace {
+namespace fs = std::filesystem;
+
+// path -> bytes of every file below `dir`.
+std::map<std::string, std::string> FileTree(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it); it.increment(ec)) {
+    if (it->is_regular_file()) out[fs::relative(it->path(), dir).string()] = ReadFile(it->path());
+  }
+  return out;
+}
+
+class RestoreTest : public ServerTest {
+ protected:
+  // Backs up prod/users (made with `records` rows and `files` files) and waits for it.
+  collector::BackupMetadata MakeBackup(int records = 2000, int files = 20) {
+    CreateCollection("prod", "users", records, files);
+    auto r = Backup("prod", "users", files > 0);
+    auto seen = Watch(r.job().job_id());
+    EXPECT_EQ(seen.back().state(), collector::SUCCEEDED);
+    return seen.back().backup_result().backup();
+  }
+
+  grpc::Status Restore(const std::string& id, const std::string& ns, const std::string& name,
+                       bool overwrite, collector::RestoreBackupResponse* response) {
+    collector::RestoreBackupRequest request;
+    request.set_backup_id(id);
+    request.set_dest_namespace(ns);
+    request.set_dest_name(name);
+    request.set_overwrite(overwrite);
+    request.set_wait(true);
+    return repo_->RestoreBackup(Ctx(60).get(), request, response);
+  }
+
+  collector::VerifyBackupResponse Verify(const std::string& id) {
+    collector::VerifyBackupRequest request;
+    request.set_backup_id(id);
+    request.set_wait(true);
+    collector::VerifyBackupResponse response;
+    auto status = repo_->VerifyBackup(Ctx(60).get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  }
+};
+
+TEST_F(RestoreTest, RoundTripRestoresEveryRowAndFileAsAtBackupTime) {
+  auto b = MakeBackup();
+  const auto db = layout().CollectionDb({"prod", "users"});
+  const std::string dump_at_backup = CanonicalDump(db);
+  const auto files_at_backup = FileTree(layout().FilesDir({"prod", "users"}));
+  FillRecords(db, 10, 100, 100'000);  // changes after the backup must not show up in the restore
+  WriteFiles(layout().FilesDir({"prod", "users"}), 25, 10);
+
+  collector::RestoreBackupResponse response;
+  auto status = Restore(b.backup_id(), "prod", "users-restored", false, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.status().code(), collector::Status::OK);
+  EXPECT_EQ(response.collection_id(), "prod/users-restored");
+  EXPECT_EQ(response.records_restored(), 2000);
+  EXPECT_EQ(response.files_restored(), 20);
+  EXPECT_EQ(response.job().state(), collector::SUCCEEDED);
+
+  const auto restored = layout().CollectionDb({"prod", "users-restored"});
+  EXPECT_EQ(IntegrityCheck(restored), "ok");
+  EXPECT_EQ(CanonicalDump(restored), dump_at_backup);
+  EXPECT_EQ(FileTree(layout().FilesDir({"prod", "users-restored"})), files_at_backup);
+
+  collector::DiscoverRequest discover;
+  discover.set_namespace_("prod");
+  collector::DiscoverResponse found;
+  ASSERT_TRUE(repo_->Discover(Ctx().get(), discover, &found).ok());
+  ASSERT_EQ(found.collections_size(), 2);
+  const auto& labels = found.collections(1).metadata().labels();
+  EXPECT_EQ(found.collections(1).name(), "users-restored");
+  EXPECT_EQ(labels.at("restored_from_backup"), b.backup_id());
+  EXPECT_EQ(labels.at("original_collection"), "prod/users");
+  EXPECT_EQ(labels.at("backup_timestamp"), std::to_string(b.timestamp()));
+  // No temporary names are left beside the destination.
+  for (const auto& entry : fs::directory_iterator(restored.parent_path())) {
+    EXPECT_EQ(entry.path().filename().string().find("restoring"), std::string::npos) << entry.path();
+  }
+}
+
+TEST_F(RestoreTest, OverwriteOfALiveCollectionWithUncheckpointedWalYieldsTheBackup) {
+  auto b = MakeBackup(1000, 0);
+  const auto db = layout().CollectionDb({"prod", "users"});
+  const std::string dump_at_backup = CanonicalDump(db);
+  // An application keeps the collection open, with changes only in its -wal.
+  auto app = sql::Database::Open(db.string(), {});
+  ASSERT_TRUE(app);
+  ASSERT_TRUE(app->Exec("PRAGMA wal_autocheckpoint=0; DELETE FROM records WHERE id < 'r000500';"
+                        "INSERT INTO records (id) VALUES ('only-in-wal');"));
+  ASSERT_GT(fs::file_size(db.string() + "-wal"), 0u);
+  ASSERT_EQ(*app->QueryInt("SELECT count(*) FROM records"), 501);
+
+  collector::RestoreBackupResponse response;
+  auto status = Restore(b.backup_id(), "prod", "users", true, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.records_restored(), 1000);
+  // The application's own connection sees the restored database, consistently.
+  EXPECT_EQ(*app->QueryInt("SELECT count(*) FROM records"), 1000);
+  EXPECT_EQ(*app->QueryInt("SELECT count(*) FROM records WHERE id = 'only-in-wal'"), 0);
+  app = Fail(Error::Internal("closed"));
+  EXPECT_EQ(IntegrityCheck(db), "ok");
+  EXPECT_EQ(CanonicalDump(db), dump_at_backup);
+}
+
+TEST_F(RestoreTest, OverwriteFalseLeavesExistingCollectionUntouched) {
+  auto b = MakeBackup(100, 3);
+  const auto db = layout().CollectionDb({"prod", "users"});
+  FillRecords(db, 5, 100, 100'000);
+  const std::string before = ReadFile(db);
+  const auto files_before = FileTree(layout().FilesDir({"prod", "users"}));
+  collector::RestoreBackupResponse response;
+  auto status = Restore(b.backup_id(), "prod", "users", false, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_NE(status.error_message().find("collection prod/users already exists"), std::string::npos);
+  EXPECT_EQ(ReadFile(db), before);
+  EXPECT_EQ(FileTree(layout().FilesDir({"prod", "users"})), files_before);
+  EXPECT_TRUE(server_->store().ListJobs({.kind = JobKind::kRestore})->jobs.empty());
+}
+
+TEST_F(RestoreTest, CorruptBackupFailsWithDataLossAndTouchesNothing) {
+  auto b = MakeBackup(500, 0);
+  {
+    std::fstream f(b.storage_path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096 + 200);
+    f.put('\x5a');
+  }
+  collector::RestoreBackupResponse response;
+  auto status = Restore(b.backup_id(), "prod", "copy", false, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DATA_LOSS) << status.error_message();
+  EXPECT_NE(status.error_message().find("SHA-256"), std::string::npos);
+  EXPECT_FALSE(fs::exists(layout().CollectionDb({"prod", "copy"}).parent_path() / "collection.db"));
+  for (const auto& entry : fs::recursive_directory_iterator(layout().root() / "collections")) {
+    EXPECT_EQ(entry.path().string().find("restoring"), std::string::npos) << entry.path();
+  }
+}
+
+struct Corruption {
+  std::string name;
+  std::function<void(const collector::BackupMetadata&, const fs::path& control_db)> apply;
+  std::string expect;
+};
+
+TEST_F(RestoreTest, VerifyNamesEveryKindOfDamage) {
+  CreateCollection("prod", "users", 3000, 5);
+  auto flip = [](const fs::path& p, std::streamoff at) {
+    std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(at);
+    char c = static_cast<char>(f.get());
+    f.seekp(at);
+    f.put(static_cast<char>(c ^ 0x01));
+  };
+  auto first_file = [](const collector::BackupMetadata& b) {
+    fs::path dir = FilesDir(b.storage_path());
+    for (auto& e : fs::recursive_directory_iterator(dir)) {
+      if (e.is_regular_file()) return e.path();
+    }
+    return fs::path();
+  };
+  const std::vector<Corruption> cases = {
+      {"untouched", [](auto&, auto&) {}, ""},
+      {"missing db", [](auto& b, auto&) { fs::remove(b.storage_path()); }, "is missing"},
+      {"truncated db", [](auto& b, auto&) { fs::resize_file(b.storage_path(), fs::file_size(b.storage_path()) / 2); },
+       "truncated"},
+      {"flipped byte in a table page", [&](auto& b, auto&) { flip(b.storage_path(), 3 * 4096 + 1000); },
+       "SHA-256 differs"},
+      {"wrong recorded checksum",
+       [](auto& b, auto& control) {
+         auto db = sql::Database::Open(control.string(), {});
+         ASSERT_TRUE(db->Run("UPDATE backups SET sha256 = ?1 WHERE backup_id = ?2",
+                             {std::string_view(std::string(64, '0')), std::string_view(b.backup_id())}));
+       },
+       "SHA-256 differs"},
+      {"missing file", [&](auto& b, auto&) { fs::remove(first_file(b)); }, "is missing"},
+      {"extra file", [](auto& b, auto&) { std::ofstream(FilesDir(b.storage_path()) / "intruder.txt") << "x"; },
+       "unexpected file intruder.txt"},
+      {"modified file", [&](auto& b, auto&) { flip(first_file(b), 10); }, "SHA-256 differs"},
+      {"resized file", [&](auto& b, auto&) { std::ofstream(first_file(b), std::ios::app) << "more"; },
+       "bytes, expected"},
+  };
+  for (const Corruption& c : cases) {
+    auto r = Backup("prod", "users", true);
+    auto b = Watch(r.job().job_id()).back().backup_result().backup();
+    c.apply(b, layout().ControlDb());
+    auto v = Verify(b.backup_id());
+    EXPECT_EQ(v.status().code(), collector::Status::OK) << c.name;
+    EXPECT_EQ(v.is_valid(), c.expect.empty()) << c.name << ": " << v.error_message();
+    if (!c.expect.empty()) {
+      EXPECT_NE(v.error_message().find(c.expect), std::string::npos) << c.name << ": " << v.error_message();
+    }
+    EXPECT_GT(v.backup().last_verified_at(), 0) << c.name;
+    auto listed = server_->store().GetBackup(b.backup_id());
+    EXPECT_EQ(listed->last_verify_valid, c.expect.empty()) << c.name;
+    EXPECT_EQ(listed->last_verify_error, v.error_message()) << c.name;
+  }
+}
+
+TEST_F(RestoreTest, DeleteFreesExactlyTheBytesOnDisk) {
+  auto b = MakeBackup(1000, 10);
+  int64_t on_disk = static_cast<int64_t>(fs::file_size(b.storage_path()));
+  for (auto& e : fs::recursive_directory_iterator(FilesDir(b.storage_path()))) {
+    if (e.is_regular_file()) on_disk += static_cast<int64_t>(e.file_size());
+  }
+  collector::DeleteBackupRequest request;
+  request.set_backup_id(b.backup_id());
+  collector::DeleteBackupResponse response;
+  ASSERT_TRUE(repo_->DeleteBackup(Ctx().get(), request, &response).ok());
+  EXPECT_EQ(response.status().code(), collector::Status::OK);
+  EXPECT_EQ(response.bytes_freed(), on_disk);
+  EXPECT_FALSE(fs::exists(b.storage_path()));
+  EXPECT_FALSE(fs::exists(FilesDir(b.storage_path())));
+  EXPECT_EQ(server_->store().ListBackups({})->total_count, 0);
+  EXPECT_EQ(repo_->DeleteBackup(Ctx().get(), request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(RestoreTest, DeleteIsRefusedWhileAVerifyOfItIsQueued) {
+  auto b = MakeBackup(100, 0);
+  StopServer();
+  StartServer(/*workers=*/0);
+  collector::VerifyBackupRequest verify;
+  verify.set_backup_id(b.backup_id());
+  collector::VerifyBackupResponse queued;
+  ASSERT_TRUE(repo_->VerifyBackup(Ctx().get(), verify, &queued).ok());
+  EXPECT_EQ(queued.job().state(), collector::QUEUED);
+  collector::DeleteBackupRequest request;
+  request.set_backup_id(b.backup_id());
+  collector::DeleteBackupResponse response;
+  auto status = repo_->DeleteBackup(Ctx().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(status.error_message().find("in use by 1 queued or running job"), std::string::npos);
+  EXPECT_TRUE(fs::exists(b.storage_path()));
+  EXPECT_EQ(server_->store().GetBackup(b.backup_id())->state, BackupState::kCompleted);
+}
+
+TEST_F(RestoreTest, RestoreOfAnUnknownOrUnfinishedBackupIsRefused) {
+  collector::RestoreBackupResponse response;
+  EXPECT_EQ(Restore("backup-0000000000000000", "prod", "x", false, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Restore("nonsense", "prod", "x", false, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  auto b = MakeBackup(10, 0);
+  EXPECT_EQ(Restore(b.backup_id(), "prod", "../x", false, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+}  // namespace
+}  // namespace backup::testing

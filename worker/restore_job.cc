@@ -1,0 +1,243 @@
+#include "worker/restore_job.h"
+
+#include <map>
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+
+#include "backup.pb.h"
+#include "common/fs.h"
+#include "common/sqlite.h"
+#include "worker/backup_job.h"
+#include "worker/snapshot.h"
+
+namespace backup {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct RestorePaths {
+  fs::path db;            // the collection database
+  fs::path files;         // the collection's files folder
+  fs::path temp_db;       // <db>.restoring-<job>
+  fs::path temp_files;    // <files>.restoring-<job>
+  fs::path old_files;     // <files>.old-<job>
+};
+
+RestorePaths PathsFor(const fs::path& db, const fs::path& files, const std::string& job_id) {
+  return {db, files, db.string() + ".restoring-" + job_id, files.string() + ".restoring-" + job_id,
+          files.string() + ".old-" + job_id};
+}
+
+bool Exists(const fs::path& p) {
+  std::error_code ec;
+  return fs::exists(fs::symlink_status(p, ec));
+}
+
+Status RemoveDbFiles(const fs::path& db) {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    BACKUP_TRY(RemoveAll(db.string() + suffix), "remove " + db.string() + suffix);
+  }
+  return {};
+}
+
+Result<int64_t> PageSize(const fs::path& db) {
+  auto conn = sql::Database::Open(db.string(), {.read_only = true});
+  if (!conn) return Fail(conn.error());
+  return conn->QueryInt("PRAGMA page_size");
+}
+
+// Checks the copy and gives it the destination's page size (the online backup API cannot
+// change the page size of a WAL destination) and WAL mode. Closes it before returning.
+Status ConditionCopy(const BackupRecord& backup, const RestorePaths& p, bool dest_exists) {
+  auto db = sql::Database::Open(p.temp_db.string(), {.create = false});
+  if (!db) return Fail(db.error().Context("open"));
+  {
+    auto check = db->Prepare("PRAGMA quick_check");
+    if (!check || !check->Step().value_or(false) || check->Text(0) != "ok") {
+      return Fail(Error::DataLoss("backup " + backup.id +
+                                  " fails quick_check; the destination was not touched"));
+    }
+  }
+  if (dest_exists) {
+    auto want = PageSize(p.db);
+    auto have = db->QueryInt("PRAGMA page_size");
+    if (want && have && *want != *have) {
+      BACKUP_TRY(db->Exec("PRAGMA journal_mode=DELETE; PRAGMA page_size=" + std::to_string(*want) +
+                          "; VACUUM;"),
+                 "match the destination's page size");
+    }
+  }
+  return db->Exec("PRAGMA journal_mode=WAL");
+}
+
+// Copies the backup database to `temp`, checking its SHA-256 on the way, conditions and
+// fsyncs it.
+Status PrepareDatabase(const BackupRecord& backup, const RestorePaths& p, bool dest_exists,
+                       JobContext& ctx) {
+  int64_t reported = 0;
+  auto digest = CopyFileHashed(backup.storage_path, p.temp_db, [&](int64_t done) {
+    ctx.AddBytes(done - reported);
+    reported = done;
+    return !ctx.cancelled();
+  });
+  if (!digest) {
+    if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while copying the database"));
+    return Fail(digest.error().Context("copy backup database"));
+  }
+  if (digest->sha256 != backup.sha256) {
+    return Fail(Error::DataLoss("backup " + backup.id + " is corrupt: its database SHA-256 differs "
+                                "from the one recorded at backup; the destination was not touched"));
+  }
+  BACKUP_TRY(ConditionCopy(backup, p, dest_exists), "restored copy");
+  return FsyncFile(p.temp_db);
+}
+
+// Copies the backup's files into `temp_files`, each checked against the manifest.
+Status PrepareFiles(const BackupRecord& backup, const std::vector<ManifestEntry>& manifest,
+                    const RestorePaths& p, JobContext& ctx) {
+  const fs::path src = FilesDir(backup.storage_path);
+  BACKUP_TRY(CreateDirs(p.temp_files), "restore files");
+  for (const ManifestEntry& e : manifest) {
+    if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while copying files"));
+    fs::path target = p.temp_files / e.path;
+    BACKUP_TRY(CreateDirs(target.parent_path()), "restore files");
+    int64_t reported = 0;
+    auto digest = CopyFileHashed(src / e.path, target, [&](int64_t done) {
+      ctx.AddBytes(done - reported);
+      reported = done;
+      return !ctx.cancelled();
+    });
+    if (!digest) {
+      if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while copying files"));
+      if (digest.error().code() == Code::kNotFound) {
+        return Fail(Error::DataLoss("backup " + backup.id + " is missing file " + e.path));
+      }
+      return Fail(digest.error().Context("restore files"));
+    }
+    if (digest->sha256 != e.sha256) {
+      return Fail(Error::DataLoss("backup " + backup.id + " file " + e.path +
+                                  " differs from its manifest; the destination was not touched"));
+    }
+    ctx.AddItems(1);
+  }
+  return SyncFilesystem(p.temp_files);
+}
+
+// Puts the prepared database in place (see the header). Idempotent: a retry after a
+// crash at any point finishes it.
+Status SwapDatabase(const RestorePaths& p) {
+  if (!Exists(p.temp_db)) return {};  // swapped by an earlier attempt
+  if (Exists(p.db)) {
+    auto dest = sql::Database::Open(p.db.string(), {.create = false});
+    if (!dest) return Fail(dest.error().Context("open destination"));
+    BACKUP_TRY(dest->Exec("PRAGMA synchronous=FULL"), "open destination");
+    auto src = sql::Database::Open(p.temp_db.string(), {.read_only = true});
+    if (!src) return Fail(src.error().Context("open restored copy"));
+    sqlite3_backup* b = sqlite3_backup_init(dest->raw(), "main", src->raw(), "main");
+    if (b == nullptr) return Fail(sql::ErrorFromSqlite(sqlite3_errcode(dest->raw()), "restore into destination", dest->raw()));
+    int rc = sqlite3_backup_step(b, -1);
+    int finish = sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) return Fail(sql::ErrorFromSqlite(rc, "restore into destination", dest->raw()));
+    if (finish != SQLITE_OK) return Fail(sql::ErrorFromSqlite(finish, "restore into destination", dest->raw()));
+    return RemoveDbFiles(p.temp_db);
+  }
+  // No database there: whatever -wal/-shm lies at that name is an orphan and must not be
+  // replayed onto the new file.
+  BACKUP_TRY(RemoveDbFiles(p.db), "clear orphaned journal files");
+  std::error_code ec;
+  fs::rename(p.temp_db, p.db, ec);
+  if (ec) return Fail(Error::FromErrno(ec.value(), "rename restored database into place"));
+  BACKUP_TRY(RemoveDbFiles(p.temp_db), "remove restored copy journals");
+  return FsyncDir(p.db.parent_path());
+}
+
+Status SwapFiles(const RestorePaths& p) {
+  std::error_code ec;
+  if (Exists(p.temp_files)) {
+    if (Exists(p.files) && !Exists(p.old_files)) {
+      fs::rename(p.files, p.old_files, ec);
+      if (ec) return Fail(Error::FromErrno(ec.value(), "move the old files folder aside"));
+    }
+    BACKUP_TRY(RemoveAll(p.files), "files folder");  // only a partial leftover can be here
+    fs::rename(p.temp_files, p.files, ec);
+    if (ec) return Fail(Error::FromErrno(ec.value(), "rename restored files into place"));
+    BACKUP_TRY(FsyncDir(p.files.parent_path()), "files folder");
+  }
+  return RemoveAll(p.old_files);
+}
+
+}  // namespace
+
+Status RestoreJob::Run(JobContext& ctx) {
+  const Job& job = ctx.job();
+  collector::RestoreBackupRequest request;
+  if (!request.ParseFromString(job.params)) {
+    return Fail(Error::Internal("job parameters are not a RestoreBackupRequest"));
+  }
+  auto backup = store_.GetBackup(job.backup_id);
+  if (!backup) return Fail(backup.error());
+  auto manifest = store_.GetManifest(backup->id);
+  if (!manifest) return Fail(manifest.error());
+  auto intent = store_.HasRestoreIntent(job.id);
+  if (!intent) return Fail(intent.error());
+  auto existing = store_.GetCollection(job.collection);
+  if (!existing && existing.error().code() != Code::kNotFound) return Fail(existing.error());
+  const RestorePaths p =
+      PathsFor(existing ? fs::path(existing->db_path) : layout_.CollectionDb(job.collection),
+               existing ? fs::path(existing->files_path) : layout_.FilesDir(job.collection), job.id);
+
+  if (!*intent) {
+    if (backup->state != BackupState::kCompleted) {
+      return Fail(Error::FailedPrecondition("backup " + backup->id + " is " + std::string(ToString(backup->state))));
+    }
+    if (!request.overwrite() && (existing || Exists(p.db))) {
+      return Fail(Error::AlreadyExists("collection " + job.collection.Key() +
+                                       " already exists; restore with overwrite to replace it"));
+    }
+    BACKUP_TRY(RemoveDbFiles(p.temp_db), "remove leftovers of an earlier attempt");
+    BACKUP_TRY(RemoveAll(p.temp_files), "remove leftovers of an earlier attempt");
+    ScopedRemove guard_db(p.temp_db), guard_files(p.temp_files);
+    BACKUP_TRY(CreateDirs(p.db.parent_path()), "restore");
+    BACKUP_TRY(CreateDirs(p.files.parent_path()), "restore");
+    ctx.SetTotals(backup->size_bytes, static_cast<int64_t>(manifest->size()));
+
+    ctx.SetPhase("copy");
+    BACKUP_TRY(PrepareDatabase(*backup, p, Exists(p.db), ctx), "restore");
+    if (backup->includes_files) {
+      ctx.SetPhase("files");
+      BACKUP_TRY(PrepareFiles(*backup, *manifest, p, ctx), "restore");
+    }
+    BACKUP_TRY(FsyncDir(p.db.parent_path()), "restore");
+    if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled before the swap"));
+    BACKUP_TRY(store_.RecordRestoreIntent(ctx.lease()), "restore");
+    guard_db.Release();
+    guard_files.Release();
+  }
+
+  // Past the intent: roll forward.
+  ctx.SetPhase("swap");
+  BACKUP_TRY(SwapDatabase(p), "restore database");
+  BACKUP_TRY(SwapFiles(p), "restore files");
+  auto records = CountRecords(p.db);
+  if (!records) return Fail(records.error().Context("count restored records"));
+
+  CollectionRecord record = existing ? *existing : CollectionRecord{};
+  record.name = job.collection;
+  record.db_path = p.db.string();
+  record.files_path = p.files.string();
+  record.labels["restored_from_backup"] = backup->id;
+  record.labels["original_collection"] = backup->collection.Key();
+  record.labels["backup_timestamp"] = std::to_string(backup->timestamp);
+  collector::RestoreBackupResponse result;
+  result.mutable_status()->set_code(collector::Status::OK);
+  result.set_collection_id(job.collection.Key());
+  result.set_records_restored(*records);
+  result.set_files_restored(backup->includes_files ? static_cast<int64_t>(manifest->size()) : 0);
+  BACKUP_TRY(store_.CompleteRestore(ctx.lease(), record, result.SerializeAsString()), "record restore");
+  spdlog::info("{} restored from {}: {} records, {} files", ctx.LogTag(), backup->id, *records,
+               result.files_restored());
+  return {};
+}
+
+}  // namespace backup

@@ -1,0 +1,153 @@
+#include "worker/verify_job.h"
+
+#include <sys/stat.h>
+
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include "backup.pb.h"
+#include "common/fs.h"
+#include "common/sqlite.h"
+#include "common/wire.h"
+#include "worker/backup_job.h"
+#include "worker/file_tree.h"
+
+namespace backup {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kIntegrityLines = 5;
+
+// Hashes `path`, adding the bytes to ctx's progress.
+Result<FileDigest> HashWithProgress(const fs::path& path, JobContext& ctx) {
+  int64_t reported = 0;
+  auto digest = HashFile(path, [&](int64_t done) {
+    ctx.AddBytes(done - reported);
+    reported = done;
+    return !ctx.cancelled();
+  });
+  if (!digest && ctx.cancelled()) return Fail(Error::Cancelled("cancelled while hashing"));
+  return digest;
+}
+
+// The first lines `PRAGMA integrity_check` prints, or why it could not run.
+std::string IntegrityProblem(const fs::path& db_path) {
+  auto db = sql::Database::Open(db_path.string(), {.read_only = true});
+  if (!db) return "database cannot be opened: " + db.error().message();
+  auto stmt = db->Prepare("PRAGMA integrity_check(" + std::to_string(kIntegrityLines) + ")");
+  if (!stmt) return "integrity_check cannot run: " + stmt.error().message();
+  std::string lines;
+  for (;;) {
+    auto row = stmt->Step();
+    if (!row) return "integrity_check failed: " + row.error().message();
+    if (!*row) break;
+    lines += (lines.empty() ? "" : " | ") + stmt->Text(0);
+  }
+  return lines == "ok" ? "" : "integrity_check failed: " + lines;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> CheckBackup(const BackupRecord& backup,
+                                             const std::vector<ManifestEntry>& manifest,
+                                             JobContext& ctx) {
+  std::vector<std::string> problems;
+  const fs::path db_path = backup.storage_path;
+  int64_t files_bytes = 0;
+  for (const ManifestEntry& e : manifest) files_bytes += e.size;
+  const int64_t db_bytes = backup.size_bytes - files_bytes;
+  ctx.SetTotals(db_bytes + files_bytes, static_cast<int64_t>(manifest.size()));
+
+  ctx.SetPhase("database");
+  struct stat st {};
+  if (::stat(db_path.c_str(), &st) != 0) {
+    problems.push_back("database file " + db_path.string() + " is missing");
+  } else {
+    if (st.st_size < db_bytes) {
+      problems.push_back("database file is truncated: " + std::to_string(st.st_size) + " of " +
+                         std::to_string(db_bytes) + " bytes");
+    } else if (st.st_size > db_bytes) {
+      problems.push_back("database file has " + std::to_string(st.st_size) + " bytes, expected " +
+                         std::to_string(db_bytes));
+    }
+    auto digest = HashWithProgress(db_path, ctx);
+    if (!digest) return Fail(digest.error().Context("hash database"));
+    if (digest->sha256 != backup.sha256) {
+      problems.push_back("database SHA-256 differs from the one recorded at backup (recorded " +
+                         backup.sha256.substr(0, 16) + "..., found " + digest->sha256.substr(0, 16) +
+                         "...)");
+    }
+    if (std::string p = IntegrityProblem(db_path); !p.empty()) problems.push_back(p);
+  }
+
+  if (backup.includes_files) {
+    ctx.SetPhase("files");
+    const fs::path dir = FilesDir(db_path);
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+      problems.push_back("files folder " + dir.string() + " is missing");
+      return problems;
+    }
+    auto listed = ListFiles(dir);
+    if (!listed) return Fail(listed.error().Context("list backup files"));
+    std::map<std::string, int64_t> on_disk;
+    for (const SourceFile& f : *listed) on_disk[f.relative.generic_string()] = f.size;
+    for (const ManifestEntry& e : manifest) {
+      auto it = on_disk.find(e.path);
+      if (it == on_disk.end()) {
+        problems.push_back("file " + e.path + " is missing");
+        continue;
+      }
+      if (it->second != e.size) {
+        problems.push_back("file " + e.path + " has " + std::to_string(it->second) +
+                           " bytes, expected " + std::to_string(e.size));
+      } else {
+        auto digest = HashWithProgress(dir / e.path, ctx);
+        if (!digest) return Fail(digest.error().Context("hash " + e.path));
+        if (digest->sha256 != e.sha256) problems.push_back("file " + e.path + " SHA-256 differs");
+      }
+      ctx.AddItems(1);
+      on_disk.erase(it);
+    }
+    for (const auto& [path, size] : on_disk) problems.push_back("unexpected file " + path);
+  }
+  return problems;
+}
+
+Status VerifyJob::Run(JobContext& ctx) {
+  auto backup = store_.GetBackup(ctx.job().backup_id);
+  if (!backup) return Fail(backup.error());
+  if (backup->state != BackupState::kCompleted) {
+    return Fail(Error::FailedPrecondition("backup " + backup->id + " is " +
+                                          std::string(ToString(backup->state))));
+  }
+  auto manifest = store_.GetManifest(backup->id);
+  if (!manifest) return Fail(manifest.error());
+  auto problems = CheckBackup(*backup, *manifest, ctx);
+  if (!problems) return Fail(problems.error());
+
+  std::string error;
+  for (const std::string& p : *problems) error += (error.empty() ? "" : "; ") + p;
+  const bool valid = problems->empty();
+  collector::VerifyBackupResponse result;
+  *result.mutable_status() = OkStatus();
+  result.set_is_valid(valid);
+  result.set_error_message(error);
+  BackupRecord verified = *backup;
+  verified.last_verified_at = store_.clock().NowMs() / 1000;
+  verified.last_verify_valid = valid;
+  verified.last_verify_error = error;
+  *result.mutable_backup() = ToProto(verified);
+  BACKUP_TRY(store_.CompleteVerify(ctx.lease(), backup->id, valid, error, result.SerializeAsString()),
+             "record verification");
+  if (valid) {
+    spdlog::info("{} verified: valid", ctx.LogTag());
+  } else {
+    spdlog::warn("{} verified: INVALID: {}", ctx.LogTag(), error);
+  }
+  return {};
+}
+
+}  // namespace backup
