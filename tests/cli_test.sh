@@ -41,6 +41,20 @@ grep -q "NOT_FOUND: backup: collection prod/missing not found" "$work/err" || fa
 if $ctl backup 'prod/a b' 2>"$work/err"; then fail "bad name accepted"; fi
 grep -q "INVALID_ARGUMENT" "$work/err" || fail "bad name: $(cat "$work/err")"
 
+# Restore into a new collection, verify, delete.
+backup_id=$(echo "$json" | sed -n 's/.*"backup_id": "\(backup-[0-9a-f]*\)".*/\1/p' | head -1)
+[ -n "$backup_id" ] || fail "no backup id in: $json"
+out=$($ctl restore "$backup_id" prod/users-copy --wait) || fail "restore: $out"
+echo "$out" | grep -q "restored prod/users-copy, 2000 records, 1 files" || fail "restore output: $out"
+cmp "$work/data/files/prod/users/docs/a.txt" "$work/data/files/prod/users-copy/docs/a.txt" || fail "restored file"
+$ctl collections list --label restored_from_backup="$backup_id" | grep -q "prod/users-copy" || fail "restore labels"
+if $ctl restore "$backup_id" prod/users-copy 2>"$work/err"; then fail "overwrite=false replaced a collection"; fi
+grep -q "ALREADY_EXISTS" "$work/err" || fail "restore over existing: $(cat "$work/err")"
+$ctl verify "$backup_id" --wait | grep -q "is VALID" || fail "verify"
+$ctl delete "$backup_id" | grep -q "deleted $backup_id" || fail "delete"
+if $ctl delete "$backup_id" 2>"$work/err"; then fail "deleted twice"; fi
+grep -q "NOT_FOUND" "$work/err" || fail "delete unknown: $(cat "$work/err")"
+
 # A queued job survives a restart of a front-end-only server, then runs.
 stop
 start 0
@@ -51,7 +65,7 @@ stop
 start 1
 $ctl jobs watch "$job" >"$work/watch" || fail "watch: $(cat "$work/watch")"
 grep -q "SUCCEEDED" "$work/watch" || fail "watched job did not succeed"
-$ctl jobs list --state SUCCEEDED | grep -c SUCCEEDED | grep -q '^2$' || fail "jobs list"
+$ctl jobs list --state SUCCEEDED --kind BACKUP | grep -c SUCCEEDED | grep -q '^2$' || fail "jobs list"
 grep -q '"msg":"job=job-' "$work/log" || fail "json logs carry the job id"
 stop
 echo "cli_end_to_end: 1 passed, 0 failed"
