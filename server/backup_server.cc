@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/fs.h"
+#include "worker/restore_job.h"
 #include "worker/worker_setup.h"
 
 namespace backup {
@@ -40,6 +41,9 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0) {
     return Fail(Error::Unavailable("cannot listen on " + s->options_.listen));
+  }
+  if (auto swept = SweepRestoreLeftovers(*s->store_, layout); !swept) {
+    spdlog::warn("sweep of restore leftovers: {}", swept.error().message());
   }
   s->pool_ = MakeWorkerPool(*s->store_, s->options_.worker, layout, *roots);
   s->pool_->Start();

@@ -259,3 +259,34 @@ TEST_F(RestoreTest, RestoreOfAnUnknownOrUnfinishedBackupIsRefused) {
 
 }  // namespace
 }  // namespace backup::testing
+
+namespace backup::testing {
+namespace {
+
+TEST_F(RestoreTest, StartUpSweepsLeftoversOfEndedRestoresOnly) {
+  auto b = MakeBackup(10, 0);
+  StopServer();
+  StartServer(/*workers=*/0);
+  // Leftovers of jobs that ended (a real finished job, and one the store never knew), and
+  // the copy of a job still queued, which must survive.
+  auto ended = server_->store().ListJobs({})->jobs.front();
+  const auto dir = layout().CollectionDb({"prod", "users"}).parent_path();
+  const auto files = layout().FilesDir({"prod", "users"});
+  std::ofstream(dir / ("collection.db.restoring-" + ended.id)) << "x";
+  std::ofstream(dir / "collection.db.restoring-job-00000000deadbeef-wal") << "x";
+  std::filesystem::create_directories(files.string() + ".old-job-00000000deadbeef");
+  Job active{.id = "job-00000000000aaaaa", .kind = JobKind::kVerify, .collection = {"prod", "users"},
+             .backup_id = b.backup_id(), .created_at_ms = 1};
+  ASSERT_TRUE(server_->store().EnqueueBackupReader(active));
+  std::ofstream(dir / "collection.db.restoring-job-00000000000aaaaa") << "x";
+  StopServer();
+  StartServer(0);
+  EXPECT_FALSE(std::filesystem::exists(dir / ("collection.db.restoring-" + ended.id)));
+  EXPECT_FALSE(std::filesystem::exists(dir / "collection.db.restoring-job-00000000deadbeef-wal"));
+  EXPECT_FALSE(std::filesystem::exists(files.string() + ".old-job-00000000deadbeef"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "collection.db.restoring-job-00000000000aaaaa"));
+  EXPECT_TRUE(std::filesystem::exists(layout().CollectionDb({"prod", "users"})));
+}
+
+}  // namespace
+}  // namespace backup::testing

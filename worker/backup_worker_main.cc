@@ -8,6 +8,7 @@
 
 #include "common/logging.h"
 #include "common/signals.h"
+#include "worker/restore_job.h"
 #include "worker/worker_setup.h"
 
 int main(int argc, char** argv) {
@@ -47,6 +48,9 @@ int main(int argc, char** argv) {
   if (!store) {
     spdlog::critical("backup-worker: {}", store.error().message());
     return 1;
+  }
+  if (auto swept = backup::SweepRestoreLeftovers(**store, layout); !swept) {
+    spdlog::warn("sweep of restore leftovers: {}", swept.error().message());
   }
   auto pool = backup::MakeWorkerPool(**store, options, layout, *backup_roots);
   pool->Start();

@@ -167,7 +167,41 @@ Status SwapFiles(const RestorePaths& p) {
   return RemoveAll(p.old_files);
 }
 
+// "collection.db.restoring-job-1a2b-wal" -> "job-1a2b"; "" when not a restore leftover.
+std::string LeftoverJobId(const std::string& name) {
+  for (const std::string marker : {".restoring-", ".old-"}) {
+    auto at = name.find(marker);
+    if (at == std::string::npos) continue;
+    std::string rest = name.substr(at + marker.size());
+    return rest.substr(0, rest.find('-', 4));  // "job-" + hex, cut before "-wal"/"-shm"
+  }
+  return "";
+}
+
 }  // namespace
+
+Status SweepRestoreLeftovers(ControlStore& store, const DataLayout& layout) {
+  std::error_code ec;
+  for (const fs::path& root : {layout.root() / "collections", layout.root() / "files"}) {
+    // Leftovers sit beside a collection: <root>/<ns>/<name>... at depth 2 or 3.
+    for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it); it.increment(ec)) {
+      if (it.depth() > 2) {
+        it.disable_recursion_pending();
+        continue;
+      }
+      const std::string job_id = LeftoverJobId(it->path().filename().string());
+      if (job_id.empty()) continue;
+      auto job = store.GetJob(job_id);
+      if (job && !IsTerminal(job->state)) continue;
+      auto intent = store.HasRestoreIntent(job_id);
+      if (intent && *intent) continue;
+      it.disable_recursion_pending();
+      spdlog::info("job={} removing restore leftover {}", job_id, it->path().string());
+      BACKUP_TRY(RemoveAll(it->path()), "sweep restore leftovers");
+    }
+  }
+  return {};
+}
 
 Status RestoreJob::Run(JobContext& ctx) {
   const Job& job = ctx.job();

@@ -36,4 +36,9 @@ class RestoreJob final : public JobHandler {
   const DataLayout layout_;
 };
 
+// Removes the temporary copies (".restoring-<job>", ".old-<job>") that restores whose job
+// has ended without a pending intent left behind, e.g. one whose worker was killed on its
+// last attempt. Run at start-up; copies of jobs still queued or running are kept.
+Status SweepRestoreLeftovers(ControlStore& store, const DataLayout& layout);
+
 }  // namespace backup
