@@ -6,11 +6,6 @@
 namespace backup {
 namespace {
 
-constexpr std::string_view kInsertJob = R"sql(
-INSERT INTO jobs (job_id, kind, state, collection_namespace, collection_name, backup_id,
-                  params, max_attempts, run_after, created_at, updated_at)
-VALUES (?1, ?2, 'QUEUED', ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8))sql";
-
 constexpr std::string_view kInsertBackup = R"sql(
 INSERT INTO backups (backup_id, collection_namespace, collection_name, timestamp, size_bytes,
                      record_count, file_count, includes_files, storage_path, storage_type,
@@ -49,10 +44,7 @@ Status ControlStore::EnqueueBackup(const Job& job, const BackupRecord& backup) {
     std::lock_guard lock(mu_);
     auto tx = sql::Transaction::Begin(db_);
     if (!tx) return Fail(tx.error().Context("enqueue backup"));
-    BACKUP_TRY(db_.Run(kInsertJob, {job.id, ToString(job.kind), job.collection.ns,
-                                    job.collection.name, job.backup_id, job.params,
-                                    static_cast<int64_t>(job.max_attempts), job.created_at_ms}),
-               "enqueue backup: insert job");
+    BACKUP_TRY(InsertJob(job), "enqueue backup: insert job");
     auto inserted = db_.Run(
         kInsertBackup,
         {backup.id, backup.collection.ns, backup.collection.name, backup.timestamp,

@@ -10,7 +10,7 @@
 namespace backup {
 namespace {
 
-constexpr std::array<std::string_view, 2> kMigrations = {
+constexpr std::array<std::string_view, 3> kMigrations = {
     // 1: collections, backups (the seed's columns, plus state and checksums), jobs.
     R"sql(
 CREATE TABLE collections (
@@ -112,6 +112,22 @@ CREATE TABLE restore_intents (
   created_at INTEGER NOT NULL
 );
 CREATE INDEX idx_jobs_backup ON jobs (backup_id, state);
+)sql",
+    // 3: idempotency keys; the error of every attempt; pruning by finish time.
+    R"sql(
+ALTER TABLE jobs ADD COLUMN idempotency_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX idx_jobs_idempotency ON jobs (idempotency_key) WHERE idempotency_key != '';
+CREATE INDEX idx_jobs_finished ON jobs (finished_at) WHERE finished_at > 0;
+CREATE TABLE job_attempts (
+  job_id TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+  attempt INTEGER NOT NULL,
+  worker TEXT NOT NULL,
+  error_code INTEGER NOT NULL,
+  error_message TEXT NOT NULL,
+  finished_at INTEGER NOT NULL,
+  PRIMARY KEY (job_id, attempt)
+) WITHOUT ROWID;
 )sql",
 };
 

@@ -124,7 +124,13 @@ class ControlStore {
                          const std::string& result);
 
   // --- Jobs, front-end side ------------------------------------------------------------
+  // The job with its attempt history.
   Result<Job> GetJob(const std::string& job_id);
+  // The job submitted with `key`, if any.
+  Result<std::optional<Job>> FindByIdempotencyKey(const std::string& key);
+  // Deletes jobs that finished before `before_ms` (their attempt history with them);
+  // backups are never pruned. Returns how many went.
+  Result<int> PruneFinishedJobs(int64_t before_ms);
   Result<JobPage> ListJobs(const JobQuery& query);
   // A QUEUED job becomes CANCELLED at once; a RUNNING one gets cancel_requested, which
   // its worker sees at its next heartbeat. A finished job is returned unchanged.
@@ -139,8 +145,11 @@ class ControlStore {
   Result<LeaseStatus> Heartbeat(const Lease& lease, const Progress& progress, int64_t lease_ms);
   // Ends the job FAILED or CANCELLED with `error`; its PENDING backup row follows.
   Status FinishJob(const Lease& lease, JobState state, const Error& error);
-  // Puts the job back to QUEUED to run again no earlier than `run_after_ms`.
+  // Puts the job back to QUEUED to run again no earlier than `run_after_ms`, keeping
+  // `error` in its attempt history.
   Status RetryJob(const Lease& lease, const Error& error, int64_t run_after_ms);
+  // Gives the job back at once without spending an attempt (graceful shutdown).
+  Status ReleaseJob(const Lease& lease);
   // Requeues RUNNING jobs whose lease expired (or fails them when no attempt is left).
   // Returns how many it touched.
   Result<int> RescueExpired();
@@ -160,6 +169,10 @@ class ControlStore {
   Result<std::map<std::string, std::string>> DecodeJsonMap(const std::string& json);
   Result<std::vector<BackupRecord>> ReadBackups(sql::Statement& stmt);
   Status UpdateLabels(const CollectionRecord& record);
+  // Inserts a QUEUED job row. REQUIRES: mu_ held, inside a transaction.
+  Status InsertJob(const Job& job);
+  // Appends to the attempt history. REQUIRES: mu_ held, inside a transaction.
+  Status RecordAttempt(const Lease& lease, const Error& error);
   int64_t Now() const { return options_.clock->NowMs(); }
 
   ControlStoreOptions options_;

@@ -7,11 +7,32 @@
 namespace backup {
 namespace {
 
+constexpr std::string_view kInsertJob = R"sql(
+INSERT INTO jobs (job_id, kind, state, collection_namespace, collection_name, backup_id,
+                  params, max_attempts, run_after, created_at, updated_at, idempotency_key,
+                  request_hash)
+VALUES (?1, ?2, 'QUEUED', ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8, ?9, ?10))sql";
+
+constexpr std::string_view kInsertAttempt = R"sql(
+INSERT OR REPLACE INTO job_attempts (job_id, attempt, worker, error_code, error_message, finished_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6))sql";
+
+// The attempts a rescue is about to end, recorded before the rescue changes them.
+constexpr std::string_view kRecordExpiredAttempts = R"sql(
+INSERT OR REPLACE INTO job_attempts (job_id, attempt, worker, error_code, error_message, finished_at)
+SELECT job_id, attempt, lease_owner, 13,
+       'lease of worker ' || lease_owner || ' expired (the worker stopped heartbeating)', ?1
+FROM jobs WHERE state = 'RUNNING' AND lease_expires_at < ?1)sql";
+
+constexpr std::string_view kRelease = R"sql(
+UPDATE jobs SET state = 'QUEUED', attempt = attempt - 1, run_after = ?4, phase = 'queued',
+                lease_expires_at = 0, updated_at = ?4)sql";
+
 constexpr std::string_view kJobColumns = R"sql(
 seq, job_id, kind, state, collection_namespace, collection_name, backup_id, params, result,
 phase, bytes_done, bytes_total, items_done, items_total, attempt, max_attempts, lease_owner,
 lease_expires_at, cancel_requested, error_code, error_message, created_at, started_at,
-finished_at)sql";
+finished_at, idempotency_key, request_hash)sql";
 
 // ?1 owner, ?2 now, ?3 lease length, ?4 how many. A job is runnable when it is QUEUED,
 // due, and conflicts with no RUNNING job and no earlier QUEUED one (a restore into a
@@ -102,6 +123,8 @@ Job ReadJob(const sql::Statement& s) {
   j.created_at_ms = s.Int(21);
   j.started_at_ms = s.Int(22);
   j.finished_at_ms = s.Int(23);
+  j.idempotency_key = s.Text(24);
+  j.request_hash = s.Text(25);
   return j;
 }
 
@@ -121,6 +144,17 @@ std::string SelectJobs(std::string_view where) {
 
 }  // namespace
 
+Status ControlStore::InsertJob(const Job& job) {
+  return db_.Run(kInsertJob, {job.id, ToString(job.kind), job.collection.ns, job.collection.name,
+                              job.backup_id, job.params, static_cast<int64_t>(job.max_attempts),
+                              job.created_at_ms, job.idempotency_key, job.request_hash});
+}
+
+Status ControlStore::RecordAttempt(const Lease& lease, const Error& error) {
+  return db_.Run(kInsertAttempt, {lease.job_id, static_cast<int64_t>(lease.attempt), lease.owner,
+                                  static_cast<int64_t>(error.code()), error.message(), Now()});
+}
+
 Result<Job> ControlStore::GetJob(const std::string& job_id) {
   std::lock_guard lock(mu_);
   auto stmt = db_.Prepare(SelectJobs("WHERE job_id = ?1"));
@@ -129,7 +163,47 @@ Result<Job> ControlStore::GetJob(const std::string& job_id) {
   auto jobs = ReadJobs(*stmt);
   if (!jobs) return Fail(jobs.error().Context("get job"));
   if (jobs->empty()) return Fail(Error::NotFound("job " + job_id + " not found"));
-  return std::move(jobs->front());
+  Job job = std::move(jobs->front());
+  auto attempts = db_.Prepare(
+      "SELECT attempt, worker, error_code, error_message, finished_at FROM job_attempts "
+      "WHERE job_id = ?1 ORDER BY attempt");
+  if (!attempts) return Fail(attempts.error());
+  attempts->Bind({job_id});
+  for (;;) {
+    auto row = attempts->Step();
+    if (!row) return Fail(row.error().Context("get job attempts"));
+    if (!*row) break;
+    job.attempts.push_back({static_cast<int>(attempts->Int(0)), attempts->Text(1),
+                            Error(static_cast<Code>(attempts->Int(2)), attempts->Text(3)),
+                            attempts->Int(4)});
+  }
+  return job;
+}
+
+Result<std::optional<Job>> ControlStore::FindByIdempotencyKey(const std::string& key) {
+  std::string job_id;
+  {
+    std::lock_guard lock(mu_);
+    auto stmt = db_.Prepare("SELECT job_id FROM jobs WHERE idempotency_key = ?1");
+    if (!stmt) return Fail(stmt.error());
+    stmt->Bind({key});
+    auto row = stmt->Step();
+    if (!row) return Fail(row.error().Context("find idempotency key"));
+    if (!*row) return std::optional<Job>();
+    job_id = stmt->Text(0);
+  }
+  auto job = GetJob(job_id);
+  if (!job) return Fail(job.error());
+  return std::optional<Job>(std::move(*job));
+}
+
+Result<int> ControlStore::PruneFinishedJobs(int64_t before_ms) {
+  std::lock_guard lock(mu_);
+  BACKUP_TRY(db_.Run("DELETE FROM jobs WHERE finished_at > 0 AND finished_at < ?1 AND state IN "
+                     "('SUCCEEDED', 'FAILED', 'CANCELLED')",
+                     {before_ms}),
+             "prune jobs");
+  return static_cast<int>(db_.Changes());
 }
 
 Result<JobPage> ControlStore::ListJobs(const JobQuery& q) {
@@ -232,6 +306,7 @@ Status ControlStore::FinishJob(const Lease& lease, JobState state, const Error& 
       return Fail(Error::Aborted("finish job: job " + lease.job_id +
                                  " is no longer leased to this worker"));
     }
+    BACKUP_TRY(RecordAttempt(lease, error), "finish job: attempt history");
     BACKUP_TRY(db_.Run(kSettleBackups, {}), "finish job: backup row");
     BACKUP_TRY(tx->Commit(), "finish job");
   }
@@ -242,12 +317,31 @@ Status ControlStore::FinishJob(const Lease& lease, JobState state, const Error& 
 Status ControlStore::RetryJob(const Lease& lease, const Error& error, int64_t run_after_ms) {
   {
     std::lock_guard lock(mu_);
+    auto tx = sql::Transaction::Begin(db_);
+    if (!tx) return Fail(tx.error().Context("retry job"));
     BACKUP_TRY(db_.Run(std::string(kRetry) + std::string(kFence),
                        {lease.job_id, lease.owner, static_cast<int64_t>(lease.attempt),
                         static_cast<int64_t>(error.code()), error.message(), run_after_ms, Now()}),
                "retry job");
     if (db_.Changes() != 1) {
       return Fail(Error::Aborted("retry job: job " + lease.job_id +
+                                 " is no longer leased to this worker"));
+    }
+    BACKUP_TRY(RecordAttempt(lease, error), "retry job: attempt history");
+    BACKUP_TRY(tx->Commit(), "retry job");
+  }
+  NotifyChange();
+  return {};
+}
+
+Status ControlStore::ReleaseJob(const Lease& lease) {
+  {
+    std::lock_guard lock(mu_);
+    BACKUP_TRY(db_.Run(std::string(kRelease) + std::string(kFence),
+                       {lease.job_id, lease.owner, static_cast<int64_t>(lease.attempt), Now()}),
+               "release job");
+    if (db_.Changes() != 1) {
+      return Fail(Error::Aborted("release job: job " + lease.job_id +
                                  " is no longer leased to this worker"));
     }
   }
@@ -261,6 +355,7 @@ Result<int> ControlStore::RescueExpired() {
     std::lock_guard lock(mu_);
     auto tx = sql::Transaction::Begin(db_);
     if (!tx) return Fail(tx.error().Context("rescue expired leases"));
+    BACKUP_TRY(db_.Run(kRecordExpiredAttempts, {Now()}), "rescue expired leases: attempt history");
     BACKUP_TRY(db_.Run(kRescue, {Now()}), "rescue expired leases");
     touched = static_cast<int>(db_.Changes());
     if (touched == 0) return 0;

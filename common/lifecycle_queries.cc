@@ -7,11 +7,6 @@
 namespace backup {
 namespace {
 
-constexpr std::string_view kInsertJob = R"sql(
-INSERT INTO jobs (job_id, kind, state, collection_namespace, collection_name, backup_id,
-                  params, max_attempts, run_after, created_at, updated_at)
-VALUES (?1, ?2, 'QUEUED', ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8))sql";
-
 constexpr std::string_view kBackupState = "SELECT state FROM backups WHERE backup_id = ?1";
 
 constexpr std::string_view kActiveJobsOfBackup = R"sql(
@@ -54,10 +49,7 @@ Status ControlStore::EnqueueBackupReader(const Job& job) {
       return Fail(Error::FailedPrecondition("backup " + job.backup_id + " is " + state +
                                             ", not COMPLETED"));
     }
-    BACKUP_TRY(db_.Run(kInsertJob, {job.id, ToString(job.kind), job.collection.ns,
-                                    job.collection.name, job.backup_id, job.params,
-                                    static_cast<int64_t>(job.max_attempts), job.created_at_ms}),
-               "insert job");
+    BACKUP_TRY(InsertJob(job), "insert job");
     BACKUP_TRY(tx->Commit(), "enqueue job");
   }
   NotifyChange();

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/error.h"
 #include "common/names.h"
@@ -35,6 +36,14 @@ struct Progress {
   bool operator==(const Progress&) const = default;
 };
 
+// The error that ended one attempt of a job (kept for every attempt).
+struct AttemptError {
+  int attempt = 0;
+  std::string worker;
+  Error error{Code::kUnknown, ""};
+  int64_t finished_at_ms = 0;
+};
+
 struct Job {
   int64_t seq = 0;  // insertion order; the paging key
   std::string id;
@@ -54,6 +63,9 @@ struct Job {
   int64_t created_at_ms = 0;
   int64_t started_at_ms = 0;
   int64_t finished_at_ms = 0;
+  std::string idempotency_key;  // "" when none was given
+  std::string request_hash;     // SHA-256 of the request, to recognise a repeat
+  std::vector<AttemptError> attempts;  // filled by GetJob only
 };
 
 // What a worker holds while it runs a job: every write it makes is fenced by it.

@@ -94,6 +94,14 @@ collector::Job ToProto(const Job& j) {
   out.set_finished_at_ms(j.finished_at_ms);
   out.set_cancel_requested(j.cancel_requested);
   if (j.error) *out.mutable_error() = ToProtoStatus(*j.error);
+  out.set_idempotency_key(j.idempotency_key);
+  for (const AttemptError& a : j.attempts) {
+    auto* e = out.add_attempts();
+    e->set_attempt(a.attempt);
+    e->set_worker_id(a.worker);
+    *e->mutable_error() = ToProtoStatus(a.error);
+    e->set_finished_at_ms(a.finished_at_ms);
+  }
   if (j.state == JobState::kSucceeded && !j.result.empty()) {
     switch (j.kind) {
       case JobKind::kBackup: out.mutable_backup_result()->ParseFromString(j.result); break;

@@ -8,6 +8,7 @@
 #include "common/wire.h"
 #include "server/collection_repo_service.h"
 #include "server/grpc_status.h"
+#include "server/idempotency.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -55,6 +56,25 @@ int64_t UnixNanos() {
 
 }  // namespace
 
+// The answer for a submitted (or repeated) backup job: the pending backup and the job at
+// once, or with `wait` the finished backup.
+Status CollectionRepoService::AnswerBackup(grpc::ServerContext& context, bool wait, const Job& job,
+                                           collector::BackupCollectionResponse& response) {
+  auto backup = ctx_.store->GetBackup(job.backup_id);
+  if (!backup) return Fail(backup.error());
+  *response.mutable_status() = OkStatus();
+  *response.mutable_backup() = ToProto(*backup);
+  auto current = ctx_.store->GetJob(job.id);
+  if (!current) return Fail(current.error());
+  if (wait) {
+    current = AwaitJob(*ctx_.store, job.id, context, ctx_.wait);
+    if (!current) return Fail(current.error());
+    if (current->state == JobState::kSucceeded) response = ToProto(*current).backup_result();
+  }
+  *response.mutable_job() = ToProto(*current);
+  return {};
+}
+
 Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
                                                  const collector::BackupCollectionRequest& request,
                                                  collector::BackupCollectionResponse& response) {
@@ -66,9 +86,16 @@ Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
     return Fail(Error::InvalidArgument("backup: max_attempts must be between 0 (default) and " +
                                        std::to_string(kMaxAttemptsLimit)));
   }
+  collector::BackupCollectionRequest canonical = request;
+  canonical.set_wait(false);
+  canonical.clear_idempotency_key();
+  const std::string hash = RequestHash(canonical);
+  auto repeat = FindRepeat(*ctx_.store, request.idempotency_key(), hash);
+  if (!repeat) return Fail(repeat.error().Context("backup"));
+  if (*repeat) return AnswerBackup(context, request.wait(), **repeat, response);
+
   auto collection = ctx_.store->GetCollection(name);
   if (!collection) return Fail(collection.error().Context("backup"));
-
   const int64_t now_ms = ctx_.store->clock().NowMs();
   const std::string backup_id = NewBackupId(name.ns, name.name, UnixNanos());
   auto dest = ResolveDestination(ctx_, name, request.dest_path(), backup_id);
@@ -82,6 +109,8 @@ Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
   job.params = request.SerializeAsString();
   job.max_attempts = request.max_attempts() > 0 ? request.max_attempts() : ctx_.default_max_attempts;
   job.created_at_ms = now_ms;
+  job.idempotency_key = request.idempotency_key();
+  job.request_hash = hash;
 
   BackupRecord backup;
   backup.id = backup_id;
@@ -92,21 +121,17 @@ Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
   backup.storage_path = dest->string();
   backup.metadata.insert(request.metadata().begin(), request.metadata().end());
   backup.job_id = job.id;
-  BACKUP_TRY(ctx_.store->EnqueueBackup(job, backup), "backup " + name.Key());
+  if (auto queued = ctx_.store->EnqueueBackup(job, backup); !queued) {
+    // Two submissions with one key at once: the loser answers with the winner's job.
+    if (!job.idempotency_key.empty()) {
+      auto winner = FindRepeat(*ctx_.store, job.idempotency_key, hash);
+      if (winner && *winner) return AnswerBackup(context, request.wait(), **winner, response);
+    }
+    return Fail(queued.error().Context("backup " + name.Key()));
+  }
   spdlog::info("job={} collection={} backup={} queued to {}", job.id, name.Key(), backup_id,
                backup.storage_path);
-
-  *response.mutable_status() = OkStatus();
-  *response.mutable_backup() = ToProto(backup);
-  auto current = ctx_.store->GetJob(job.id);
-  if (!current) return Fail(current.error());
-  if (request.wait()) {
-    current = AwaitJob(*ctx_.store, job.id, context, ctx_.wait);
-    if (!current) return Fail(current.error());
-    if (current->state == JobState::kSucceeded) response = ToProto(*current).backup_result();
-  }
-  *response.mutable_job() = ToProto(*current);
-  return {};
+  return AnswerBackup(context, request.wait(), job, response);
 }
 
 Status CollectionRepoService::DoListBackups(const collector::ListBackupsRequest& request,

@@ -37,6 +37,8 @@ class CollectionRepoService final : public collector::CollectionRepo::Service {
   Status DoBackupCollection(grpc::ServerContext& context,
                             const collector::BackupCollectionRequest& request,
                             collector::BackupCollectionResponse& response);
+  Status AnswerBackup(grpc::ServerContext& context, bool wait, const Job& job,
+                      collector::BackupCollectionResponse& response);
   Status DoListBackups(const collector::ListBackupsRequest& request,
                        collector::ListBackupsResponse& response);
   Status DoRestoreBackup(grpc::ServerContext& context, const collector::RestoreBackupRequest& request,
@@ -46,8 +48,10 @@ class CollectionRepoService final : public collector::CollectionRepo::Service {
   Status DoDeleteBackup(const collector::DeleteBackupRequest& request,
                         collector::DeleteBackupResponse& response);
   // Builds, enqueues (checking the backup is COMPLETED) and returns a restore or verify job.
+  // Returns the original job for a repeated idempotency key.
   Result<Job> EnqueueReader(JobKind kind, const CollectionName& collection,
-                            const std::string& backup_id, const std::string& params);
+                            const std::string& backup_id, const google::protobuf::Message& request,
+                            const std::string& idempotency_key);
 
   const ServiceContext& ctx_;
 };

@@ -46,7 +46,8 @@ Status CollectionRepoService::DoDeleteBackup(const collector::DeleteBackupReques
                                         " no longer resolves inside the backup roots; left as it is"));
   }
   int64_t freed = 0;
-  for (const fs::path& p : {db, FilesDir(db), PartialPath(db), fs::path(FilesDir(db).string() + ".partial")}) {
+  for (const fs::path& p : {db, FilesDir(db), PartialPath(db), fs::path(PartialPath(db).string() + "-journal"),
+                            fs::path(FilesDir(db).string() + ".partial")}) {
     int64_t bytes = DiskBytes(p);
     BACKUP_TRY(RemoveAll(p), "delete " + backup->id);
     freed += bytes;

@@ -192,3 +192,50 @@ TEST_F(ControlStoreTest, ReopeningKeepsEverything) {
 
 }  // namespace
 }  // namespace backup
+
+namespace backup {
+namespace {
+
+TEST_F(ControlStoreTest, EveryFailedAttemptIsKept) {
+  Enqueue("a");  // max_attempts = 2
+  ASSERT_EQ(store_->Claim("w1", 1, 1'000)->size(), 1u);
+  ASSERT_TRUE(store_->RetryJob({"job-a", "w1", 1}, Error::Unavailable("database is locked"), clock_.NowMs()));
+  ASSERT_EQ(store_->Claim("w2", 1, 1'000)->size(), 1u);
+  clock_.Advance(1'001);
+  ASSERT_EQ(*store_->RescueExpired(), 1);
+  auto job = store_->GetJob("job-a");
+  EXPECT_EQ(job->state, JobState::kFailed);
+  ASSERT_EQ(job->attempts.size(), 2u);
+  EXPECT_EQ(job->attempts[0].attempt, 1);
+  EXPECT_EQ(job->attempts[0].worker, "w1");
+  EXPECT_EQ(job->attempts[0].error.message(), "database is locked");
+  EXPECT_EQ(job->attempts[1].worker, "w2");
+  EXPECT_NE(job->attempts[1].error.message().find("expired"), std::string::npos);
+}
+
+TEST_F(ControlStoreTest, ReleaseGivesTheJobBackWithoutSpendingAnAttempt) {
+  Enqueue("a");
+  ASSERT_EQ(store_->Claim("w1", 1, 1'000)->size(), 1u);
+  ASSERT_TRUE(store_->ReleaseJob({"job-a", "w1", 1}));
+  auto again = store_->Claim("w2", 1, 1'000);
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_EQ((*again)[0].attempt, 1);
+  EXPECT_EQ(store_->ReleaseJob({"job-a", "w1", 1}).error().code(), Code::kAborted);
+}
+
+TEST_F(ControlStoreTest, PruneRemovesOnlyFinishedJobsPastRetention) {
+  Enqueue("old");
+  Enqueue("queued");
+  ASSERT_TRUE(store_->CancelJob("job-old"));
+  clock_.Advance(10'000);
+  Enqueue("recent");
+  ASSERT_TRUE(store_->CancelJob("job-recent"));
+  EXPECT_EQ(*store_->PruneFinishedJobs(clock_.NowMs() - 5'000), 1);
+  EXPECT_EQ(store_->GetJob("job-old").error().code(), Code::kNotFound);
+  EXPECT_TRUE(store_->GetJob("job-queued"));
+  EXPECT_TRUE(store_->GetJob("job-recent"));
+  EXPECT_TRUE(store_->GetBackup("backup-old"));  // backups are never pruned
+}
+
+}  // namespace
+}  // namespace backup

@@ -45,12 +45,14 @@ Status BackupJob::Run(JobContext& ctx) {
   // Every path this job may write. A PENDING row owns its paths (the live-path index
   // makes them unique), so leftovers of an earlier, dead attempt are ours to remove.
   const fs::path partial = PartialPath(final_path);
+  // VACUUM INTO writes its output through a rollback journal of its own.
+  const fs::path partial_journal = partial.string() + "-journal";
   const fs::path files_final = FilesDir(final_path);
   const fs::path files_partial = FilesPartialDir(final_path);
-  for (const fs::path& p : {partial, files_partial, final_path, files_final}) {
+  for (const fs::path& p : {partial, partial_journal, files_partial, final_path, files_final}) {
     BACKUP_TRY(RemoveAll(p), "remove leftovers of an earlier attempt");
   }
-  ScopedRemove guard_partial(partial), guard_final(final_path);
+  ScopedRemove guard_partial(partial), guard_journal(partial_journal), guard_final(final_path);
   ScopedRemove guard_files_partial(files_partial), guard_files_final(files_final);
   BACKUP_TRY(CreateDirs(final_path.parent_path()), "backup destination");
 
@@ -117,6 +119,7 @@ Status BackupJob::Run(JobContext& ctx) {
   BACKUP_TRY(store_.CompleteBackup(ctx.lease(), done, manifest, result.SerializeAsString()),
              "record completion");
   guard_partial.Release();
+  guard_journal.Release();
   guard_final.Release();
   guard_files_partial.Release();
   guard_files_final.Release();

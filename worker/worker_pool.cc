@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/ids.h"
+#include "worker/retry_policy.h"
 
 namespace backup {
 namespace {
@@ -88,6 +89,7 @@ void WorkerPool::ProduceLoop() {
 
 void WorkerPool::MonitorLoop() {
   int64_t last_rescue = 0;
+  int64_t last_prune = 0;
   while (!stopping_ || free_slots_.load() < options_.threads) {
     std::vector<std::shared_ptr<JobContext>> running;
     {
@@ -112,6 +114,14 @@ void WorkerPool::MonitorLoop() {
         spdlog::warn("worker {}: {}", options_.worker_id, n.error().message());
       } else if (*n > 0) {
         spdlog::info("worker {} rescued {} job(s) with expired leases", options_.worker_id, *n);
+      }
+    }
+    if (now - last_prune >= options_.prune_interval_ms) {
+      last_prune = now;
+      if (auto n = store_.PruneFinishedJobs(now - options_.job_retention_ms); !n) {
+        spdlog::warn("worker {}: {}", options_.worker_id, n.error().message());
+      } else if (*n > 0) {
+        spdlog::info("worker {} pruned {} finished job(s)", options_.worker_id, *n);
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(options_.heartbeat_ms));
@@ -143,9 +153,8 @@ void WorkerPool::RecordOutcome(JobContext& ctx, const Status& outcome) {
       spdlog::warn("{} abandoned: lease lost ({})", ctx.LogTag(), error.message());
       return;
     case StopReason::kShutdown:
-      spdlog::info("{} interrupted by shutdown; back in the queue", ctx.LogTag());
-      recorded = store_.RetryJob(ctx.lease(), Error::Unavailable("worker shut down"),
-                                 store_.clock().NowMs());
+      spdlog::info("{} interrupted by shutdown; given back to the queue", ctx.LogTag());
+      recorded = store_.ReleaseJob(ctx.lease());
       break;
     case StopReason::kCancelRequested:
       spdlog::info("{} cancelled", ctx.LogTag());
@@ -157,8 +166,9 @@ void WorkerPool::RecordOutcome(JobContext& ctx, const Status& outcome) {
         spdlog::warn("{} abandoned: {}", ctx.LogTag(), error.message());
         return;
       }
-      if (error.code() == Code::kUnavailable && ctx.lease().attempt < ctx.job().max_attempts) {
-        int64_t delay = RetryDelayMs(ctx.lease().attempt);
+      if (IsTransient(error) && ctx.lease().attempt < ctx.job().max_attempts) {
+        thread_local std::mt19937_64 rng{std::random_device{}()};
+        int64_t delay = RetryDelayMs(ctx.lease().attempt, options_.retry_base_ms, options_.retry_max_ms, rng());
         spdlog::warn("{} failed transiently, retry in {} ms: {}", ctx.LogTag(), delay,
                      error.message());
         recorded = store_.RetryJob(ctx.lease(), error, store_.clock().NowMs() + delay);
@@ -169,14 +179,6 @@ void WorkerPool::RecordOutcome(JobContext& ctx, const Status& outcome) {
       break;
   }
   if (!recorded) spdlog::error("{} outcome not recorded: {}", ctx.LogTag(), recorded.error().message());
-}
-
-int64_t WorkerPool::RetryDelayMs(int attempt) const {
-  int64_t delay = options_.retry_base_ms << std::min(attempt - 1, 20);
-  delay = std::min(delay, options_.retry_max_ms);
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  // Full jitter on the upper half: retries of jobs that failed together spread out.
-  return delay / 2 + static_cast<int64_t>(rng() % static_cast<uint64_t>(delay / 2 + 1));
 }
 
 }  // namespace backup

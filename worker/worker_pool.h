@@ -33,6 +33,8 @@ struct WorkerPoolOptions {
   int64_t retry_base_ms = 1'000;     // first retry delay; doubles per attempt, with jitter
   int64_t retry_max_ms = 60'000;     // cap on the retry delay
   int64_t shutdown_grace_ms = 10'000;  // Stop() lets running jobs finish this long
+  int64_t job_retention_ms = 7LL * 24 * 3600 * 1000;  // finished jobs are pruned after this
+  int64_t prune_interval_ms = 3600 * 1000;             // how often to prune
 };
 
 class WorkerPool {
@@ -44,7 +46,7 @@ class WorkerPool {
   void SetHandler(JobKind kind, std::unique_ptr<JobHandler> handler);
   void Start();
   // Stops claiming, waits up to the grace period for running jobs, then interrupts the
-  // rest and puts them back in the queue for another worker.
+  // rest and gives them back (without spending an attempt) for another worker to take.
   void Stop();
 
   const std::string& worker_id() const { return options_.worker_id; }
@@ -54,7 +56,6 @@ class WorkerPool {
   void MonitorLoop();
   void RunJob(std::shared_ptr<JobContext> ctx);
   void RecordOutcome(JobContext& ctx, const Status& outcome);
-  int64_t RetryDelayMs(int attempt) const;
 
   ControlStore& store_;
   WorkerPoolOptions options_;
