@@ -23,6 +23,12 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
   auto store = ControlStore::Open({.path = layout.ControlDb().string()});
   if (!store) return Fail(store.error());
   s->store_ = std::move(*store);
+  auto watcher = ChangeWatcher::Start(*s->store_, layout.ControlDb());
+  if (watcher) {
+    s->watcher_ = std::move(*watcher);
+  } else {
+    spdlog::warn("changes by other processes will be seen by polling only: {}", watcher.error().message());
+  }
 
   s->context_.store = s->store_.get();
   s->context_.layout = layout;

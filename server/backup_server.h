@@ -11,6 +11,7 @@
 
 #include <grpcpp/server.h>
 
+#include "common/change_watcher.h"
 #include "common/control_store.h"
 #include "server/backup_jobs_service.h"
 #include "server/collection_repo_service.h"
@@ -48,6 +49,7 @@ class BackupServer {
 
   BackupServerOptions options_;
   std::unique_ptr<ControlStore> store_;
+  std::unique_ptr<ChangeWatcher> watcher_;  // wakes us on other processes' writes
   ServiceContext context_;
   std::unique_ptr<CollectionRepoService> repo_service_;
   std::unique_ptr<BackupJobsService> jobs_service_;

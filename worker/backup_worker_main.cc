@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/change_watcher.h"
 #include "common/logging.h"
 #include "common/signals.h"
 #include "worker/restore_job.h"
@@ -52,6 +53,8 @@ int main(int argc, char** argv) {
   if (auto swept = backup::SweepRestoreLeftovers(**store, layout); !swept) {
     spdlog::warn("sweep of restore leftovers: {}", swept.error().message());
   }
+  auto watcher = backup::ChangeWatcher::Start(**store, layout.ControlDb());
+  if (!watcher) spdlog::warn("new jobs will be seen by polling only: {}", watcher.error().message());
   auto pool = backup::MakeWorkerPool(**store, options, layout, *backup_roots);
   pool->Start();
   int sig = backup::WaitForTerminationSignal();
