@@ -28,6 +28,11 @@ int main(int argc, char** argv) {
   app.add_option("--backup-root", roots, "further folder backups may be written to (repeatable)");
   app.add_option("--lease-seconds", lease_s, "job lease; a dead worker's job is rescued after it")
       ->capture_default_str()->check(CLI::Range(0.5, 3600.0));
+  double grace_s = 10, retention_days = 7;
+  app.add_option("--shutdown-grace-seconds", grace_s, "on SIGTERM, how long running jobs may finish")
+      ->capture_default_str()->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--job-retention-days", retention_days, "finished jobs are pruned after this")
+      ->capture_default_str()->check(CLI::Range(0.01, 3650.0));
   app.add_option("--max-attempts", options.default_max_attempts, "default attempts per job")
       ->capture_default_str()->check(CLI::Range(1, 10));
   app.add_option("--log-format", log_format, "text or json")->capture_default_str()
@@ -44,6 +49,8 @@ int main(int argc, char** argv) {
   options.data_dir = data_dir;
   options.extra_backup_roots.assign(roots.begin(), roots.end());
   options.worker.lease_ms = static_cast<int64_t>(lease_s * 1000);
+  options.worker.shutdown_grace_ms = static_cast<int64_t>(grace_s * 1000);
+  options.worker.job_retention_ms = static_cast<int64_t>(retention_days * 86'400'000);
 
   auto server = backup::BackupServer::Start(options);
   if (!server) {

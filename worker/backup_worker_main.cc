@@ -26,6 +26,11 @@ int main(int argc, char** argv) {
   app.add_option("--backup-root", roots, "further folder backups may be written to (repeatable)");
   app.add_option("--lease-seconds", lease_s, "job lease")->capture_default_str()
       ->check(CLI::Range(0.5, 3600.0));
+  double grace_s = 10, retention_days = 7;
+  app.add_option("--shutdown-grace-seconds", grace_s, "on SIGTERM, how long running jobs may finish")
+      ->capture_default_str()->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--job-retention-days", retention_days, "finished jobs are pruned after this")
+      ->capture_default_str()->check(CLI::Range(0.01, 3650.0));
   app.add_option("--worker-id", options.worker_id, "lease owner name (default host-pid-random)");
   app.add_option("--log-format", log_format, "text or json")->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));
@@ -38,6 +43,8 @@ int main(int argc, char** argv) {
   }
   backup::BlockTerminationSignals();
   options.lease_ms = static_cast<int64_t>(lease_s * 1000);
+  options.shutdown_grace_ms = static_cast<int64_t>(grace_s * 1000);
+  options.job_retention_ms = static_cast<int64_t>(retention_days * 86'400'000);
   backup::DataLayout layout(data_dir);
   std::vector<std::filesystem::path> extra(roots.begin(), roots.end());
   auto backup_roots = backup::BackupRoots(layout, extra);
