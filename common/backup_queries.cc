@@ -40,10 +40,7 @@ WHERE job_id = ?1 AND lease_owner = ?2 AND attempt = ?3 AND state = 'RUNNING')sq
 }  // namespace
 
 Status ControlStore::EnqueueBackup(const Job& job, const BackupRecord& backup) {
-  {
-    std::lock_guard lock(mu_);
-    auto tx = sql::Transaction::Begin(db_);
-    if (!tx) return Fail(tx.error().Context("enqueue backup"));
+  auto work = [&]() -> Status {
     BACKUP_TRY(InsertJob(job), "enqueue backup: insert job");
     auto inserted = db_.Run(
         kInsertBackup,
@@ -55,8 +52,9 @@ Status ControlStore::EnqueueBackup(const Job& job, const BackupRecord& backup) {
                                        " is already used by another backup"));
     }
     if (!inserted) return Fail(inserted.error().Context("enqueue backup: insert backup"));
-    BACKUP_TRY(tx->Commit(), "enqueue backup");
-  }
+    return {};
+  };
+  BACKUP_TRY(GroupCommit(work), "enqueue backup");
   NotifyChange();
   return {};
 }

@@ -28,6 +28,51 @@ void ControlStore::WaitForChange(uint64_t seen, int64_t timeout_ms) const {
                       [&] { return change_version_ != seen; });
 }
 
+Status ControlStore::GroupCommit(const std::function<Status()>& work) {
+  PendingWork me{&work, std::nullopt};
+  std::unique_lock lock(batch_mu_);
+  pending_.push_back(&me);
+  while (!me.result) {
+    if (leader_active_) {
+      batch_cv_.wait(lock);
+      continue;
+    }
+    leader_active_ = true;
+    std::vector<PendingWork*> batch;
+    batch.swap(pending_);
+    lock.unlock();
+    {
+      std::lock_guard db_lock(mu_);
+      auto tx = sql::Transaction::Begin(db_);
+      for (PendingWork* p : batch) {
+        if (!tx) {
+          p->result = Fail(tx.error());
+          continue;
+        }
+        if (auto s = db_.Exec("SAVEPOINT item"); !s) {
+          p->result = Fail(s.error());
+          continue;
+        }
+        Status done = (*p->work)();
+        if (!done) (void)db_.Exec("ROLLBACK TO item");
+        (void)db_.Exec("RELEASE item");
+        p->result = done;
+      }
+      if (tx) {
+        if (auto committed = tx->Commit(); !committed) {
+          for (PendingWork* p : batch) {
+            if (*p->result) p->result = Fail(committed.error());
+          }
+        }
+      }
+    }
+    lock.lock();
+    leader_active_ = false;
+    batch_cv_.notify_all();
+  }
+  return *me.result;
+}
+
 std::string EncodeJsonMap(const std::map<std::string, std::string>& map) {
   std::string out = "{";
   for (const auto& [k, v] : map) {

@@ -9,6 +9,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -169,6 +170,11 @@ class ControlStore {
   Result<std::map<std::string, std::string>> DecodeJsonMap(const std::string& json);
   Result<std::vector<BackupRecord>> ReadBackups(sql::Statement& stmt);
   Status UpdateLabels(const CollectionRecord& record);
+  // Group commit: runs `work` (its statements) inside a transaction shared with the
+  // other submissions arriving meanwhile, each under its own SAVEPOINT so one failure
+  // undoes only its own rows, and returns once the shared COMMIT (one fsync for all) is
+  // durable. The first caller to find no commit in progress leads the batch; the rest wait.
+  Status GroupCommit(const std::function<Status()>& work);
   // Inserts a QUEUED job row. REQUIRES: mu_ held, inside a transaction.
   Status InsertJob(const Job& job);
   // Appends to the attempt history. REQUIRES: mu_ held, inside a transaction.
@@ -178,6 +184,15 @@ class ControlStore {
   ControlStoreOptions options_;
   mutable std::mutex mu_;  // guards db_
   sql::Database db_;
+
+  struct PendingWork {
+    const std::function<Status()>* work;
+    std::optional<Status> result;
+  };
+  std::mutex batch_mu_;  // guards pending_ and leader_active_
+  std::condition_variable batch_cv_;
+  std::vector<PendingWork*> pending_;
+  bool leader_active_ = false;
 
   mutable std::mutex change_mu_;
   mutable std::condition_variable change_cv_;

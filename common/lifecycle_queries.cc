@@ -34,10 +34,7 @@ WHERE job_id = ?1 AND lease_owner = ?2 AND attempt = ?3 AND state = 'RUNNING')sq
 }  // namespace
 
 Status ControlStore::EnqueueBackupReader(const Job& job) {
-  {
-    std::lock_guard lock(mu_);
-    auto tx = sql::Transaction::Begin(db_);
-    if (!tx) return Fail(tx.error());
+  auto work = [&]() -> Status {
     auto stmt = db_.Prepare(kBackupState);
     if (!stmt) return Fail(stmt.error());
     stmt->Bind({job.backup_id});
@@ -49,9 +46,9 @@ Status ControlStore::EnqueueBackupReader(const Job& job) {
       return Fail(Error::FailedPrecondition("backup " + job.backup_id + " is " + state +
                                             ", not COMPLETED"));
     }
-    BACKUP_TRY(InsertJob(job), "insert job");
-    BACKUP_TRY(tx->Commit(), "enqueue job");
-  }
+    return InsertJob(job);
+  };
+  BACKUP_TRY(GroupCommit(work), "enqueue job");
   NotifyChange();
   return {};
 }

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "tests/test_util.h"
 
 namespace backup {
@@ -235,6 +238,48 @@ TEST_F(ControlStoreTest, PruneRemovesOnlyFinishedJobsPastRetention) {
   EXPECT_TRUE(store_->GetJob("job-queued"));
   EXPECT_TRUE(store_->GetJob("job-recent"));
   EXPECT_TRUE(store_->GetBackup("backup-old"));  // backups are never pruned
+}
+
+}  // namespace
+}  // namespace backup
+
+namespace backup {
+namespace {
+
+TEST_F(ControlStoreTest, ConcurrentEnqueuesShareCommitsButFailAlone) {
+  constexpr int kThreads = 16;
+  constexpr int kEach = 20;
+  std::atomic<int> ok{0}, conflicts{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string id = std::to_string(t) + "-" + std::to_string(i);
+        Job job{.id = "job-" + id, .collection = {"prod", "users"}, .backup_id = "backup-" + id,
+                .created_at_ms = clock_.NowMs()};
+        // Every thread's first backup aims at one shared path: exactly one may have it.
+        BackupRecord b{.id = "backup-" + id, .collection = {"prod", "users"},
+                       .storage_path = i == 0 ? "/b/shared" : "/b/" + id, .job_id = job.id};
+        auto s = store_->EnqueueBackup(job, b);
+        if (s) {
+          ++ok;
+        } else {
+          EXPECT_EQ(s.error().code(), Code::kAlreadyExists) << s.error().message();
+          // The failed submission left nothing behind, not even its job row.
+          EXPECT_EQ(store_->GetJob(job.id).error().code(), Code::kNotFound);
+          ++conflicts;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(conflicts.load(), kThreads - 1);
+  EXPECT_EQ(ok.load(), kThreads * kEach - (kThreads - 1));
+  store_.reset();  // everything acknowledged is on disk
+  auto reopened = ControlStore::Open({.path = (dir_.path() / "control.db").string(), .clock = &clock_});
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ((*reopened)->ListBackups({})->total_count, ok.load());
+  EXPECT_EQ(static_cast<int>((*reopened)->ListJobs({.page_size = 1000})->jobs.size()), ok.load());
 }
 
 }  // namespace

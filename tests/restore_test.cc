@@ -12,16 +12,6 @@ namespace backup::testing {
 namespace {
 namespace fs = std::filesystem;
 
-// path -> bytes of every file below `dir`.
-std::map<std::string, std::string> FileTree(const fs::path& dir) {
-  std::map<std::string, std::string> out;
-  std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it); it.increment(ec)) {
-    if (it->is_regular_file()) out[fs::relative(it->path(), dir).string()] = ReadFile(it->path());
-  }
-  return out;
-}
-
 class RestoreTest : public ServerTest {
  protected:
   // Backs up prod/users (made with `records` rows and `files` files) and waits for it.

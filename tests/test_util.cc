@@ -85,4 +85,13 @@ std::string ReadFile(const fs::path& path) {
   return s.str();
 }
 
+std::map<std::string, std::string> FileTree(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it); it.increment(ec)) {
+    if (it->is_regular_file()) out[fs::relative(it->path(), dir).string()] = ReadFile(it->path());
+  }
+  return out;
+}
+
 }  // namespace backup::testing

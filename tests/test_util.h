@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "common/clock.h"
@@ -48,5 +49,8 @@ std::string CanonicalDump(const std::filesystem::path& db_path);
 std::string IntegrityCheck(const std::filesystem::path& db_path);
 
 std::string ReadFile(const std::filesystem::path& path);
+
+// Relative path -> bytes of every regular file below `dir`.
+std::map<std::string, std::string> FileTree(const std::filesystem::path& dir);
 
 }  // namespace backup::testing

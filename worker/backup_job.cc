@@ -1,5 +1,7 @@
 #include "worker/backup_job.h"
 
+#include <future>
+
 #include <spdlog/spdlog.h>
 
 #include "backup.pb.h"
@@ -76,12 +78,16 @@ Status BackupJob::Run(JobContext& ctx) {
     }
   }
   BACKUP_TRY(VacuumInto(source, partial, ctx), "snapshot");
+  // The snapshot is still in the page cache: hash it while the kernel writes it out, so
+  // the fsync and the SHA-256 overlap instead of adding up.
+  auto synced = std::async(std::launch::async, [&] { return FsyncFile(partial); });
   auto digest = HashFile(partial, [&](int64_t) { return !ctx.cancelled(); });
+  Status fsynced = synced.get();
   if (!digest) {
     if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while hashing the snapshot"));
     return Fail(digest.error().Context("hash snapshot"));
   }
-  BACKUP_TRY(FsyncFile(partial), "snapshot");
+  BACKUP_TRY(fsynced, "snapshot");
   ctx.SetTotals(digest->size + files_bytes, static_cast<int64_t>(files.size()));
   ctx.SetBytesDone(digest->size);
   if (std::error_code ec; fs::rename(partial, final_path, ec), ec) {

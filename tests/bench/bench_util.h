@@ -1,0 +1,37 @@
+// Helpers for backup-bench: timing, statistics, figures printed as JSON lines and as a
+// table, and shell baselines. Single-threaded unless stated.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace backup::bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+double Median(std::vector<double> v);
+double Percentile(std::vector<double> v, double p);  // p in [0, 100]
+
+// Runs `command` with /bin/sh; returns its wall time in seconds (aborts on failure).
+double TimeShell(const std::string& command);
+
+// One scenario's figures: printed at once as one JSON object, kept for the final table.
+struct Figure {
+  std::string name;
+  double value;
+  std::string unit;
+};
+void Report(const std::string& scenario, const std::vector<Figure>& figures);
+void PrintTable();
+
+// Bytes of a file or a whole tree.
+int64_t DiskBytes(const std::filesystem::path& path);
+
+}  // namespace backup::bench
