@@ -1,6 +1,7 @@
 #include "common/fs.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -129,6 +130,28 @@ Status RemoveAll(const fs::path& path) {
   fs::remove_all(path, ec);
   if (ec) return Fail(Error::FromErrno(ec.value(), "remove " + path.string()));
   return {};
+}
+
+Status RemoveAllWithPrefix(const fs::path& dir, const std::string& prefix) {
+  std::error_code ec;
+  std::vector<fs::path> doomed;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::end(it); it.increment(ec)) {
+    if (it->path().filename().string().rfind(prefix, 0) == 0) doomed.push_back(it->path());
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return Fail(Error::FromErrno(ec.value(), "list " + dir.string()));
+  }
+  for (const fs::path& p : doomed) BACKUP_TRY(RemoveAll(p), "remove");
+  return {};
+}
+
+Status RenameNoReplace(const fs::path& from, const fs::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return {};
+  if (errno == EEXIST) {
+    return Fail(Error::Unavailable("rename " + from.string() + ": " + to.string() +
+                                   " appeared meanwhile (another attempt got there first)"));
+  }
+  return Fail(Error::FromErrno(errno, "rename " + from.string() + " to " + to.string()));
 }
 
 ScopedRemove::~ScopedRemove() {

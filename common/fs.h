@@ -52,4 +52,11 @@ class ScopedRemove {
 // Removes a file or tree; a missing path is not an error.
 Status RemoveAll(const std::filesystem::path& path);
 
+// Removes every entry of `dir` whose name starts with `prefix` (files or trees).
+Status RemoveAllWithPrefix(const std::filesystem::path& dir, const std::string& prefix);
+
+// rename(2) that never replaces: fails with kUnavailable when `to` exists (someone else,
+// such as a stale attempt of the same job, got there first).
+Status RenameNoReplace(const std::filesystem::path& from, const std::filesystem::path& to);
+
 }  // namespace backup

@@ -46,12 +46,12 @@ Status CollectionRepoService::DoDeleteBackup(const collector::DeleteBackupReques
                                         " no longer resolves inside the backup roots; left as it is"));
   }
   int64_t freed = 0;
-  for (const fs::path& p : {db, FilesDir(db), PartialPath(db), fs::path(PartialPath(db).string() + "-journal"),
-                            fs::path(FilesDir(db).string() + ".partial")}) {
+  for (const fs::path& p : {db, FilesDir(db)}) {
     int64_t bytes = DiskBytes(p);
     BACKUP_TRY(RemoveAll(p), "delete " + backup->id);
     freed += bytes;
   }
+  BACKUP_TRY(RemovePartials(db), "delete " + backup->id);
   if (std::error_code ec; fs::is_directory(db.parent_path(), ec)) {
     BACKUP_TRY(FsyncDir(db.parent_path()), "delete " + backup->id);
   }

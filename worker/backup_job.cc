@@ -1,6 +1,7 @@
 #include "worker/backup_job.h"
 
 #include <future>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -14,16 +15,24 @@
 namespace backup {
 namespace fs = std::filesystem;
 
-fs::path PartialPath(const fs::path& final_path) { return final_path.string() + ".partial"; }
+std::string PartialPrefix(const fs::path& final_path) {
+  return final_path.filename().string() + ".partial-";
+}
+std::string FilesPartialPrefix(const fs::path& final_path) {
+  return final_path.filename().string() + ".files.partial-";
+}
+fs::path PartialPath(const fs::path& final_path, int attempt) {
+  return final_path.parent_path() / (PartialPrefix(final_path) + std::to_string(attempt));
+}
+fs::path FilesPartialDir(const fs::path& final_path, int attempt) {
+  return final_path.parent_path() / (FilesPartialPrefix(final_path) + std::to_string(attempt));
+}
 fs::path FilesDir(const fs::path& final_path) { return final_path.string() + ".files"; }
 
-namespace {
-
-fs::path FilesPartialDir(const fs::path& final_path) {
-  return final_path.string() + ".files.partial";
+Status RemovePartials(const fs::path& final_path) {
+  BACKUP_TRY(RemoveAllWithPrefix(final_path.parent_path(), PartialPrefix(final_path)), "remove partials");
+  return RemoveAllWithPrefix(final_path.parent_path(), FilesPartialPrefix(final_path));
 }
-
-}  // namespace
 
 Status BackupJob::Run(JobContext& ctx) {
   const Job& job = ctx.job();
@@ -45,17 +54,20 @@ Status BackupJob::Run(JobContext& ctx) {
   }
 
   // Every path this job may write. A PENDING row owns its paths (the live-path index
-  // makes them unique), so leftovers of an earlier, dead attempt are ours to remove.
-  const fs::path partial = PartialPath(final_path);
-  // VACUUM INTO writes its output through a rollback journal of its own.
-  const fs::path partial_journal = partial.string() + "-journal";
+  // makes them unique) and only the lease holder may complete it, so whatever lies at them
+  // now is a leftover of an earlier, dead attempt and ours to remove.
+  const int attempt = ctx.lease().attempt;
+  const fs::path partial = PartialPath(final_path, attempt);
   const fs::path files_final = FilesDir(final_path);
-  const fs::path files_partial = FilesPartialDir(final_path);
-  for (const fs::path& p : {partial, partial_journal, files_partial, final_path, files_final}) {
-    BACKUP_TRY(RemoveAll(p), "remove leftovers of an earlier attempt");
-  }
-  ScopedRemove guard_partial(partial), guard_journal(partial_journal), guard_final(final_path);
-  ScopedRemove guard_files_partial(files_partial), guard_files_final(files_final);
+  const fs::path files_partial = FilesPartialDir(final_path, attempt);
+  BACKUP_TRY(RemovePartials(final_path), "remove leftovers of an earlier attempt");
+  BACKUP_TRY(RemoveAll(final_path), "remove leftovers of an earlier attempt");
+  BACKUP_TRY(RemoveAll(files_final), "remove leftovers of an earlier attempt");
+  // VACUUM INTO writes its output through a rollback journal of its own. The final names
+  // are only guarded once this attempt has put something there.
+  ScopedRemove guard_partial(partial), guard_journal(partial.string() + "-journal");
+  ScopedRemove guard_files_partial(files_partial);
+  std::optional<ScopedRemove> guard_final, guard_files_final;
   BACKUP_TRY(CreateDirs(final_path.parent_path()), "backup destination");
 
   const fs::path source = collection->db_path;
@@ -90,9 +102,8 @@ Status BackupJob::Run(JobContext& ctx) {
   BACKUP_TRY(fsynced, "snapshot");
   ctx.SetTotals(digest->size + files_bytes, static_cast<int64_t>(files.size()));
   ctx.SetBytesDone(digest->size);
-  if (std::error_code ec; fs::rename(partial, final_path, ec), ec) {
-    return Fail(Error::FromErrno(ec.value(), "rename snapshot into place"));
-  }
+  BACKUP_TRY(RenameNoReplace(partial, final_path), "snapshot");
+  guard_final.emplace(final_path);
   BACKUP_TRY(FsyncDir(final_path.parent_path()), "snapshot");
   auto records = CountRecords(final_path);
   if (!records) return Fail(records.error().Context("count records in the snapshot"));
@@ -103,9 +114,8 @@ Status BackupJob::Run(JobContext& ctx) {
     auto copied = CopyTree(collection->files_path, files, files_partial, ctx);
     if (!copied) return Fail(copied.error());
     manifest = std::move(*copied);
-    if (std::error_code ec; fs::rename(files_partial, files_final, ec), ec) {
-      return Fail(Error::FromErrno(ec.value(), "rename files folder into place"));
-    }
+    BACKUP_TRY(RenameNoReplace(files_partial, files_final), "files");
+    guard_files_final.emplace(files_final);
     BACKUP_TRY(FsyncDir(final_path.parent_path()), "files");
   }
 
@@ -124,11 +134,8 @@ Status BackupJob::Run(JobContext& ctx) {
   result.set_bytes_transferred(done.size_bytes);
   BACKUP_TRY(store_.CompleteBackup(ctx.lease(), done, manifest, result.SerializeAsString()),
              "record completion");
-  guard_partial.Release();
-  guard_journal.Release();
-  guard_final.Release();
-  guard_files_partial.Release();
-  guard_files_final.Release();
+  guard_final->Release();
+  if (guard_files_final) guard_files_final->Release();
   spdlog::info("{} backup completed: {} bytes, {} records, {} files, sha256 {}", ctx.LogTag(),
                done.size_bytes, done.record_count, done.file_count, done.sha256.substr(0, 12));
   return {};

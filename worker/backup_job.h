@@ -34,8 +34,17 @@ class BackupJob final : public JobHandler {
   const BackupJobOptions options_;
 };
 
-// The temporary names a backup writes before its final rename.
-std::filesystem::path PartialPath(const std::filesystem::path& final_path);
+// The temporary names attempt `attempt` of a backup writes before its final renames.
+// Each attempt has its own, so a stale attempt (a worker that lost its lease and has not
+// noticed yet) can never remove or replace what the current attempt writes.
+std::filesystem::path PartialPath(const std::filesystem::path& final_path, int attempt);
+std::filesystem::path FilesPartialDir(const std::filesystem::path& final_path, int attempt);
+// The name prefix of every attempt's temporary names ("<file>.partial-", "<file>.files.partial-").
+std::string PartialPrefix(const std::filesystem::path& final_path);
+std::string FilesPartialPrefix(const std::filesystem::path& final_path);
+// Where a backup's files are kept: "<backup file>.files".
 std::filesystem::path FilesDir(const std::filesystem::path& final_path);
+// Removes every attempt's temporary names of the backup at `final_path`.
+Status RemovePartials(const std::filesystem::path& final_path);
 
 }  // namespace backup

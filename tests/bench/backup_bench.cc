@@ -97,6 +97,11 @@ struct Server {
   std::unique_ptr<DataLayout> layout;
 };
 
+void Cleanup(const fs::path& root) {
+  std::error_code ec;
+  fs::remove_all(root, ec);
+}
+
 fs::path FreshDir(const Settings& s, const std::string& name) {
   fs::path p = s.dir / ("backup-bench-" + name + "-" + RandomHex(3));
   fs::create_directories(p);
@@ -138,7 +143,7 @@ void Snapshot(const Settings& s) {
             {"overhead_ms", (o - b) * 1000, "ms (ours - baseline)"},
             {"hash_share", Median(hash) / o, "of our job time, re-hashing the snapshot"}});
   }
-  fs::remove_all(root);
+  Cleanup(root);
 }
 
 // 2. Files: the files phase (CopyTree, the code the job runs) against cp -r + sync.
@@ -181,7 +186,7 @@ void Files(const Settings& s) {
                                    {"ours_s", o, "s (copy + SHA-256 + syncfs)"},
                                    {"baseline_s", b, "s (cp -r + sync)"},
                                    {"ratio", o / b, "ours/baseline"}});
-    fs::remove_all(root);
+    Cleanup(root);
   }
 }
 
@@ -221,7 +226,7 @@ void Queue(const Settings& s) {
               {"errors", static_cast<double>(errors.load()), ""}});
     }
   }
-  fs::remove_all(root);
+  Cleanup(root);
   root = FreshDir(s, "latency");
   {
     Server server(root / "data", 2);
@@ -234,7 +239,7 @@ void Queue(const Settings& s) {
     Report("queue submit->RUNNING (idle)", {{"p50_ms", Percentile(latency, 50), "ms"},
                                             {"p99_ms", Percentile(latency, 99), "ms"}});
   }
-  fs::remove_all(root);
+  Cleanup(root);
 }
 
 // 5. Listing with 100,000 backups and jobs.
@@ -312,7 +317,7 @@ void Listing(const Settings& s) {
                r.mutable_collection()->set_namespace_("ns1");
                r.mutable_collection()->set_name("c4");
              }));
-  fs::remove_all(root);
+  Cleanup(root);
 }
 
 // 6. Availability: 8 readers and 2 writers on the collection, with and without a backup.
@@ -414,7 +419,7 @@ void Availability(const Settings& s) {
           {"errors", during.errors + without.errors, ""},
           {"wal_max_bytes", during.wal, "B, largest -wal seen during the backup"},
           {"wal_max_bytes_baseline", without.wal, "B"}});
-  fs::remove_all(root);
+  Cleanup(root);
 }
 
 // 7. Scale: 500 small collections backed up with 1, 2 and 4 worker threads, and with two
@@ -458,7 +463,10 @@ void Scale(const Settings& s) {
     const double secs = SecondsSince(t);
     for (FILE* f : workers) {
       char pid[32] = {};
-      if (std::fgets(pid, sizeof pid, f)) (void)std::system(("kill -TERM " + std::string(pid)).c_str());
+      if (std::fgets(pid, sizeof pid, f)) {
+        const std::string p = std::to_string(std::atoi(pid));
+        (void)std::system(("kill -TERM " + p + "; while kill -0 " + p + " 2>/dev/null; do sleep 0.05; done").c_str());
+      }
       pclose(f);
     }
     Report("scale " + label, {{"backups_per_s", 500 / secs, "backups/s"}, {"seconds", secs, "s"}});
@@ -467,7 +475,7 @@ void Scale(const Settings& s) {
   run("2 threads", 2, 0);
   run("4 threads", 4, 0);
   run("2 backup-worker processes", 0, 2);
-  fs::remove_all(root);
+  Cleanup(root);
 }
 
 }  // namespace
