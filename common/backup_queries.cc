@@ -18,10 +18,12 @@ SELECT backup_id, collection_namespace, collection_name, timestamp, size_bytes, 
        completed_at, job_id, created_at_ms, last_verified_at, last_verify_valid, last_verify_error
 FROM backups)sql";
 
-// ?1 namespace ('' any), ?2 name ('' any), ?3 since.
-constexpr std::string_view kBackupFilter =
-    " WHERE (?1 = '' OR collection_namespace = ?1) AND (?2 = '' OR collection_name = ?2)"
-    " AND timestamp >= ?3";
+// ListBackups' WHERE clause is assembled from these fixed fragments, only the ones a
+// query needs, so SQLite can use the matching index ("?1 = '' OR ..." would defeat it).
+// Values are always bound: ?1 namespace, ?2 name, ?3 since.
+constexpr std::string_view kWhereSince = " WHERE timestamp >= ?3";
+constexpr std::string_view kAndNamespace = " AND collection_namespace = ?1";
+constexpr std::string_view kAndName = " AND collection_name = ?2";
 
 constexpr std::string_view kCompleteBackup = R"sql(
 UPDATE backups SET state = 'COMPLETED', size_bytes = ?2, record_count = ?3, file_count = ?4,
@@ -105,14 +107,16 @@ Result<BackupRecord> ControlStore::GetBackup(const std::string& backup_id) {
 Result<BackupList> ControlStore::ListBackups(const BackupQuery& q) {
   std::string ns = q.collection ? q.collection->ns : q.ns;
   std::string name = q.collection ? q.collection->name : "";
+  std::string where(kWhereSince);
+  if (!ns.empty()) where += kAndNamespace;
+  if (!name.empty()) where += kAndName;
   std::lock_guard lock(mu_);
   BackupList list;
-  auto count = db_.QueryInt("SELECT count(*) FROM backups" + std::string(kBackupFilter),
-                            {ns, name, q.since_timestamp});
+  auto count = db_.QueryInt("SELECT count(*) FROM backups" + where, {ns, name, q.since_timestamp});
   if (!count) return Fail(count.error().Context("count backups"));
   list.total_count = *count;
-  auto stmt = db_.Prepare(std::string(kSelectBackupColumns) + std::string(kBackupFilter) +
-                          " ORDER BY timestamp DESC, created_at_ms DESC, backup_id LIMIT ?4");
+  auto stmt = db_.Prepare(std::string(kSelectBackupColumns) + where +
+                          " ORDER BY timestamp DESC, created_at_ms DESC LIMIT ?4");
   if (!stmt) return Fail(stmt.error());
   stmt->Bind({ns, name, q.since_timestamp, static_cast<int64_t>(q.limit > 0 ? q.limit : -1)});
   auto rows = ReadBackups(*stmt);

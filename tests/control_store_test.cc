@@ -284,3 +284,38 @@ TEST_F(ControlStoreTest, ConcurrentEnqueuesShareCommitsButFailAlone) {
 
 }  // namespace
 }  // namespace backup
+
+#include "common/change_watcher.h"
+
+namespace backup {
+namespace {
+
+TEST_F(ControlStoreTest, AnotherConnectionsCommitWakesWaitersWithinMilliseconds) {
+  auto watcher = ChangeWatcher::Start(*store_, dir_.path() / "control.db");
+  ASSERT_TRUE(watcher) << watcher.error().message();
+  // A second store on the same file stands for another process: its writes do not reach
+  // this store's in-process notifications, only the watcher can report them.
+  auto other = ControlStore::Open({.path = (dir_.path() / "control.db").string(), .clock = &clock_});
+  ASSERT_TRUE(other);
+  for (int i = 0; i < 5; ++i) {
+    const uint64_t seen = store_->ChangeVersion();
+    std::thread writer([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      Job job{.id = "job-w" + std::to_string(i), .collection = {"prod", "users"},
+              .backup_id = "backup-w" + std::to_string(i), .created_at_ms = 1};
+      BackupRecord b{.id = job.backup_id, .collection = {"prod", "users"},
+                     .storage_path = "/w/" + std::to_string(i), .job_id = job.id};
+      ASSERT_TRUE((*other)->EnqueueBackup(job, b));
+    });
+    auto t = std::chrono::steady_clock::now();
+    store_->WaitForChange(seen, 2'000);
+    auto waited = std::chrono::steady_clock::now() - t;
+    writer.join();
+    EXPECT_NE(store_->ChangeVersion(), seen);
+    EXPECT_LT(waited, std::chrono::milliseconds(200));
+    EXPECT_EQ(store_->GetJob("job-w" + std::to_string(i))->state, JobState::kQueued);
+  }
+}
+
+}  // namespace
+}  // namespace backup

@@ -1,5 +1,6 @@
 #include "worker/backup_job.h"
 
+#include <chrono>
 #include <future>
 #include <optional>
 
@@ -83,13 +84,24 @@ Status BackupJob::Run(JobContext& ctx) {
   }
   ctx.SetTotals(*estimate + files_bytes, static_cast<int64_t>(files.size()));
 
+  // Where the time goes, for the completion log line.
+  using Steady = std::chrono::steady_clock;
+  auto mark = Steady::now();
+  auto lap = [&mark] {
+    auto now = Steady::now();
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - mark).count();
+    mark = now;
+    return ms;
+  };
   ctx.SetPhase("snapshot");
   if (options_.checkpoint_before_snapshot) {
     if (auto s = CheckpointPassive(source); !s) {
       spdlog::debug("{} checkpoint skipped: {}", ctx.LogTag(), s.error().message());
     }
   }
+  const auto checkpoint_ms = lap();
   BACKUP_TRY(VacuumInto(source, partial, ctx), "snapshot");
+  const auto vacuum_ms = lap();
   // The snapshot is still in the page cache: hash it while the kernel writes it out, so
   // the fsync and the SHA-256 overlap instead of adding up.
   auto synced = std::async(std::launch::async, [&] { return FsyncFile(partial); });
@@ -105,7 +117,9 @@ Status BackupJob::Run(JobContext& ctx) {
   BACKUP_TRY(RenameNoReplace(partial, final_path), "snapshot");
   guard_final.emplace(final_path);
   BACKUP_TRY(FsyncDir(final_path.parent_path()), "snapshot");
+  const auto hash_ms = lap();
   auto records = CountRecords(final_path);
+  const auto count_ms = lap();
   if (!records) return Fail(records.error().Context("count records in the snapshot"));
 
   std::vector<ManifestEntry> manifest;
@@ -119,6 +133,7 @@ Status BackupJob::Run(JobContext& ctx) {
     BACKUP_TRY(FsyncDir(final_path.parent_path()), "files");
   }
 
+  const auto files_ms = lap();
   ctx.SetPhase("finalize");
   if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled before completion"));
   BackupRecord done = *backup;
@@ -136,8 +151,11 @@ Status BackupJob::Run(JobContext& ctx) {
              "record completion");
   guard_final->Release();
   if (guard_files_final) guard_files_final->Release();
-  spdlog::info("{} backup completed: {} bytes, {} records, {} files, sha256 {}", ctx.LogTag(),
-               done.size_bytes, done.record_count, done.file_count, done.sha256.substr(0, 12));
+  spdlog::info(
+      "{} backup completed: {} bytes, {} records, {} files, sha256 {} (ms: checkpoint {}, "
+      "vacuum {}, hash+fsync {}, count {}, files {}, finalize {})",
+      ctx.LogTag(), done.size_bytes, done.record_count, done.file_count, done.sha256.substr(0, 12),
+      checkpoint_ms, vacuum_ms, hash_ms, count_ms, files_ms, lap());
   return {};
 }
 
