@@ -131,7 +131,13 @@ Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
   }
   spdlog::info("job={} collection={} backup={} queued to {}", job.id, name.Key(), backup_id,
                backup.storage_path);
-  return AnswerBackup(context, request.wait(), job, response);
+  if (request.wait()) return AnswerBackup(context, true, job, response);
+  // Answer from the rows just committed instead of reading them back (4 queries fewer on
+  // the hot enqueue path; measured by backup-bench's queue scenario).
+  *response.mutable_status() = OkStatus();
+  *response.mutable_backup() = ToProto(backup);
+  *response.mutable_job() = ToProto(job);
+  return {};
 }
 
 Status CollectionRepoService::DoListBackups(const collector::ListBackupsRequest& request,

@@ -424,6 +424,7 @@ void Availability(const Settings& s) {
           {"write_p99_ms", during.p99, "ms"},
           {"write_p99_ms_baseline", without.p99, "ms"},
           {"longest_write_ms", during.max_ms, "ms, longest any writer waited"},
+          {"longest_write_ms_baseline", without.max_ms, "ms"},
           {"errors", during.errors + without.errors, ""},
           {"wal_max_bytes", during.wal, "B, largest -wal seen during the backup"},
           {"wal_max_bytes_baseline", without.wal, "B"}});
