@@ -94,13 +94,7 @@ Status BackupJob::Run(JobContext& ctx) {
     return ms;
   };
   ctx.SetPhase("snapshot");
-  if (options_.checkpoint_before_snapshot) {
-    if (auto s = CheckpointPassive(source); !s) {
-      spdlog::debug("{} checkpoint skipped: {}", ctx.LogTag(), s.error().message());
-    }
-  }
-  const auto checkpoint_ms = lap();
-  BACKUP_TRY(VacuumInto(source, partial, ctx), "snapshot");
+  BACKUP_TRY(VacuumInto(source, partial, ctx, options_.checkpoint_source), "snapshot");
   const auto vacuum_ms = lap();
   // The snapshot is still in the page cache: hash it while the kernel writes it out, so
   // the fsync and the SHA-256 overlap instead of adding up.
@@ -152,10 +146,10 @@ Status BackupJob::Run(JobContext& ctx) {
   guard_final->Release();
   if (guard_files_final) guard_files_final->Release();
   spdlog::info(
-      "{} backup completed: {} bytes, {} records, {} files, sha256 {} (ms: checkpoint {}, "
-      "vacuum {}, hash+fsync {}, count {}, files {}, finalize {})",
+      "{} backup completed: {} bytes, {} records, {} files, sha256 {} (ms: snapshot {}, "
+      "hash+fsync {}, count {}, files {}, finalize {})",
       ctx.LogTag(), done.size_bytes, done.record_count, done.file_count, done.sha256.substr(0, 12),
-      checkpoint_ms, vacuum_ms, hash_ms, count_ms, files_ms, lap());
+      vacuum_ms, hash_ms, count_ms, files_ms, lap());
   return {};
 }
 

@@ -19,8 +19,8 @@ struct BackupJobOptions {
   // Where backups may be written; the destination is checked again at run time, so a
   // symlink swapped in after submission cannot redirect the write.
   std::vector<std::filesystem::path> backup_roots;
-  // Run a PASSIVE WAL checkpoint on the source before the snapshot (see snapshot.h).
-  bool checkpoint_before_snapshot = true;
+  // PASSIVE WAL checkpoints of the source around the snapshot (see snapshot.h).
+  bool checkpoint_source = true;
 };
 
 class BackupJob final : public JobHandler {

@@ -1,7 +1,14 @@
 #include "worker/snapshot.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+#include "common/fs.h"
 #include "common/sqlite.h"
 
 namespace backup {
@@ -18,7 +25,28 @@ Result<sql::Database> OpenReadOnly(const fs::path& path) {
   return sql::Database::Open(path.string(), {.read_only = true});
 }
 
-int CancelCheck(void* ctx) { return static_cast<JobContext*>(ctx)->cancelled() ? 1 : 0; }
+// SQLite's progress handler during VACUUM INTO: stops it when the job is cancelled, and
+// keeps the output's dirty pages bounded as it grows (see WritebackLimiter).
+struct VacuumProgress {
+  JobContext* ctx;
+  const fs::path* dest;
+  int fd = -1;
+  unsigned calls = 0;
+  WritebackLimiter writeback;
+  ~VacuumProgress() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+int OnVacuumProgress(void* arg) {
+  auto* p = static_cast<VacuumProgress*>(arg);
+  if (p->ctx->cancelled()) return 1;
+  if (++p->calls % 16 != 0) return 0;  // an fstat every ~160k VM steps is plenty
+  if (p->fd < 0) p->fd = ::open(p->dest->c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat st {};
+  if (p->fd >= 0 && ::fstat(p->fd, &st) == 0) p->writeback.Advance(p->fd, st.st_size);
+  return 0;
+}
 
 std::string QuoteIdentifier(const std::string& name) {
   std::string out = "\"";
@@ -40,23 +68,33 @@ Result<int64_t> EstimateSnapshotBytes(const fs::path& source) {
   return (*pages - *free_pages) * *page_size;
 }
 
-Status CheckpointPassive(const fs::path& source) {
-  auto db = sql::Database::Open(source.string(), {.create = false});
-  if (!db) return Fail(db.error());
-  return db->Exec("PRAGMA wal_checkpoint(PASSIVE)");
-}
-
-Status VacuumInto(const fs::path& source, const fs::path& dest, JobContext& ctx) {
+Status VacuumInto(const fs::path& source, const fs::path& dest, JobContext& ctx, bool checkpoint) {
+  std::optional<sql::Database> checkpointer;
+  auto checkpoint_now = [&](const char* when) {
+    if (!checkpointer) return;
+    if (auto s = checkpointer->Exec("PRAGMA wal_checkpoint(PASSIVE)"); !s) {
+      spdlog::debug("{} checkpoint {} the snapshot skipped: {}", ctx.LogTag(), when, s.error().message());
+    }
+  };
+  if (checkpoint) {
+    auto conn = sql::Database::Open(source.string(), {.create = false});
+    if (conn) checkpointer.emplace(std::move(*conn));
+  }
+  checkpoint_now("before");
   auto db = OpenReadOnly(source);
   if (!db) return Fail(db.error());
-  sqlite3_progress_handler(db->raw(), kProgressOps, &CancelCheck, &ctx);
+  VacuumProgress progress{&ctx, &dest};
+  sqlite3_progress_handler(db->raw(), kProgressOps, &OnVacuumProgress, &progress);
   ctx.SetBytesProbe([dest] {
     struct stat st {};
     return ::stat(dest.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_size) : int64_t{0};
   });
   auto stmt = db->Prepare("VACUUM INTO ?1");
   Status ran = stmt ? stmt->Bind({dest.string()}).Run() : Fail(stmt.error());
+  stmt = Fail(Error::Internal("finished"));  // ends the snapshot's read transaction...
+  checkpoint_now("after");                    // ...so this checkpoint can copy everything
   ctx.SetBytesProbe(nullptr);
+  sqlite3_progress_handler(db->raw(), 0, nullptr, nullptr);
   if (!ran) {
     if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled during the snapshot"));
     return Fail(ran.error().Context("VACUUM INTO"));
