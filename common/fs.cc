@@ -66,7 +66,6 @@ Result<FileDigest> Stream(const fs::path& src, int in_fd, int out_fd, const fs::
   std::vector<char> buf(kChunkBytes);
   Sha256 hash;
   FileDigest digest;
-  WritebackLimiter writeback;
   for (;;) {
     ssize_t n = ::read(in_fd, buf.data(), buf.size());
     if (n < 0) {
@@ -77,7 +76,6 @@ Result<FileDigest> Stream(const fs::path& src, int in_fd, int out_fd, const fs::
     hash.Update(buf.data(), static_cast<size_t>(n));
     if (out_fd >= 0) BACKUP_TRY(WriteAll(out_fd, buf.data(), static_cast<size_t>(n), dst), "copy");
     digest.size += n;
-    if (out_fd >= 0) writeback.Advance(out_fd, digest.size);
     if (on_chunk && !on_chunk(digest.size)) return Fail(Error::Cancelled("cancelled"));
   }
   digest.sha256 = hash.HexDigest();
@@ -87,11 +85,16 @@ Result<FileDigest> Stream(const fs::path& src, int in_fd, int out_fd, const fs::
 }  // namespace
 
 void WritebackLimiter::Advance(int fd, int64_t size) {
-  if (size - flushed_ < chunk_) return;
+  if (size - started_ < chunk_) return;
   // Best effort: a failure here only means the final fsync has more to do.
-  (void)::sync_file_range(fd, flushed_, size - flushed_,
-                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-  flushed_ = size;
+  if (started_ > waited_) {
+    (void)::sync_file_range(fd, waited_, started_ - waited_,
+                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                SYNC_FILE_RANGE_WAIT_AFTER);
+    waited_ = started_;
+  }
+  (void)::sync_file_range(fd, started_, size - started_, SYNC_FILE_RANGE_WRITE);
+  started_ = size;
 }
 
 Status FsyncFile(const fs::path& path) { return FsyncOpen(path, O_RDONLY); }

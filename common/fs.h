@@ -35,10 +35,10 @@ Result<FileDigest> HashFile(const std::filesystem::path& path, const ChunkCallba
 Result<FileDigest> CopyFileHashed(const std::filesystem::path& src, const std::filesystem::path& dst,
                                   const ChunkCallback& on_chunk);
 
-// Keeps the dirty page cache of a file being written small: every `chunk` bytes it writes
-// the new range out and waits for it (sync_file_range), so the file never builds a backlog
-// of gigabytes that a final fsync pushes at once, and the application sharing the disk
-// never waits behind it (measured: longest application write during a 1 GB backup).
+// Keeps the dirty page cache of a file being written small: every `chunk` bytes it starts
+// writeback of the new range and waits for the range before it (sync_file_range), so the
+// disk works while the writer goes on, yet the file never builds a backlog of gigabytes
+// that a final fsync pushes at once, in front of the application sharing the disk.
 // Not thread-safe: one per file being written.
 class WritebackLimiter {
  public:
@@ -49,7 +49,8 @@ class WritebackLimiter {
 
  private:
   int64_t chunk_ = 32 << 20;
-  int64_t flushed_ = 0;
+  int64_t waited_ = 0;   // everything before this is on disk
+  int64_t started_ = 0;  // everything before this has been sent to the disk
 };
 
 // Removes `path` (a file or a whole tree) when destroyed, unless Release() was called.

@@ -35,7 +35,7 @@ Result<std::vector<SourceFile>> ListFiles(const fs::path& root) {
 
 Result<std::vector<ManifestEntry>> CopyTree(const fs::path& root,
                                             const std::vector<SourceFile>& files,
-                                            const fs::path& dest, JobContext& ctx) {
+                                            const fs::path& dest, JobContext& ctx, bool sync) {
   BACKUP_TRY(CreateDirs(dest), "copy files");
   std::vector<ManifestEntry> manifest;
   manifest.reserve(files.size());
@@ -59,7 +59,7 @@ Result<std::vector<ManifestEntry>> CopyTree(const fs::path& root,
     ctx.AddItems(1);
     manifest.push_back({f.relative.generic_string(), digest->size, digest->sha256});
   }
-  BACKUP_TRY(SyncFilesystem(dest), "copy files");
+  if (sync) BACKUP_TRY(SyncFilesystem(dest), "copy files");
   return manifest;
 }
 

@@ -21,10 +21,11 @@ struct SourceFile {
 Result<std::vector<SourceFile>> ListFiles(const std::filesystem::path& root);
 
 // Copies `files` from `root` into the new folder `dest`, adding bytes and items to ctx's
-// progress. Returns the manifest. One syncfs at the end makes the whole tree durable
-// (instead of an fsync per file); fails with kCancelled soon after ctx is cancelled.
+// progress. Returns the manifest. With `sync`, one syncfs at the end makes the whole tree
+// durable (instead of an fsync per file); fails with kCancelled soon after ctx is cancelled.
 Result<std::vector<ManifestEntry>> CopyTree(const std::filesystem::path& root,
                                             const std::vector<SourceFile>& files,
-                                            const std::filesystem::path& dest, JobContext& ctx);
+                                            const std::filesystem::path& dest, JobContext& ctx,
+                                            bool sync = true);
 
 }  // namespace backup
