@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-bash scripts/build.sh build
+bash scripts/build.sh build -DBACKUP_TESTS=OFF
 bin=$PWD/build/bin
 mkdir -p data
 if [ -f data/backupd.pid ] && kill -0 "$(cat data/backupd.pid)" 2>/dev/null; then
