@@ -37,10 +37,8 @@ Status RemovePartials(const fs::path& final_path) {
 
 Status BackupJob::Run(JobContext& ctx) {
   const Job& job = ctx.job();
-  collector::BackupCollectionRequest request;
-  if (!request.ParseFromString(job.params)) {
-    return Fail(Error::Internal("job parameters are not a BackupCollectionRequest"));
-  }
+  auto request = ParseParams<collector::BackupCollectionRequest>(job);
+  if (!request) return Fail(request.error());
   auto backup = store_.GetBackup(job.backup_id);
   if (!backup) return Fail(backup.error());
   auto collection = store_.GetCollection(job.collection);
@@ -76,7 +74,7 @@ Status BackupJob::Run(JobContext& ctx) {
   if (!estimate) return Fail(estimate.error().Context("read source " + source.string()));
   std::vector<SourceFile> files;
   int64_t files_bytes = 0;
-  if (request.include_files()) {
+  if (request->include_files()) {
     auto listed = ListFiles(collection->files_path);
     if (!listed) return Fail(listed.error());
     files = std::move(*listed);
@@ -117,7 +115,7 @@ Status BackupJob::Run(JobContext& ctx) {
   if (!records) return Fail(records.error().Context("count records in the snapshot"));
 
   std::vector<ManifestEntry> manifest;
-  if (request.include_files()) {
+  if (request->include_files()) {
     ctx.SetPhase("files");
     auto copied = CopyTree(collection->files_path, files, files_partial, ctx);
     if (!copied) return Fail(copied.error());

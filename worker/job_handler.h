@@ -1,6 +1,8 @@
 // The contract between the worker pool and the code that runs one kind of job.
 #pragma once
 
+#include <string>
+
 #include "common/error.h"
 #include "worker/job_context.h"
 
@@ -16,5 +18,16 @@ class JobHandler {
   // means the lease was lost (nothing to record), anything else fails the job.
   virtual Status Run(JobContext& ctx) = 0;
 };
+
+// The job's request, decoded from the parameters stored with it.
+template <typename Request>
+Result<Request> ParseParams(const Job& job) {
+  Request request;
+  if (!request.ParseFromString(job.params)) {
+    return Fail(Error::Internal("job " + job.id + ": parameters are not a " +
+                                std::string(Request::descriptor()->name())));
+  }
+  return request;
+}
 
 }  // namespace backup

@@ -205,10 +205,8 @@ Status SweepRestoreLeftovers(ControlStore& store, const DataLayout& layout) {
 
 Status RestoreJob::Run(JobContext& ctx) {
   const Job& job = ctx.job();
-  collector::RestoreBackupRequest request;
-  if (!request.ParseFromString(job.params)) {
-    return Fail(Error::Internal("job parameters are not a RestoreBackupRequest"));
-  }
+  auto request = ParseParams<collector::RestoreBackupRequest>(job);
+  if (!request) return Fail(request.error());
   auto backup = store_.GetBackup(job.backup_id);
   if (!backup) return Fail(backup.error());
   auto manifest = store_.GetManifest(backup->id);
@@ -225,7 +223,7 @@ Status RestoreJob::Run(JobContext& ctx) {
     if (backup->state != BackupState::kCompleted) {
       return Fail(Error::FailedPrecondition("backup " + backup->id + " is " + std::string(ToString(backup->state))));
     }
-    if (!request.overwrite() && (existing || Exists(p.db))) {
+    if (!request->overwrite() && (existing || Exists(p.db))) {
       return Fail(Error::AlreadyExists("collection " + job.collection.Key() +
                                        " already exists; restore with overwrite to replace it"));
     }
