@@ -18,6 +18,7 @@
 
 #include "common/clock.h"
 #include "common/error.h"
+#include "common/job_queue.h"
 #include "common/records.h"
 #include "common/sqlite.h"
 
@@ -66,17 +67,12 @@ struct JobPage {
   std::string next_page_token;
 };
 
-// What a heartbeat learned.
-struct LeaseStatus {
-  bool cancel_requested = false;
-};
-
-class ControlStore {
+class ControlStore final : public JobQueue {
  public:
   // Opens (creating if needed) and migrates the control database.
   static Result<std::unique_ptr<ControlStore>> Open(const ControlStoreOptions& options);
 
-  const Clock& clock() const { return *options_.clock; }
+  const Clock& clock() const override { return *options_.clock; }
 
   // --- Collections -------------------------------------------------------------------
   // Fails with kAlreadyExists when the collection is registered.
@@ -131,7 +127,7 @@ class ControlStore {
   Result<std::optional<Job>> FindByIdempotencyKey(const std::string& key);
   // Deletes jobs that finished before `before_ms` (their attempt history with them);
   // backups are never pruned. Returns how many went.
-  Result<int> PruneFinishedJobs(int64_t before_ms);
+  Result<int> PruneFinishedJobs(int64_t before_ms) override;
   Result<JobPage> ListJobs(const JobQuery& query);
   // A QUEUED job becomes CANCELLED at once; a RUNNING one gets cancel_requested, which
   // its worker sees at its next heartbeat. A finished job is returned unchanged.
@@ -141,28 +137,28 @@ class ControlStore {
   // Claims up to `max` runnable jobs for `owner`, oldest first, in one statement, with a
   // lease of `lease_ms`. Never claims a job that conflicts with a running one (a restore
   // into a collection excludes every other job on it).
-  Result<std::vector<Job>> Claim(const std::string& owner, int max, int64_t lease_ms);
+  Result<std::vector<Job>> Claim(const std::string& owner, int max, int64_t lease_ms) override;
   // Renews the lease and records progress. kAborted when the lease was lost.
-  Result<LeaseStatus> Heartbeat(const Lease& lease, const Progress& progress, int64_t lease_ms);
+  Result<LeaseStatus> Heartbeat(const Lease& lease, const Progress& progress, int64_t lease_ms) override;
   // Ends the job FAILED or CANCELLED with `error`; its PENDING backup row follows.
-  Status FinishJob(const Lease& lease, JobState state, const Error& error);
+  Status FinishJob(const Lease& lease, JobState state, const Error& error) override;
   // Puts the job back to QUEUED to run again no earlier than `run_after_ms`, keeping
   // `error` in its attempt history.
-  Status RetryJob(const Lease& lease, const Error& error, int64_t run_after_ms);
+  Status RetryJob(const Lease& lease, const Error& error, int64_t run_after_ms) override;
   // Gives the job back at once without spending an attempt (graceful shutdown).
-  Status ReleaseJob(const Lease& lease);
+  Status ReleaseJob(const Lease& lease) override;
   // Requeues RUNNING jobs whose lease expired (or fails them when no attempt is left).
   // Returns how many it touched.
-  Result<int> RescueExpired();
+  Result<int> RescueExpired() override;
 
   // --- Change notification --------------------------------------------------------------
   // A counter bumped after every committed job write in this process.
-  uint64_t ChangeVersion() const;
+  uint64_t ChangeVersion() const override;
   // Waits until the version differs from `seen` or `timeout_ms` passes (changes made by
   // other processes are only seen by polling, so callers wait with a timeout).
-  void WaitForChange(uint64_t seen, int64_t timeout_ms) const;
+  void WaitForChange(uint64_t seen, int64_t timeout_ms) const override;
   // Bumps the version and wakes every waiter (also used to wake a worker's producer).
-  void NotifyChange();
+  void NotifyChange() override;
 
  private:
   explicit ControlStore(ControlStoreOptions options, sql::Database db);

@@ -23,7 +23,7 @@ std::string DefaultWorkerId() {
 
 }  // namespace
 
-WorkerPool::WorkerPool(ControlStore& store, WorkerPoolOptions options)
+WorkerPool::WorkerPool(JobQueue& store, WorkerPoolOptions options)
     : store_(store), options_(std::move(options)) {
   if (options_.worker_id.empty()) options_.worker_id = DefaultWorkerId();
 }

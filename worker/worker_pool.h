@@ -18,7 +18,7 @@
 
 #include <asio/thread_pool.hpp>
 
-#include "common/control_store.h"
+#include "common/job_queue.h"
 #include "worker/job_context.h"
 #include "worker/job_handler.h"
 
@@ -39,7 +39,7 @@ struct WorkerPoolOptions {
 
 class WorkerPool {
  public:
-  WorkerPool(ControlStore& store, WorkerPoolOptions options);
+  WorkerPool(JobQueue& store, WorkerPoolOptions options);
   ~WorkerPool();
 
   // Registers the handler for `kind`. REQUIRES: before Start().
@@ -57,7 +57,7 @@ class WorkerPool {
   void RunJob(std::shared_ptr<JobContext> ctx);
   void RecordOutcome(JobContext& ctx, const Status& outcome);
 
-  ControlStore& store_;
+  JobQueue& store_;
   WorkerPoolOptions options_;
   std::map<JobKind, std::unique_ptr<JobHandler>> handlers_;
   std::unique_ptr<asio::thread_pool> pool_;
