@@ -9,6 +9,7 @@
 #include "server/collection_repo_service.h"
 #include "server/grpc_status.h"
 #include "server/idempotency.h"
+#include "server/request_checks.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -16,17 +17,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int kMaxAttemptsLimit = 10;
-
-Status ValidateMetadata(const google::protobuf::Map<std::string, std::string>& metadata) {
-  if (metadata.size() > 64) return Fail(Error::InvalidArgument("metadata: at most 64 entries"));
-  for (const auto& [k, v] : metadata) {
-    if (k.empty() || k.size() > 256 || v.size() > 4096) {
-      return Fail(Error::InvalidArgument("metadata key \"" + k.substr(0, 64) +
-                                         "\": keys are 1-256 bytes, values at most 4096"));
-    }
-  }
-  return {};
-}
 
 // The destination of a new backup: the default location, or `dest_path` confined to the
 // backup roots (a folder, existing or ending in '/', receives "<backup_id>.db").
@@ -81,7 +71,7 @@ Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
   if (!request.has_collection()) return Fail(Error::InvalidArgument("backup: collection is required"));
   CollectionName name = FromProto(request.collection());
   BACKUP_TRY(ValidateCollectionName(name), "backup");
-  BACKUP_TRY(ValidateMetadata(request.metadata()), "backup");
+  BACKUP_TRY(ValidateStringMap(request.metadata(), "metadata"), "backup");
   if (request.max_attempts() < 0 || request.max_attempts() > kMaxAttemptsLimit) {
     return Fail(Error::InvalidArgument("backup: max_attempts must be between 0 (default) and " +
                                        std::to_string(kMaxAttemptsLimit)));

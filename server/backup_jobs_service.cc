@@ -4,12 +4,10 @@
 
 #include "common/wire.h"
 #include "server/grpc_status.h"
+#include "server/request_checks.h"
 
 namespace backup {
 namespace {
-
-constexpr int kMaxPageSize = 1000;
-constexpr int kDefaultPageSize = 100;
 
 Status ValidateJobId(const std::string& job_id) {
   if (job_id.empty()) return Fail(Error::InvalidArgument("job_id is required"));
@@ -43,9 +41,9 @@ Status BackupJobsService::DoListJobs(const collector::ListJobsRequest& request,
     BACKUP_TRY(ValidateCollectionName(name), "list jobs");
     query.collection = name;
   }
-  if (request.page_size() < 0) return Fail(Error::InvalidArgument("list jobs: page_size is negative"));
-  query.page_size = request.page_size() == 0 ? kDefaultPageSize
-                                             : std::min(request.page_size(), kMaxPageSize);
+  auto page_size = PageSize(request.page_size());
+  if (!page_size) return Fail(page_size.error().Context("list jobs"));
+  query.page_size = *page_size;
   query.page_token = request.page_token();
   auto page = ctx_.store->ListJobs(query);
   if (!page) return Fail(page.error().Context("list jobs"));

@@ -6,6 +6,7 @@
 #include "common/wire.h"
 #include "server/collection_repo_service.h"
 #include "server/grpc_status.h"
+#include "server/request_checks.h"
 
 namespace backup {
 namespace {
@@ -22,21 +23,6 @@ CREATE TABLE IF NOT EXISTS records (
   labels TEXT
 );)sql";
 
-constexpr int kMaxPageSize = 1000;
-constexpr int kDefaultPageSize = 100;
-
-Status ValidateLabels(const google::protobuf::Map<std::string, std::string>& labels,
-                      std::string_view what) {
-  if (labels.size() > 64) return Fail(Error::InvalidArgument(std::string(what) + ": at most 64 entries"));
-  for (const auto& [k, v] : labels) {
-    if (k.empty() || k.size() > 256 || v.size() > 4096) {
-      return Fail(Error::InvalidArgument(std::string(what) + " \"" + k.substr(0, 64) +
-                                         "\": keys are 1-256 bytes, values at most 4096"));
-    }
-  }
-  return {};
-}
-
 }  // namespace
 
 Status CollectionRepoService::DoCreateCollection(const collector::CreateCollectionRequest& request,
@@ -44,7 +30,7 @@ Status CollectionRepoService::DoCreateCollection(const collector::CreateCollecti
   const auto& c = request.collection();
   CollectionName name{c.namespace_(), c.name()};
   BACKUP_TRY(ValidateCollectionName(name), "create collection");
-  BACKUP_TRY(ValidateLabels(c.metadata().labels(), "label"), "create collection");
+  BACKUP_TRY(ValidateStringMap(c.metadata().labels(), "labels"), "create collection");
   if (auto existing = ctx_.store->GetCollection(name); existing) {
     return Fail(Error::AlreadyExists("collection " + name.Key() + " already exists"));
   }
@@ -71,12 +57,12 @@ Status CollectionRepoService::DoCreateCollection(const collector::CreateCollecti
 Status CollectionRepoService::DoDiscover(const collector::DiscoverRequest& request,
                                          collector::DiscoverResponse& response) {
   if (!request.namespace_().empty()) BACKUP_TRY(ValidateName(request.namespace_(), "namespace"), "discover");
-  if (request.page_size() < 0) return Fail(Error::InvalidArgument("discover: page_size is negative"));
+  auto page_size = PageSize(request.page_size());
+  if (!page_size) return Fail(page_size.error().Context("discover"));
   DiscoverQuery query;
   query.ns = request.namespace_();
   query.labels.insert(request.label_filter().begin(), request.label_filter().end());
-  query.page_size = request.page_size() == 0 ? kDefaultPageSize
-                                             : std::min(request.page_size(), kMaxPageSize);
+  query.page_size = *page_size;
   query.page_token = request.page_token();
   auto page = ctx_.store->Discover(query);
   if (!page) return Fail(page.error().Context("discover"));

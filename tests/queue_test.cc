@@ -98,6 +98,15 @@ TEST_F(QueueTest, ShutdownHandsRunningJobsOverWithoutSpendingAnAttempt) {
   }
   ASSERT_EQ(GetJob(r.job().job_id()).state(), collector::RUNNING);
   StopServer();  // no grace: the running job is given back
+  {
+    // Between the two servers: released, not failed, and no attempt spent.
+    auto store = ControlStore::Open({.path = layout().ControlDb().string()});
+    ASSERT_TRUE(store);
+    auto released = (*store)->GetJob(r.job().job_id());
+    ASSERT_TRUE(released);
+    EXPECT_EQ(released->state, JobState::kQueued);
+    EXPECT_EQ(released->attempt, 0);
+  }
   options_.worker.shutdown_grace_ms = 10'000;
   StartServer(1);
   auto end = Watch(r.job().job_id()).back();
