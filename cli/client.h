@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <type_traits>
 
 #include <google/protobuf/message.h>
 #include <grpcpp/grpcpp.h>
@@ -34,6 +35,22 @@ class Client {
   bool json() const { return options_.json; }
   // A context with the unary-call deadline.
   std::unique_ptr<grpc::ClientContext> Context() const;
+
+  // Makes one unary call with the deadline, e.g.
+  //   client.Call(&collector::BackupJobs::Stub::GetJob, request, response).
+  // Returns kExitOk, or reports the failed call (as Report()) and returns its exit code.
+  template <typename Stub, typename Request, typename Response>
+  int Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+           const Request& request, Response& response) {
+    auto context = Context();
+    grpc::Status status;
+    if constexpr (std::is_same_v<Stub, collector::CollectionRepo::Stub>) {
+      status = (repo_.get()->*method)(context.get(), request, &response);
+    } else {
+      status = (jobs_.get()->*method)(context.get(), request, &response);
+    }
+    return status.ok() ? kExitOk : Report(status);
+  }
 
   // Prints a failed call to stderr ("backupctl: NOT_FOUND: collection prod/x not found")
   // and returns kExitRpcError.

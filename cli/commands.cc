@@ -51,9 +51,9 @@ int CollectionsCreate(Client& client, const CollectionArgs& args) {
     return Usage("labels are key=value");
   }
   collector::CreateCollectionResponse response;
-  auto ctx = client.Context();
-  auto status = client.repo().CreateCollection(ctx.get(), request, &response);
-  if (!status.ok()) return client.Report(status);
+  if (int rc = client.Call(&collector::CollectionRepo::Stub::CreateCollection, request, response); rc != kExitOk) {
+    return rc;
+  }
   if (client.json()) {
     client.PrintJson(response);
   } else {
@@ -69,9 +69,9 @@ int CollectionsList(Client& client, const CollectionArgs& args) {
   request.set_page_token(args.page_token);
   if (!ParsePairs(args.labels, request.mutable_label_filter())) return Usage("labels are key=value");
   collector::DiscoverResponse response;
-  auto ctx = client.Context();
-  auto status = client.repo().Discover(ctx.get(), request, &response);
-  if (!status.ok()) return client.Report(status);
+  if (int rc = client.Call(&collector::CollectionRepo::Stub::Discover, request, response); rc != kExitOk) {
+    return rc;
+  }
   if (client.json()) {
     client.PrintJson(response);
     return kExitOk;
@@ -97,9 +97,9 @@ int Backup(Client& client, const BackupArgs& args) {
   request.set_max_attempts(args.max_attempts);
   if (!ParsePairs(args.tags, request.mutable_metadata())) return Usage("tags are key=value");
   collector::BackupCollectionResponse response;
-  auto ctx = client.Context();
-  auto status = client.repo().BackupCollection(ctx.get(), request, &response);
-  if (!status.ok()) return client.Report(status);
+  if (int rc = client.Call(&collector::CollectionRepo::Stub::BackupCollection, request, response); rc != kExitOk) {
+    return rc;
+  }
   if (args.wait) return client.Watch(response.job().job_id());
   if (client.json()) {
     client.PrintJson(response);
@@ -129,9 +129,9 @@ int BackupsList(Client& client, const BackupsListArgs& args) {
   }
   request.set_limit(args.limit);
   collector::ListBackupsResponse response;
-  auto ctx = client.Context();
-  auto status = client.repo().ListBackups(ctx.get(), request, &response);
-  if (!status.ok()) return client.Report(status);
+  if (int rc = client.Call(&collector::CollectionRepo::Stub::ListBackups, request, response); rc != kExitOk) {
+    return rc;
+  }
   if (client.json()) {
     client.PrintJson(response);
     return kExitOk;
@@ -157,9 +157,9 @@ int Restore(Client& client, const RestoreArgs& args) {
   request.set_dest_name(dest.name());
   request.set_overwrite(args.overwrite);
   collector::RestoreBackupResponse response;
-  auto ctx = client.Context();
-  auto status = client.repo().RestoreBackup(ctx.get(), request, &response);
-  if (!status.ok()) return client.Report(status);
+  if (int rc = client.Call(&collector::CollectionRepo::Stub::RestoreBackup, request, response); rc != kExitOk) {
+    return rc;
+  }
   if (args.wait) return client.Watch(response.job().job_id());
   if (client.json()) {
     client.PrintJson(response);
@@ -174,9 +174,9 @@ int Verify(Client& client, const std::string& backup_id, bool wait) {
   collector::VerifyBackupRequest request;
   request.set_backup_id(backup_id);
   collector::VerifyBackupResponse response;
-  auto ctx = client.Context();
-  auto status = client.repo().VerifyBackup(ctx.get(), request, &response);
-  if (!status.ok()) return client.Report(status);
+  if (int rc = client.Call(&collector::CollectionRepo::Stub::VerifyBackup, request, response); rc != kExitOk) {
+    return rc;
+  }
   if (!wait) {
     if (client.json()) {
       client.PrintJson(response);
@@ -191,8 +191,7 @@ int Verify(Client& client, const std::string& backup_id, bool wait) {
   collector::GetJobRequest get;
   get.set_job_id(response.job().job_id());
   collector::GetJobResponse job;
-  auto ctx2 = client.Context();
-  if (auto s = client.jobs().GetJob(ctx2.get(), get, &job); !s.ok()) return client.Report(s);
+  if (int rc = client.Call(&collector::BackupJobs::Stub::GetJob, get, job); rc != kExitOk) return rc;
   const auto& verdict = job.job().verify_result();
   if (!client.json()) {
     std::printf("backup %s is %s%s%s\n", backup_id.c_str(), verdict.is_valid() ? "VALID" : "INVALID",
@@ -205,9 +204,9 @@ int Delete(Client& client, const std::string& backup_id) {
   collector::DeleteBackupRequest request;
   request.set_backup_id(backup_id);
   collector::DeleteBackupResponse response;
-  auto ctx = client.Context();
-  auto status = client.repo().DeleteBackup(ctx.get(), request, &response);
-  if (!status.ok()) return client.Report(status);
+  if (int rc = client.Call(&collector::CollectionRepo::Stub::DeleteBackup, request, response); rc != kExitOk) {
+    return rc;
+  }
   if (client.json()) {
     client.PrintJson(response);
   } else {
@@ -234,9 +233,9 @@ int JobsList(Client& client, const JobsListArgs& args) {
   request.set_page_size(args.page_size);
   request.set_page_token(args.page_token);
   collector::ListJobsResponse response;
-  auto ctx = client.Context();
-  auto status = client.jobs().ListJobs(ctx.get(), request, &response);
-  if (!status.ok()) return client.Report(status);
+  if (int rc = client.Call(&collector::BackupJobs::Stub::ListJobs, request, response); rc != kExitOk) {
+    return rc;
+  }
   if (client.json()) {
     client.PrintJson(response);
     return kExitOk;
@@ -252,9 +251,9 @@ int JobsGet(Client& client, const std::string& job_id) {
   collector::GetJobRequest request;
   request.set_job_id(job_id);
   collector::GetJobResponse response;
-  auto ctx = client.Context();
-  auto status = client.jobs().GetJob(ctx.get(), request, &response);
-  if (!status.ok()) return client.Report(status);
+  if (int rc = client.Call(&collector::BackupJobs::Stub::GetJob, request, response); rc != kExitOk) {
+    return rc;
+  }
   if (client.json()) {
     client.PrintJson(response.job());
   } else {
@@ -271,9 +270,9 @@ int JobsCancel(Client& client, const std::string& job_id) {
   collector::CancelJobRequest request;
   request.set_job_id(job_id);
   collector::CancelJobResponse response;
-  auto ctx = client.Context();
-  auto status = client.jobs().CancelJob(ctx.get(), request, &response);
-  if (!status.ok()) return client.Report(status);
+  if (int rc = client.Call(&collector::BackupJobs::Stub::CancelJob, request, response); rc != kExitOk) {
+    return rc;
+  }
   if (client.json()) {
     client.PrintJson(response.job());
   } else {

@@ -24,7 +24,7 @@ class DataLayout {
   std::filesystem::path CollectionDb(const CollectionName& c) const {
     return root_ / "collections" / c.ns / c.name / "collection.db";
   }
-  std::filesystem::path FilesDir(const CollectionName& c) const {
+  std::filesystem::path CollectionFilesDir(const CollectionName& c) const {
     return root_ / "files" / c.ns / c.name;
   }
   std::filesystem::path BackupsRoot() const { return root_ / "backups"; }

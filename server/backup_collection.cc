@@ -8,7 +8,7 @@
 #include "common/wire.h"
 #include "server/collection_repo_service.h"
 #include "server/grpc_status.h"
-#include "server/idempotency.h"
+#include "server/job_submission.h"
 #include "server/request_checks.h"
 
 namespace backup {
@@ -46,50 +46,16 @@ int64_t UnixNanos() {
 
 }  // namespace
 
-// The answer for a submitted (or repeated) backup job: the pending backup and the job at
-// once, or with `wait` the finished backup.
-Status CollectionRepoService::AnswerBackup(grpc::ServerContext& context, bool wait, const Job& job,
-                                           collector::BackupCollectionResponse& response) {
-  auto backup = ctx_.store->GetBackup(job.backup_id);
-  if (!backup) return Fail(backup.error());
-  *response.mutable_status() = OkStatus();
-  *response.mutable_backup() = ToProto(*backup);
-  auto current = ctx_.store->GetJob(job.id);
-  if (!current) return Fail(current.error());
-  if (wait) {
-    current = AwaitJob(*ctx_.store, job.id, context, ctx_.wait);
-    if (!current) return Fail(current.error());
-    if (current->state == JobState::kSucceeded) response = ToProto(*current).backup_result();
-  }
-  *response.mutable_job() = ToProto(*current);
-  return {};
-}
-
-Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
-                                                 const collector::BackupCollectionRequest& request,
-                                                 collector::BackupCollectionResponse& response) {
-  if (!request.has_collection()) return Fail(Error::InvalidArgument("backup: collection is required"));
-  CollectionName name = FromProto(request.collection());
-  BACKUP_TRY(ValidateCollectionName(name), "backup");
-  BACKUP_TRY(ValidateStringMap(request.metadata(), "metadata"), "backup");
-  if (request.max_attempts() < 0 || request.max_attempts() > kMaxAttemptsLimit) {
-    return Fail(Error::InvalidArgument("backup: max_attempts must be between 0 (default) and " +
-                                       std::to_string(kMaxAttemptsLimit)));
-  }
-  collector::BackupCollectionRequest canonical = request;
-  canonical.set_wait(false);
-  canonical.clear_idempotency_key();
-  const std::string hash = RequestHash(canonical);
-  auto repeat = FindRepeat(*ctx_.store, request.idempotency_key(), hash);
-  if (!repeat) return Fail(repeat.error().Context("backup"));
-  if (*repeat) return AnswerBackup(context, request.wait(), **repeat, response);
-
-  auto collection = ctx_.store->GetCollection(name);
-  if (!collection) return Fail(collection.error().Context("backup"));
-  const int64_t now_ms = ctx_.store->clock().NowMs();
+Result<Job> CollectionRepoService::EnqueueBackup(const collector::BackupCollectionRequest& request,
+                                                 const CollectionName& name,
+                                                 const std::string& request_hash,
+                                                 BackupRecord& backup) {
+  auto collection = ctx_.catalog->GetCollection(name);
+  if (!collection) return Fail(collection.error());
+  const int64_t now_ms = ctx_.jobs->clock().NowMs();
   const std::string backup_id = NewBackupId(name.ns, name.name, UnixNanos());
   auto dest = ResolveDestination(ctx_, name, request.dest_path(), backup_id);
-  if (!dest) return Fail(dest.error().Context("backup " + name.Key()));
+  if (!dest) return Fail(dest.error().Context(name.Key()));
 
   Job job;
   job.id = NewJobId();
@@ -97,12 +63,12 @@ Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
   job.collection = name;
   job.backup_id = backup_id;
   job.params = request.SerializeAsString();
-  job.max_attempts = request.max_attempts() > 0 ? request.max_attempts() : ctx_.default_max_attempts;
+  job.max_attempts =
+      request.max_attempts() > 0 ? request.max_attempts() : ctx_.default_max_attempts;
   job.created_at_ms = now_ms;
   job.idempotency_key = request.idempotency_key();
-  job.request_hash = hash;
+  job.request_hash = request_hash;
 
-  BackupRecord backup;
   backup.id = backup_id;
   backup.collection = name;
   backup.timestamp = now_ms / 1000;
@@ -111,23 +77,46 @@ Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
   backup.storage_path = dest->string();
   backup.metadata.insert(request.metadata().begin(), request.metadata().end());
   backup.job_id = job.id;
-  if (auto queued = ctx_.store->EnqueueBackup(job, backup); !queued) {
-    // Two submissions with one key at once: the loser answers with the winner's job.
-    if (!job.idempotency_key.empty()) {
-      auto winner = FindRepeat(*ctx_.store, job.idempotency_key, hash);
-      if (winner && *winner) return AnswerBackup(context, request.wait(), **winner, response);
-    }
-    return Fail(queued.error().Context("backup " + name.Key()));
-  }
+  BACKUP_TRY(ctx_.catalog->EnqueueBackup(job, backup), name.Key());
   spdlog::info("job={} collection={} backup={} queued to {}", job.id, name.Key(), backup_id,
                backup.storage_path);
-  if (request.wait()) return AnswerBackup(context, true, job, response);
-  // Answer from the rows just committed instead of reading them back (4 queries fewer on
-  // the hot enqueue path; measured by backup-bench's queue scenario).
+  return job;
+}
+
+Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
+                                                 const collector::BackupCollectionRequest& request,
+                                                 collector::BackupCollectionResponse& response) {
+  if (!request.has_collection()) {
+    return Fail(Error::InvalidArgument("backup: collection is required"));
+  }
+  CollectionName name = FromProto(request.collection());
+  BACKUP_TRY(ValidateCollectionName(name), "backup");
+  BACKUP_TRY(ValidateStringMap(request.metadata(), "metadata"), "backup");
+  if (request.max_attempts() < 0 || request.max_attempts() > kMaxAttemptsLimit) {
+    return Fail(Error::InvalidArgument("backup: max_attempts must be between 0 (default) and " +
+                                       std::to_string(kMaxAttemptsLimit)));
+  }
+  BackupRecord backup;
+  auto submitted = SubmitOnce(*ctx_.jobs, request, request.idempotency_key(),
+                              [&](const std::string& hash) {
+                                return EnqueueBackup(request, name, hash, backup);
+                              });
+  if (!submitted) return Fail(submitted.error().Context("backup"));
+  Job job = std::move(submitted->job);
+  // A new backup is answered from the rows just committed (4 queries fewer on the hot
+  // enqueue path; measured by backup-bench's queue scenario); a repeat reads them back.
+  if (submitted->repeated) {
+    auto stored = ctx_.catalog->GetBackup(job.backup_id);
+    if (!stored) return Fail(stored.error());
+    backup = std::move(*stored);
+    auto current = ctx_.jobs->GetJob(job.id);
+    if (!current) return Fail(current.error());
+    job = std::move(*current);
+  }
   *response.mutable_status() = OkStatus();
   *response.mutable_backup() = ToProto(backup);
-  *response.mutable_job() = ToProto(job);
-  return {};
+  return AnswerWithJob(*ctx_.jobs, job, request.wait(), context, ctx_.wait, response,
+                       &collector::Job::backup_result);
 }
 
 Status CollectionRepoService::DoListBackups(const collector::ListBackupsRequest& request,
@@ -150,7 +139,7 @@ Status CollectionRepoService::DoListBackups(const collector::ListBackupsRequest&
   query.ns = request.namespace_();
   query.limit = request.limit();
   query.since_timestamp = request.since_timestamp();
-  auto list = ctx_.store->ListBackups(query);
+  auto list = ctx_.catalog->ListBackups(query);
   if (!list) return Fail(list.error().Context("list backups"));
   *response.mutable_status() = OkStatus();
   for (const BackupRecord& b : list->backups) *response.add_backups() = ToProto(b);

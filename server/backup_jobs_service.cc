@@ -19,7 +19,7 @@ Status ValidateJobId(const std::string& job_id) {
 grpc::Status BackupJobsService::GetJob(grpc::ServerContext*, const collector::GetJobRequest* request,
                                        collector::GetJobResponse* response) {
   if (auto s = ValidateJobId(request->job_id()); !s) return ToGrpc(s.error());
-  auto job = ctx_.store->GetJob(request->job_id());
+  auto job = ctx_.jobs->GetJob(request->job_id());
   if (!job) return ToGrpc(job.error());
   *response->mutable_status() = OkStatus();
   *response->mutable_job() = ToProto(*job);
@@ -45,7 +45,7 @@ Status BackupJobsService::DoListJobs(const collector::ListJobsRequest& request,
   if (!page_size) return Fail(page_size.error().Context("list jobs"));
   query.page_size = *page_size;
   query.page_token = request.page_token();
-  auto page = ctx_.store->ListJobs(query);
+  auto page = ctx_.jobs->ListJobs(query);
   if (!page) return Fail(page.error().Context("list jobs"));
   *response.mutable_status() = OkStatus();
   for (const Job& j : page->jobs) *response.add_jobs() = ToProto(j);
@@ -63,7 +63,7 @@ grpc::Status BackupJobsService::WatchJob(grpc::ServerContext* context,
                                          grpc::ServerWriter<collector::Job>* writer) {
   if (auto s = ValidateJobId(request->job_id()); !s) return ToGrpc(s.error());
   bool client_gone = false;
-  auto last = FollowJob(*ctx_.store, request->job_id(), *context, ctx_.wait, [&](const Job& job) {
+  auto last = FollowJob(*ctx_.jobs, request->job_id(), *context, ctx_.wait, [&](const Job& job) {
     client_gone = !writer->Write(ToProto(job));
     return !client_gone;
   });
@@ -79,7 +79,7 @@ grpc::Status BackupJobsService::WatchJob(grpc::ServerContext* context,
 grpc::Status BackupJobsService::CancelJob(grpc::ServerContext*, const collector::CancelJobRequest* request,
                                           collector::CancelJobResponse* response) {
   if (auto s = ValidateJobId(request->job_id()); !s) return ToGrpc(s.error());
-  auto job = ctx_.store->CancelJob(request->job_id());
+  auto job = ctx_.jobs->CancelJob(request->job_id());
   if (!job) return ToGrpc(job.error());
   spdlog::info("job={} collection={} cancel requested (state {})", job->id, job->collection.Key(),
                ToString(job->state));

@@ -7,7 +7,7 @@
 #include "common/wire.h"
 #include "server/collection_repo_service.h"
 #include "server/grpc_status.h"
-#include "server/idempotency.h"
+#include "server/job_submission.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -28,38 +28,25 @@ Result<Job> CollectionRepoService::EnqueueReader(JobKind kind, const CollectionN
                                                  const std::string& backup_id,
                                                  const google::protobuf::Message& request,
                                                  const std::string& idempotency_key) {
-  // What identifies the request: everything but `wait` and the key itself.
-  std::unique_ptr<google::protobuf::Message> canonical(request.New());
-  canonical->CopyFrom(request);
-  const auto* descriptor = canonical->GetDescriptor();
-  for (const char* field : {"wait", "idempotency_key"}) {
-    canonical->GetReflection()->ClearField(canonical.get(), descriptor->FindFieldByName(field));
-  }
-  const std::string hash = RequestHash(*canonical);
-  auto repeat = FindRepeat(*ctx_.store, idempotency_key, hash);
-  if (!repeat) return Fail(repeat.error());
-  if (*repeat) return **repeat;
-
-  Job job;
-  job.id = NewJobId();
-  job.kind = kind;
-  job.collection = collection;
-  job.backup_id = backup_id;
-  job.params = request.SerializeAsString();
-  job.max_attempts = ctx_.default_max_attempts;
-  job.created_at_ms = ctx_.store->clock().NowMs();
-  job.idempotency_key = idempotency_key;
-  job.request_hash = hash;
-  if (auto queued = ctx_.store->EnqueueBackupReader(job); !queued) {
-    if (!idempotency_key.empty()) {
-      auto winner = FindRepeat(*ctx_.store, idempotency_key, hash);
-      if (winner && *winner) return **winner;
-    }
-    return Fail(queued.error().Context("enqueue " + std::string(ToString(kind))));
-  }
-  spdlog::info("job={} collection={} backup={} {} queued", job.id, collection.Key(), backup_id,
-               ToString(kind));
-  return ctx_.store->GetJob(job.id);
+  auto submitted = SubmitOnce(
+      *ctx_.jobs, request, idempotency_key, [&](const std::string& hash) -> Result<Job> {
+        Job job;
+        job.id = NewJobId();
+        job.kind = kind;
+        job.collection = collection;
+        job.backup_id = backup_id;
+        job.params = request.SerializeAsString();
+        job.max_attempts = ctx_.default_max_attempts;
+        job.created_at_ms = ctx_.jobs->clock().NowMs();
+        job.idempotency_key = idempotency_key;
+        job.request_hash = hash;
+        BACKUP_TRY(ctx_.catalog->EnqueueBackupReader(job), "enqueue " + std::string(ToString(kind)));
+        spdlog::info("job={} collection={} backup={} {} queued", job.id, collection.Key(),
+                     backup_id, ToString(kind));
+        return job;
+      });
+  if (!submitted) return Fail(submitted.error());
+  return ctx_.jobs->GetJob(submitted->job.id);
 }
 
 Status CollectionRepoService::DoRestoreBackup(grpc::ServerContext& context,
@@ -69,50 +56,42 @@ Status CollectionRepoService::DoRestoreBackup(grpc::ServerContext& context,
   CollectionName dest{request.dest_namespace(), request.dest_name()};
   BACKUP_TRY(ValidateName(dest.ns, "dest_namespace"), "restore");
   BACKUP_TRY(ValidateName(dest.name, "dest_name"), "restore");
-  auto backup = ctx_.store->GetBackup(request.backup_id());
+  auto backup = ctx_.catalog->GetBackup(request.backup_id());
   if (!backup) return Fail(backup.error().Context("restore"));
   bool repeated = false;  // a retried submission answers with its job, not ALREADY_EXISTS
   if (!request.idempotency_key().empty()) {
-    auto found = ctx_.store->FindByIdempotencyKey(request.idempotency_key());
+    auto found = ctx_.jobs->FindByIdempotencyKey(request.idempotency_key());
     repeated = found && found->has_value();
   }
   if (!request.overwrite() && !repeated) {
     std::error_code ec;
-    if (ctx_.store->GetCollection(dest) || fs::exists(ctx_.layout.CollectionDb(dest), ec)) {
+    if (ctx_.catalog->GetCollection(dest) || fs::exists(ctx_.layout.CollectionDb(dest), ec)) {
       return Fail(Error::AlreadyExists("restore: collection " + dest.Key() +
                                        " already exists; set overwrite to replace it"));
     }
   }
-  auto job = EnqueueReader(JobKind::kRestore, dest, request.backup_id(), request, request.idempotency_key());
+  auto job = EnqueueReader(JobKind::kRestore, dest, request.backup_id(), request,
+                           request.idempotency_key());
   if (!job) return Fail(job.error());
   *response.mutable_status() = OkStatus();
   response.set_collection_id(dest.Key());
-  if (request.wait()) {
-    job = AwaitJob(*ctx_.store, job->id, context, ctx_.wait);
-    if (!job) return Fail(job.error());
-    if (job->state == JobState::kSucceeded) response = ToProto(*job).restore_result();
-  }
-  *response.mutable_job() = ToProto(*job);
-  return {};
+  return AnswerWithJob(*ctx_.jobs, *job, request.wait(), context, ctx_.wait, response,
+                       &collector::Job::restore_result);
 }
 
 Status CollectionRepoService::DoVerifyBackup(grpc::ServerContext& context,
                                              const collector::VerifyBackupRequest& request,
                                              collector::VerifyBackupResponse& response) {
   BACKUP_TRY(ValidateBackupId(request.backup_id()), "verify");
-  auto backup = ctx_.store->GetBackup(request.backup_id());
+  auto backup = ctx_.catalog->GetBackup(request.backup_id());
   if (!backup) return Fail(backup.error().Context("verify"));
-  auto job = EnqueueReader(JobKind::kVerify, backup->collection, backup->id, request, request.idempotency_key());
+  auto job = EnqueueReader(JobKind::kVerify, backup->collection, backup->id, request,
+                           request.idempotency_key());
   if (!job) return Fail(job.error());
   *response.mutable_status() = OkStatus();
   *response.mutable_backup() = ToProto(*backup);
-  if (request.wait()) {
-    job = AwaitJob(*ctx_.store, job->id, context, ctx_.wait);
-    if (!job) return Fail(job.error());
-    if (job->state == JobState::kSucceeded) response = ToProto(*job).verify_result();
-  }
-  *response.mutable_job() = ToProto(*job);
-  return {};
+  return AnswerWithJob(*ctx_.jobs, *job, request.wait(), context, ctx_.wait, response,
+                       &collector::Job::verify_result);
 }
 
 grpc::Status CollectionRepoService::RestoreBackup(grpc::ServerContext* context,

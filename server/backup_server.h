@@ -1,5 +1,5 @@
-// backupd as an object: the control store, the gRPC services (CollectionRepo,
-// BackupJobs, health, reflection) on one port, and the embedded worker pool. main() and
+// backupd as an object: the worker host (control store, change watcher, embedded worker
+// pool) and the gRPC services (CollectionRepo, BackupJobs, health, reflection) on one port. main() and
 // the integration tests both run it, so tests exercise the real server over loopback.
 // Thread-safety: Start() and Shutdown() from one controlling thread.
 #pragma once
@@ -11,20 +11,15 @@
 
 #include <grpcpp/server.h>
 
-#include "common/change_watcher.h"
-#include "common/control_store.h"
 #include "server/backup_jobs_service.h"
 #include "server/collection_repo_service.h"
-#include "worker/worker_pool.h"
+#include "worker/worker_host.h"
 
 namespace backup {
 
 struct BackupServerOptions {
-  std::filesystem::path data_dir = "./data";
+  WorkerHostOptions host;  // data root, backup roots, pool (pool.threads = 0: front-end only)
   std::string listen = "127.0.0.1:50051";  // port 0 picks a free port (see port())
-  // Further folders backups may be written to, besides <data_dir>/backups.
-  std::vector<std::filesystem::path> extra_backup_roots;
-  WorkerPoolOptions worker;  // worker.threads = 0: front-end only
   int default_max_attempts = 3;
   WaitOptions wait;
   int64_t shutdown_deadline_ms = 2'000;  // open streams are cancelled after this
@@ -38,7 +33,7 @@ class BackupServer {
   ~BackupServer();
 
   int port() const { return port_; }
-  ControlStore& store() { return *store_; }
+  SqliteControlStore& store() { return host_->store(); }
   // Stops accepting calls, cancels open streams after the deadline, stops the workers.
   void Shutdown();
   // Blocks until Shutdown() has completed.
@@ -48,13 +43,11 @@ class BackupServer {
   BackupServer() = default;
 
   BackupServerOptions options_;
-  std::unique_ptr<ControlStore> store_;
-  std::unique_ptr<ChangeWatcher> watcher_;  // wakes us on other processes' writes
+  std::unique_ptr<WorkerHost> host_;
   ServiceContext context_;
   std::unique_ptr<CollectionRepoService> repo_service_;
   std::unique_ptr<BackupJobsService> jobs_service_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<WorkerPool> pool_;
   int port_ = 0;
   bool shut_down_ = false;
 };

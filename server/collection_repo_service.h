@@ -37,8 +37,10 @@ class CollectionRepoService final : public collector::CollectionRepo::Service {
   Status DoBackupCollection(grpc::ServerContext& context,
                             const collector::BackupCollectionRequest& request,
                             collector::BackupCollectionResponse& response);
-  Status AnswerBackup(grpc::ServerContext& context, bool wait, const Job& job,
-                      collector::BackupCollectionResponse& response);
+  // Builds and enqueues a backup job with its PENDING row (returned in `backup`).
+  Result<Job> EnqueueBackup(const collector::BackupCollectionRequest& request,
+                            const CollectionName& name, const std::string& request_hash,
+                            BackupRecord& backup);
   Status DoListBackups(const collector::ListBackupsRequest& request,
                        collector::ListBackupsResponse& response);
   Status DoRestoreBackup(grpc::ServerContext& context, const collector::RestoreBackupRequest& request,

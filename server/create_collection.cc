@@ -31,13 +31,13 @@ Status CollectionRepoService::DoCreateCollection(const collector::CreateCollecti
   CollectionName name{c.namespace_(), c.name()};
   BACKUP_TRY(ValidateCollectionName(name), "create collection");
   BACKUP_TRY(ValidateStringMap(c.metadata().labels(), "labels"), "create collection");
-  if (auto existing = ctx_.store->GetCollection(name); existing) {
+  if (auto existing = ctx_.catalog->GetCollection(name); existing) {
     return Fail(Error::AlreadyExists("collection " + name.Key() + " already exists"));
   }
   CollectionRecord record;
   record.name = name;
   record.db_path = ctx_.layout.CollectionDb(name).string();
-  record.files_path = ctx_.layout.FilesDir(name).string();
+  record.files_path = ctx_.layout.CollectionFilesDir(name).string();
   record.message_type_namespace = c.message_type().namespace_();
   record.message_type_name = c.message_type().message_name();
   record.labels.insert(c.metadata().labels().begin(), c.metadata().labels().end());
@@ -47,7 +47,7 @@ Status CollectionRepoService::DoCreateCollection(const collector::CreateCollecti
   auto db = sql::Database::Open(record.db_path, {});
   if (!db) return Fail(db.error().Context("create collection database"));
   BACKUP_TRY(db->Exec(kCollectionSchema), "create collection schema");
-  BACKUP_TRY(ctx_.store->CreateCollection(record), "create collection");
+  BACKUP_TRY(ctx_.catalog->CreateCollection(record), "create collection");
   spdlog::info("collection={} created at {}", name.Key(), record.db_path);
   *response.mutable_status() = OkStatus();
   response.set_collection_id(name.Key());
@@ -64,7 +64,7 @@ Status CollectionRepoService::DoDiscover(const collector::DiscoverRequest& reque
   query.labels.insert(request.label_filter().begin(), request.label_filter().end());
   query.page_size = *page_size;
   query.page_token = request.page_token();
-  auto page = ctx_.store->Discover(query);
+  auto page = ctx_.catalog->Discover(query);
   if (!page) return Fail(page.error().Context("discover"));
   *response.mutable_status() = OkStatus();
   for (const CollectionRecord& c : page->collections) *response.add_collections() = ToProto(c);

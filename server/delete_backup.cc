@@ -5,11 +5,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/backup_paths.h"
 #include "common/fs.h"
 #include "common/wire.h"
 #include "server/collection_repo_service.h"
 #include "server/grpc_status.h"
-#include "worker/backup_job.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -36,9 +36,10 @@ int64_t DiskBytes(const fs::path& path) {
 Status CollectionRepoService::DoDeleteBackup(const collector::DeleteBackupRequest& request,
                                              collector::DeleteBackupResponse& response) {
   if (request.backup_id().empty()) return Fail(Error::InvalidArgument("delete: backup_id is required"));
-  auto backup = ctx_.store->BeginDeleteBackup(request.backup_id());
+  auto backup = ctx_.catalog->BeginDeleteBackup(request.backup_id());
   if (!backup) return Fail(backup.error().Context("delete"));
-  const fs::path db = backup->storage_path;
+  const BackupPaths paths(backup->storage_path);
+  const fs::path& db = paths.db();
   // Never delete through a path that now leads outside the backup roots.
   auto confined = ConfinePath(db.string(), ctx_.backup_roots);
   if (!confined || *confined != db) {
@@ -46,16 +47,16 @@ Status CollectionRepoService::DoDeleteBackup(const collector::DeleteBackupReques
                                         " no longer resolves inside the backup roots; left as it is"));
   }
   int64_t freed = 0;
-  for (const fs::path& p : {db, FilesDir(db)}) {
+  for (const fs::path& p : {db, paths.files()}) {
     int64_t bytes = DiskBytes(p);
     BACKUP_TRY(RemoveAll(p), "delete " + backup->id);
     freed += bytes;
   }
-  BACKUP_TRY(RemovePartials(db), "delete " + backup->id);
+  BACKUP_TRY(paths.RemovePartials(), "delete " + backup->id);
   if (std::error_code ec; fs::is_directory(db.parent_path(), ec)) {
     BACKUP_TRY(FsyncDir(db.parent_path()), "delete " + backup->id);
   }
-  BACKUP_TRY(ctx_.store->FinishDeleteBackup(backup->id), "delete " + backup->id);
+  BACKUP_TRY(ctx_.catalog->FinishDeleteBackup(backup->id), "delete " + backup->id);
   spdlog::info("backup={} collection={} deleted, {} bytes freed", backup->id, backup->collection.Key(), freed);
   *response.mutable_status() = OkStatus();
   response.set_bytes_freed(freed);

@@ -18,11 +18,11 @@ std::string RequestHash(const google::protobuf::Message& request) {
   return Sha256Hex(bytes);
 }
 
-Result<std::optional<Job>> FindRepeat(ControlStore& store, const std::string& key,
+Result<std::optional<Job>> FindRepeat(JobQueue& jobs, const std::string& key,
                                       const std::string& hash) {
   if (key.empty()) return std::optional<Job>();
   if (key.size() > 256) return Fail(Error::InvalidArgument("idempotency_key is longer than 256 bytes"));
-  auto found = store.FindByIdempotencyKey(key);
+  auto found = jobs.FindByIdempotencyKey(key);
   if (!found) return Fail(found.error());
   if (*found && (*found)->request_hash != hash) {
     return Fail(Error::FailedPrecondition("idempotency_key \"" + key + "\" was already used for a different request (job " +

@@ -7,7 +7,7 @@
 
 #include <google/protobuf/message.h>
 
-#include "common/control_store.h"
+#include "control/job_queue.h"
 
 namespace backup {
 
@@ -17,7 +17,7 @@ std::string RequestHash(const google::protobuf::Message& request);
 
 // The job earlier submitted with `key`, when its request hash equals `hash`; nothing for
 // an unused key; kFailedPrecondition when the key was used for a different request.
-Result<std::optional<Job>> FindRepeat(ControlStore& store, const std::string& key,
+Result<std::optional<Job>> FindRepeat(JobQueue& jobs, const std::string& key,
                                       const std::string& hash);
 
 }  // namespace backup

@@ -12,14 +12,14 @@ bool Changed(const Job& a, const Job& b) {
 
 }  // namespace
 
-Result<Job> FollowJob(ControlStore& store, const std::string& job_id,
+Result<Job> FollowJob(JobQueue& jobs, const std::string& job_id,
                       const grpc::ServerContext& context, const WaitOptions& options,
                       const std::function<bool(const Job&)>& on_change) {
   const auto deadline = context.deadline() - std::chrono::milliseconds(options.deadline_margin_ms);
   std::optional<Job> last;
   for (;;) {
-    uint64_t seen = store.ChangeVersion();
-    auto job = store.GetJob(job_id);
+    uint64_t seen = jobs.ChangeVersion();
+    auto job = jobs.GetJob(job_id);
     if (!job) return Fail(job.error());
     if (!last || Changed(*last, *job)) {
       if (on_change && !on_change(*job)) return *job;
@@ -29,13 +29,13 @@ Result<Job> FollowJob(ControlStore& store, const std::string& job_id,
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                     deadline - std::chrono::system_clock::now()).count();
     if (left <= 0) return *last;
-    store.WaitForChange(seen, std::min<int64_t>(left, options.poll_ms));
+    jobs.WaitForChange(seen, std::min<int64_t>(left, options.poll_ms));
   }
 }
 
-Result<Job> AwaitJob(ControlStore& store, const std::string& job_id,
+Result<Job> AwaitJob(JobQueue& jobs, const std::string& job_id,
                      const grpc::ServerContext& context, const WaitOptions& options) {
-  auto job = FollowJob(store, job_id, context, options, nullptr);
+  auto job = FollowJob(jobs, job_id, context, options, nullptr);
   if (!job) return job;
   if ((job->state == JobState::kFailed || job->state == JobState::kCancelled) && job->error) {
     return Fail(job->error->Context(std::string(ToString(job->kind)) + " job " + job_id + " " +

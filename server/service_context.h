@@ -1,18 +1,20 @@
-// What every RPC service needs: the control store, the data layout, the backup roots
-// and the defaults for new jobs. Shared read-only by all RPC threads.
+// What every RPC service needs: the job queue and the catalogue, the data layout, the
+// backup roots and the defaults for new jobs. Shared read-only by all RPC threads.
 #pragma once
 
 #include <filesystem>
 #include <vector>
 
-#include "common/control_store.h"
 #include "common/data_layout.h"
+#include "control/catalog.h"
+#include "control/job_queue.h"
 #include "server/job_waiter.h"
 
 namespace backup {
 
 struct ServiceContext {
-  ControlStore* store = nullptr;
+  JobQueue* jobs = nullptr;
+  Catalog* catalog = nullptr;
   DataLayout layout{"./data"};
   // Allowed backup destinations; the first is the default (layout.BackupsRoot()).
   std::vector<std::filesystem::path> backup_roots;

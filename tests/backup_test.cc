@@ -10,7 +10,7 @@
 
 #include "common/fs.h"
 #include "tests/server_fixture.h"
-#include "worker/backup_job.h"
+#include "common/backup_paths.h"
 
 namespace backup::testing {
 namespace {
@@ -60,8 +60,8 @@ TEST_F(BackupEndToEnd, TenThousandRecordsAndHundredFilesWatchedToSuccess) {
   ASSERT_TRUE(digest);
   EXPECT_EQ(digest->sha256, b.sha256());
 
-  const fs::path source_files = layout().FilesDir({"prod", "users"});
-  const fs::path copied = FilesDir(db);
+  const fs::path source_files = layout().CollectionFilesDir({"prod", "users"});
+  const fs::path copied = BackupPaths(db).files();
   auto manifest = server_->store().GetManifest(b.backup_id());
   ASSERT_TRUE(manifest);
   ASSERT_EQ(manifest->size(), 100u);

@@ -52,7 +52,7 @@ TEST(Chaos, KilledWorkersLoseNoJobAndLeaveNoTrace) {
     collector::CreateCollectionResponse created;
     ASSERT_TRUE(repo->CreateCollection(Ctx().get(), create, &created).ok());
     FillRecords(layout.CollectionDb({"chaos", "c" + std::to_string(c)}), 1'500, 2'000);
-    WriteFiles(layout.FilesDir({"chaos", "c" + std::to_string(c)}), 3, 8'192);
+    WriteFiles(layout.CollectionFilesDir({"chaos", "c" + std::to_string(c)}), 3, 8'192);
   }
   std::vector<std::string> job_ids;
   for (int j = 0; j < kJobs; ++j) {

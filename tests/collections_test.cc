@@ -23,7 +23,7 @@ TEST_F(Collections, CreateMakesTheDatabaseWithTheRecordsTable) {
   ASSERT_TRUE(Create(*repo_, Ctx().get(), "prod", "users").ok());
   FillRecords(layout().CollectionDb({"prod", "users"}), 3);
   EXPECT_EQ(IntegrityCheck(layout().CollectionDb({"prod", "users"})), "ok");
-  EXPECT_TRUE(std::filesystem::is_directory(layout().FilesDir({"prod", "users"})));
+  EXPECT_TRUE(std::filesystem::is_directory(layout().CollectionFilesDir({"prod", "users"})));
 }
 
 TEST_F(Collections, CreateTwiceIsAlreadyExistsAndKeepsTheData) {

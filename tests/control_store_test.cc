@@ -1,12 +1,12 @@
-// The control store's queue semantics: atomic enqueue, claims, lease fencing, rescue of
-// expired leases, cancellation. A real SQLite file; time from a fake clock.
-#include "common/control_store.h"
-
+// The control store's contract, one typed suite every implementation must pass: atomic
+// enqueue, claims, lease fencing, rescue of expired leases, cancellation, retries, paging,
+// pruning, group commit. Real database files; time from a fake clock.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
 
+#include "control/sqlite/sqlite_control_store.h"
 #include "tests/test_util.h"
 
 namespace backup {
@@ -15,14 +15,25 @@ namespace {
 using testing::FakeClock;
 using testing::TempDir;
 
+// Opens the SQLite store on `dir`/control.db (again, after a reopen).
+struct SqliteStores {
+  using Store = SqliteControlStore;
+  static Result<std::unique_ptr<Store>> Open(const TempDir& dir, const Clock* clock) {
+    return SqliteControlStore::Open({.path = (dir.path() / "control.db").string(), .clock = clock});
+  }
+};
+
+template <typename Stores>
 class ControlStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto store = ControlStore::Open({.path = (dir_.path() / "control.db").string(), .clock = &clock_});
+    auto store = Reopen();
     ASSERT_TRUE(store) << store.error().message();
     store_ = std::move(*store);
     ASSERT_TRUE(store_->CreateCollection({.name = {"prod", "users"}, .db_path = "x", .files_path = "y"}));
   }
+
+  Result<std::unique_ptr<typename Stores::Store>> Reopen() { return Stores::Open(dir_, &clock_); }
 
   // Enqueues a backup job of prod/users; returns its id.
   std::string Enqueue(const std::string& suffix, JobKind kind = JobKind::kBackup,
@@ -38,35 +49,38 @@ class ControlStoreTest : public ::testing::Test {
 
   TempDir dir_;
   FakeClock clock_;
-  std::unique_ptr<ControlStore> store_;
+  std::unique_ptr<typename Stores::Store> store_;
 };
 
-TEST_F(ControlStoreTest, EnqueueWritesJobAndPendingBackupTogether) {
-  std::string id = Enqueue("a");
-  auto job = store_->GetJob(id);
+using StoreImplementations = ::testing::Types<SqliteStores>;
+TYPED_TEST_SUITE(ControlStoreTest, StoreImplementations);
+
+TYPED_TEST(ControlStoreTest, EnqueueWritesJobAndPendingBackupTogether) {
+  std::string id = this->Enqueue("a");
+  auto job = this->store_->GetJob(id);
   ASSERT_TRUE(job);
   EXPECT_EQ(job->state, JobState::kQueued);
-  auto backup = store_->GetBackup("backup-a");
+  auto backup = this->store_->GetBackup("backup-a");
   ASSERT_TRUE(backup);
   EXPECT_EQ(backup->state, BackupState::kPending);
   EXPECT_EQ(backup->job_id, id);
 }
 
-TEST_F(ControlStoreTest, EnqueueWithTakenPathLeavesNoJobBehind) {
-  Enqueue("a");
+TYPED_TEST(ControlStoreTest, EnqueueWithTakenPathLeavesNoJobBehind) {
+  this->Enqueue("a");
   Job job{.id = "job-b", .collection = {"prod", "users"}, .backup_id = "backup-b", .created_at_ms = 1};
   BackupRecord b{.id = "backup-b", .collection = {"prod", "users"}, .storage_path = "/b/a", .job_id = "job-b"};
-  auto s = store_->EnqueueBackup(job, b);
+  auto s = this->store_->EnqueueBackup(job, b);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), Code::kAlreadyExists);
-  EXPECT_EQ(store_->GetJob("job-b").error().code(), Code::kNotFound);
+  EXPECT_EQ(this->store_->GetJob("job-b").error().code(), Code::kNotFound);
 }
 
-TEST_F(ControlStoreTest, ClaimTakesOnlyWhatItAsksForOldestFirst) {
-  Enqueue("a");
-  Enqueue("b");
-  Enqueue("c");
-  auto claimed = store_->Claim("w1", 2, 10'000);
+TYPED_TEST(ControlStoreTest, ClaimTakesOnlyWhatItAsksForOldestFirst) {
+  this->Enqueue("a");
+  this->Enqueue("b");
+  this->Enqueue("c");
+  auto claimed = this->store_->Claim("w1", 2, 10'000);
   ASSERT_TRUE(claimed);
   ASSERT_EQ(claimed->size(), 2u);
   EXPECT_EQ((*claimed)[0].id, "job-a");
@@ -74,139 +88,133 @@ TEST_F(ControlStoreTest, ClaimTakesOnlyWhatItAsksForOldestFirst) {
   EXPECT_EQ((*claimed)[0].state, JobState::kRunning);
   EXPECT_EQ((*claimed)[0].attempt, 1);
   EXPECT_EQ((*claimed)[0].lease_owner, "w1");
-  auto rest = store_->Claim("w2", 5, 10'000);
+  auto rest = this->store_->Claim("w2", 5, 10'000);
   ASSERT_TRUE(rest);
   ASSERT_EQ(rest->size(), 1u);
   EXPECT_EQ((*rest)[0].id, "job-c");
-  EXPECT_TRUE(store_->Claim("w3", 5, 10'000)->empty());
+  EXPECT_TRUE(this->store_->Claim("w3", 5, 10'000)->empty());
 }
 
-TEST_F(ControlStoreTest, RestoreIntoACollectionWaitsForItsRunningJobs) {
-  Enqueue("backup1");
-  Enqueue("restore1", JobKind::kRestore);
-  Enqueue("other", JobKind::kBackup, {"prod", "orders"});
-  ASSERT_TRUE(store_->CreateCollection({.name = {"prod", "orders"}, .db_path = "x2", .files_path = "y2"}));
-  auto first = store_->Claim("w1", 5, 10'000);
+TYPED_TEST(ControlStoreTest, RestoreIntoACollectionWaitsForItsRunningJobs) {
+  this->Enqueue("backup1");
+  this->Enqueue("restore1", JobKind::kRestore);
+  this->Enqueue("other", JobKind::kBackup, {"prod", "orders"});
+  ASSERT_TRUE(this->store_->CreateCollection({.name = {"prod", "orders"}, .db_path = "x2", .files_path = "y2"}));
+  auto first = this->store_->Claim("w1", 5, 10'000);
   ASSERT_TRUE(first);
   // The backup of prod/users and the unrelated backup run; the restore waits.
   ASSERT_EQ(first->size(), 2u);
   EXPECT_EQ((*first)[0].id, "job-backup1");
   EXPECT_EQ((*first)[1].id, "job-other");
-  ASSERT_TRUE(store_->FinishJob({"job-backup1", "w1", 1}, JobState::kFailed, Error::Internal("x")));
-  auto second = store_->Claim("w1", 5, 10'000);
+  ASSERT_TRUE(this->store_->FinishJob({"job-backup1", "w1", 1}, JobState::kFailed, Error::Internal("x")));
+  auto second = this->store_->Claim("w1", 5, 10'000);
   ASSERT_EQ(second->size(), 1u);
   EXPECT_EQ((*second)[0].id, "job-restore1");
 }
 
-TEST_F(ControlStoreTest, WritesAreFencedByTheLease) {
-  Enqueue("a");
-  auto claimed = store_->Claim("w1", 1, 1'000);
+TYPED_TEST(ControlStoreTest, WritesAreFencedByTheLease) {
+  this->Enqueue("a");
+  auto claimed = this->store_->Claim("w1", 1, 1'000);
   ASSERT_EQ(claimed->size(), 1u);
   Lease lease{"job-a", "w1", 1};
-  EXPECT_TRUE(store_->Heartbeat(lease, {.phase = "snapshot", .bytes_done = 5}, 1'000));
+  EXPECT_TRUE(this->store_->Heartbeat(lease, {.phase = "snapshot", .bytes_done = 5}, 1'000));
   // Another owner, or a stale attempt, cannot write.
-  EXPECT_EQ(store_->Heartbeat({"job-a", "w2", 1}, {}, 1'000).error().code(), Code::kAborted);
-  EXPECT_EQ(store_->FinishJob({"job-a", "w1", 0}, JobState::kFailed, Error::Internal("x")).error().code(),
+  EXPECT_EQ(this->store_->Heartbeat({"job-a", "w2", 1}, {}, 1'000).error().code(), Code::kAborted);
+  EXPECT_EQ(this->store_->FinishJob({"job-a", "w1", 0}, JobState::kFailed, Error::Internal("x")).error().code(),
             Code::kAborted);
-  EXPECT_EQ(store_->GetJob("job-a")->progress.bytes_done, 5);
+  EXPECT_EQ(this->store_->GetJob("job-a")->progress.bytes_done, 5);
 }
 
-TEST_F(ControlStoreTest, ExpiredLeaseIsRescuedAndTheOldOwnerIsFencedOut) {
-  Enqueue("a");
-  ASSERT_EQ(store_->Claim("w1", 1, 1'000)->size(), 1u);
-  clock_.Advance(999);
-  EXPECT_EQ(*store_->RescueExpired(), 0);
-  clock_.Advance(2);
-  EXPECT_EQ(*store_->RescueExpired(), 1);
-  auto job = store_->GetJob("job-a");
+TYPED_TEST(ControlStoreTest, ExpiredLeaseIsRescuedAndTheOldOwnerIsFencedOut) {
+  this->Enqueue("a");
+  ASSERT_EQ(this->store_->Claim("w1", 1, 1'000)->size(), 1u);
+  this->clock_.Advance(999);
+  EXPECT_EQ(*this->store_->RescueExpired(), 0);
+  this->clock_.Advance(2);
+  EXPECT_EQ(*this->store_->RescueExpired(), 1);
+  auto job = this->store_->GetJob("job-a");
   EXPECT_EQ(job->state, JobState::kQueued);
   ASSERT_TRUE(job->error);
   EXPECT_NE(job->error->message().find("lease of worker w1 expired"), std::string::npos);
-  auto again = store_->Claim("w2", 1, 1'000);
+  auto again = this->store_->Claim("w2", 1, 1'000);
   ASSERT_EQ(again->size(), 1u);
   EXPECT_EQ((*again)[0].attempt, 2);
   // The first worker wakes up late: none of its writes land.
-  EXPECT_EQ(store_->Heartbeat({"job-a", "w1", 1}, {}, 1'000).error().code(), Code::kAborted);
-  EXPECT_FALSE(store_->CompleteBackup({"job-a", "w1", 1}, *store_->GetBackup("backup-a"), {}, ""));
-  EXPECT_EQ(store_->GetJob("job-a")->lease_owner, "w2");
+  EXPECT_EQ(this->store_->Heartbeat({"job-a", "w1", 1}, {}, 1'000).error().code(), Code::kAborted);
+  EXPECT_FALSE(this->store_->CompleteBackup({"job-a", "w1", 1}, *this->store_->GetBackup("backup-a"), {}, ""));
+  EXPECT_EQ(this->store_->GetJob("job-a")->lease_owner, "w2");
 }
 
-TEST_F(ControlStoreTest, RescueFailsTheJobWhenAttemptsAreUsedUp) {
-  Enqueue("a");  // max_attempts = 2
+TYPED_TEST(ControlStoreTest, RescueFailsTheJobWhenAttemptsAreUsedUp) {
+  this->Enqueue("a");  // max_attempts = 2
   for (int attempt = 1; attempt <= 2; ++attempt) {
-    ASSERT_EQ(store_->Claim("w", 1, 1'000)->size(), 1u);
-    clock_.Advance(1'001);
-    ASSERT_EQ(*store_->RescueExpired(), 1);
+    ASSERT_EQ(this->store_->Claim("w", 1, 1'000)->size(), 1u);
+    this->clock_.Advance(1'001);
+    ASSERT_EQ(*this->store_->RescueExpired(), 1);
   }
-  EXPECT_EQ(store_->GetJob("job-a")->state, JobState::kFailed);
-  EXPECT_EQ(store_->GetBackup("backup-a")->state, BackupState::kFailed);
+  EXPECT_EQ(this->store_->GetJob("job-a")->state, JobState::kFailed);
+  EXPECT_EQ(this->store_->GetBackup("backup-a")->state, BackupState::kFailed);
 }
 
-TEST_F(ControlStoreTest, CancelQueuedJobIsImmediateAndSettlesTheBackupRow) {
-  Enqueue("a");
-  auto job = store_->CancelJob("job-a");
+TYPED_TEST(ControlStoreTest, CancelQueuedJobIsImmediateAndSettlesTheBackupRow) {
+  this->Enqueue("a");
+  auto job = this->store_->CancelJob("job-a");
   ASSERT_TRUE(job);
   EXPECT_EQ(job->state, JobState::kCancelled);
-  EXPECT_EQ(store_->GetBackup("backup-a")->state, BackupState::kCancelled);
-  EXPECT_TRUE(store_->Claim("w", 1, 1'000)->empty());
+  EXPECT_EQ(this->store_->GetBackup("backup-a")->state, BackupState::kCancelled);
+  EXPECT_TRUE(this->store_->Claim("w", 1, 1'000)->empty());
 }
 
-TEST_F(ControlStoreTest, CancelRunningJobIsSeenAtTheNextHeartbeat) {
-  Enqueue("a");
-  ASSERT_EQ(store_->Claim("w", 1, 1'000)->size(), 1u);
-  EXPECT_FALSE(store_->Heartbeat({"job-a", "w", 1}, {}, 1'000)->cancel_requested);
-  auto job = store_->CancelJob("job-a");
+TYPED_TEST(ControlStoreTest, CancelRunningJobIsSeenAtTheNextHeartbeat) {
+  this->Enqueue("a");
+  ASSERT_EQ(this->store_->Claim("w", 1, 1'000)->size(), 1u);
+  EXPECT_FALSE(this->store_->Heartbeat({"job-a", "w", 1}, {}, 1'000)->cancel_requested);
+  auto job = this->store_->CancelJob("job-a");
   EXPECT_EQ(job->state, JobState::kRunning);
   EXPECT_TRUE(job->cancel_requested);
-  EXPECT_TRUE(store_->Heartbeat({"job-a", "w", 1}, {}, 1'000)->cancel_requested);
+  EXPECT_TRUE(this->store_->Heartbeat({"job-a", "w", 1}, {}, 1'000)->cancel_requested);
 }
 
-TEST_F(ControlStoreTest, RetryWaitsForItsTime) {
-  Enqueue("a");
-  ASSERT_EQ(store_->Claim("w", 1, 1'000)->size(), 1u);
-  ASSERT_TRUE(store_->RetryJob({"job-a", "w", 1}, Error::Unavailable("busy"), clock_.NowMs() + 500));
-  EXPECT_TRUE(store_->Claim("w", 1, 1'000)->empty());
-  clock_.Advance(500);
-  EXPECT_EQ(store_->Claim("w", 1, 1'000)->size(), 1u);
+TYPED_TEST(ControlStoreTest, RetryWaitsForItsTime) {
+  this->Enqueue("a");
+  ASSERT_EQ(this->store_->Claim("w", 1, 1'000)->size(), 1u);
+  ASSERT_TRUE(this->store_->RetryJob({"job-a", "w", 1}, Error::Unavailable("busy"), this->clock_.NowMs() + 500));
+  EXPECT_TRUE(this->store_->Claim("w", 1, 1'000)->empty());
+  this->clock_.Advance(500);
+  EXPECT_EQ(this->store_->Claim("w", 1, 1'000)->size(), 1u);
 }
 
-TEST_F(ControlStoreTest, ListJobsPagesNewestFirstWithFilters) {
-  for (int i = 0; i < 5; ++i) Enqueue(std::to_string(i));
-  ASSERT_TRUE(store_->CancelJob("job-1"));
-  auto page = store_->ListJobs({.page_size = 2});
+TYPED_TEST(ControlStoreTest, ListJobsPagesNewestFirstWithFilters) {
+  for (int i = 0; i < 5; ++i) this->Enqueue(std::to_string(i));
+  ASSERT_TRUE(this->store_->CancelJob("job-1"));
+  auto page = this->store_->ListJobs({.page_size = 2});
   ASSERT_TRUE(page);
   ASSERT_EQ(page->jobs.size(), 2u);
   EXPECT_EQ(page->jobs[0].id, "job-4");
-  auto next = store_->ListJobs({.page_size = 2, .page_token = page->next_page_token});
+  auto next = this->store_->ListJobs({.page_size = 2, .page_token = page->next_page_token});
   EXPECT_EQ(next->jobs[0].id, "job-2");
-  auto cancelled = store_->ListJobs({.state = JobState::kCancelled});
+  auto cancelled = this->store_->ListJobs({.state = JobState::kCancelled});
   ASSERT_EQ(cancelled->jobs.size(), 1u);
   EXPECT_EQ(cancelled->jobs[0].id, "job-1");
-  EXPECT_EQ(store_->ListJobs({.page_token = "x"}).error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(this->store_->ListJobs({.page_token = "x"}).error().code(), Code::kInvalidArgument);
 }
 
-TEST_F(ControlStoreTest, ReopeningKeepsEverything) {
-  Enqueue("a");
-  store_.reset();
-  auto store = ControlStore::Open({.path = (dir_.path() / "control.db").string(), .clock = &clock_});
+TYPED_TEST(ControlStoreTest, ReopeningKeepsEverything) {
+  this->Enqueue("a");
+  this->store_.reset();
+  auto store = this->Reopen();
   ASSERT_TRUE(store);
   EXPECT_EQ((*store)->GetJob("job-a")->state, JobState::kQueued);
 }
 
-}  // namespace
-}  // namespace backup
-
-namespace backup {
-namespace {
-
-TEST_F(ControlStoreTest, EveryFailedAttemptIsKept) {
-  Enqueue("a");  // max_attempts = 2
-  ASSERT_EQ(store_->Claim("w1", 1, 1'000)->size(), 1u);
-  ASSERT_TRUE(store_->RetryJob({"job-a", "w1", 1}, Error::Unavailable("database is locked"), clock_.NowMs()));
-  ASSERT_EQ(store_->Claim("w2", 1, 1'000)->size(), 1u);
-  clock_.Advance(1'001);
-  ASSERT_EQ(*store_->RescueExpired(), 1);
-  auto job = store_->GetJob("job-a");
+TYPED_TEST(ControlStoreTest, EveryFailedAttemptIsKept) {
+  this->Enqueue("a");  // max_attempts = 2
+  ASSERT_EQ(this->store_->Claim("w1", 1, 1'000)->size(), 1u);
+  ASSERT_TRUE(this->store_->RetryJob({"job-a", "w1", 1}, Error::Unavailable("database is locked"), this->clock_.NowMs()));
+  ASSERT_EQ(this->store_->Claim("w2", 1, 1'000)->size(), 1u);
+  this->clock_.Advance(1'001);
+  ASSERT_EQ(*this->store_->RescueExpired(), 1);
+  auto job = this->store_->GetJob("job-a");
   EXPECT_EQ(job->state, JobState::kFailed);
   ASSERT_EQ(job->attempts.size(), 2u);
   EXPECT_EQ(job->attempts[0].attempt, 1);
@@ -216,37 +224,31 @@ TEST_F(ControlStoreTest, EveryFailedAttemptIsKept) {
   EXPECT_NE(job->attempts[1].error.message().find("expired"), std::string::npos);
 }
 
-TEST_F(ControlStoreTest, ReleaseGivesTheJobBackWithoutSpendingAnAttempt) {
-  Enqueue("a");
-  ASSERT_EQ(store_->Claim("w1", 1, 1'000)->size(), 1u);
-  ASSERT_TRUE(store_->ReleaseJob({"job-a", "w1", 1}));
-  auto again = store_->Claim("w2", 1, 1'000);
+TYPED_TEST(ControlStoreTest, ReleaseGivesTheJobBackWithoutSpendingAnAttempt) {
+  this->Enqueue("a");
+  ASSERT_EQ(this->store_->Claim("w1", 1, 1'000)->size(), 1u);
+  ASSERT_TRUE(this->store_->ReleaseJob({"job-a", "w1", 1}));
+  auto again = this->store_->Claim("w2", 1, 1'000);
   ASSERT_EQ(again->size(), 1u);
   EXPECT_EQ((*again)[0].attempt, 1);
-  EXPECT_EQ(store_->ReleaseJob({"job-a", "w1", 1}).error().code(), Code::kAborted);
+  EXPECT_EQ(this->store_->ReleaseJob({"job-a", "w1", 1}).error().code(), Code::kAborted);
 }
 
-TEST_F(ControlStoreTest, PruneRemovesOnlyFinishedJobsPastRetention) {
-  Enqueue("old");
-  Enqueue("queued");
-  ASSERT_TRUE(store_->CancelJob("job-old"));
-  clock_.Advance(10'000);
-  Enqueue("recent");
-  ASSERT_TRUE(store_->CancelJob("job-recent"));
-  EXPECT_EQ(*store_->PruneFinishedJobs(clock_.NowMs() - 5'000), 1);
-  EXPECT_EQ(store_->GetJob("job-old").error().code(), Code::kNotFound);
-  EXPECT_TRUE(store_->GetJob("job-queued"));
-  EXPECT_TRUE(store_->GetJob("job-recent"));
-  EXPECT_TRUE(store_->GetBackup("backup-old"));  // backups are never pruned
+TYPED_TEST(ControlStoreTest, PruneRemovesOnlyFinishedJobsPastRetention) {
+  this->Enqueue("old");
+  this->Enqueue("queued");
+  ASSERT_TRUE(this->store_->CancelJob("job-old"));
+  this->clock_.Advance(10'000);
+  this->Enqueue("recent");
+  ASSERT_TRUE(this->store_->CancelJob("job-recent"));
+  EXPECT_EQ(*this->store_->PruneFinishedJobs(this->clock_.NowMs() - 5'000), 1);
+  EXPECT_EQ(this->store_->GetJob("job-old").error().code(), Code::kNotFound);
+  EXPECT_TRUE(this->store_->GetJob("job-queued"));
+  EXPECT_TRUE(this->store_->GetJob("job-recent"));
+  EXPECT_TRUE(this->store_->GetBackup("backup-old"));  // backups are never pruned
 }
 
-}  // namespace
-}  // namespace backup
-
-namespace backup {
-namespace {
-
-TEST_F(ControlStoreTest, ConcurrentEnqueuesShareCommitsButFailAlone) {
+TYPED_TEST(ControlStoreTest, ConcurrentEnqueuesShareCommitsButFailAlone) {
   constexpr int kThreads = 16;
   constexpr int kEach = 20;
   std::atomic<int> ok{0}, conflicts{0};
@@ -256,17 +258,17 @@ TEST_F(ControlStoreTest, ConcurrentEnqueuesShareCommitsButFailAlone) {
       for (int i = 0; i < kEach; ++i) {
         const std::string id = std::to_string(t) + "-" + std::to_string(i);
         Job job{.id = "job-" + id, .collection = {"prod", "users"}, .backup_id = "backup-" + id,
-                .created_at_ms = clock_.NowMs()};
+                .created_at_ms = this->clock_.NowMs()};
         // Every thread's first backup aims at one shared path: exactly one may have it.
         BackupRecord b{.id = "backup-" + id, .collection = {"prod", "users"},
                        .storage_path = i == 0 ? "/b/shared" : "/b/" + id, .job_id = job.id};
-        auto s = store_->EnqueueBackup(job, b);
+        auto s = this->store_->EnqueueBackup(job, b);
         if (s) {
           ++ok;
         } else {
           EXPECT_EQ(s.error().code(), Code::kAlreadyExists) << s.error().message();
           // The failed submission left nothing behind, not even its job row.
-          EXPECT_EQ(store_->GetJob(job.id).error().code(), Code::kNotFound);
+          EXPECT_EQ(this->store_->GetJob(job.id).error().code(), Code::kNotFound);
           ++conflicts;
         }
       }
@@ -275,46 +277,11 @@ TEST_F(ControlStoreTest, ConcurrentEnqueuesShareCommitsButFailAlone) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(conflicts.load(), kThreads - 1);
   EXPECT_EQ(ok.load(), kThreads * kEach - (kThreads - 1));
-  store_.reset();  // everything acknowledged is on disk
-  auto reopened = ControlStore::Open({.path = (dir_.path() / "control.db").string(), .clock = &clock_});
+  this->store_.reset();  // everything acknowledged is on disk
+  auto reopened = this->Reopen();
   ASSERT_TRUE(reopened);
   EXPECT_EQ((*reopened)->ListBackups({})->total_count, ok.load());
   EXPECT_EQ(static_cast<int>((*reopened)->ListJobs({.page_size = 1000})->jobs.size()), ok.load());
-}
-
-}  // namespace
-}  // namespace backup
-
-#include "common/change_watcher.h"
-
-namespace backup {
-namespace {
-
-TEST_F(ControlStoreTest, AnotherConnectionsCommitWakesWaitersWithinMilliseconds) {
-  auto watcher = ChangeWatcher::Start(*store_, dir_.path() / "control.db");
-  ASSERT_TRUE(watcher) << watcher.error().message();
-  // A second store on the same file stands for another process: its writes do not reach
-  // this store's in-process notifications, only the watcher can report them.
-  auto other = ControlStore::Open({.path = (dir_.path() / "control.db").string(), .clock = &clock_});
-  ASSERT_TRUE(other);
-  for (int i = 0; i < 5; ++i) {
-    const uint64_t seen = store_->ChangeVersion();
-    std::thread writer([&] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      Job job{.id = "job-w" + std::to_string(i), .collection = {"prod", "users"},
-              .backup_id = "backup-w" + std::to_string(i), .created_at_ms = 1};
-      BackupRecord b{.id = job.backup_id, .collection = {"prod", "users"},
-                     .storage_path = "/w/" + std::to_string(i), .job_id = job.id};
-      ASSERT_TRUE((*other)->EnqueueBackup(job, b));
-    });
-    auto t = std::chrono::steady_clock::now();
-    store_->WaitForChange(seen, 2'000);
-    auto waited = std::chrono::steady_clock::now() - t;
-    writer.join();
-    EXPECT_NE(store_->ChangeVersion(), seen);
-    EXPECT_LT(waited, std::chrono::milliseconds(500));  // polling alone would take 2,000
-    EXPECT_EQ(store_->GetJob("job-w" + std::to_string(i))->state, JobState::kQueued);
-  }
 }
 
 }  // namespace

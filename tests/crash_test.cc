@@ -65,9 +65,9 @@ TEST(RestoreCrash, KilledAtAnyPointLeavesTheOldOrTheNewCollectionAndFinishesAfte
       collector::CreateCollectionResponse created;
       ASSERT_TRUE(client.repo->CreateCollection(client.Ctx().get(), create, &created).ok());
       FillRecords(layout.CollectionDb(users), 20'000, 1'000);
-      WriteFiles(layout.FilesDir(users), 40, 64 * 1024);
+      WriteFiles(layout.CollectionFilesDir(users), 40, 64 * 1024);
       new_dump = CanonicalDump(layout.CollectionDb(users));
-      new_files = FileTree(layout.FilesDir(users));
+      new_files = FileTree(layout.CollectionFilesDir(users));
 
       collector::BackupCollectionRequest backup;
       backup.mutable_collection()->set_namespace_("prod");
@@ -85,10 +85,10 @@ TEST(RestoreCrash, KilledAtAnyPointLeavesTheOldOrTheNewCollectionAndFinishesAfte
       ASSERT_TRUE(db->Exec("DELETE FROM records WHERE id >= 'r010000'"));
       db = Fail(Error::Internal("closed"));
       FillRecords(layout.CollectionDb(users), 500, 50, 500'000);
-      fs::remove_all(layout.FilesDir(users) / "d1");
-      std::ofstream(layout.FilesDir(users) / "newer.txt") << "after the backup";
+      fs::remove_all(layout.CollectionFilesDir(users) / "d1");
+      std::ofstream(layout.CollectionFilesDir(users) / "newer.txt") << "after the backup";
       old_dump = CanonicalDump(layout.CollectionDb(users));
-      old_files = FileTree(layout.FilesDir(users));
+      old_files = FileTree(layout.CollectionFilesDir(users));
       ASSERT_NE(old_dump, new_dump);
 
       collector::RestoreBackupRequest restore;
@@ -105,7 +105,7 @@ TEST(RestoreCrash, KilledAtAnyPointLeavesTheOldOrTheNewCollectionAndFinishesAfte
     // Right after the kill the database is whole: the old one or the new one.
     const std::string now = CanonicalDump(layout.CollectionDb(users));
     EXPECT_TRUE(now == old_dump || now == new_dump);
-    const bool files_new = FileTree(layout.FilesDir(users)) == new_files;
+    const bool files_new = FileTree(layout.CollectionFilesDir(users)) == new_files;
     // The database is swapped before the files, and the journal rolls the rest forward, so
     // new files beside the old database would mean the order was broken.
     EXPECT_FALSE(files_new && now == old_dump);
@@ -123,7 +123,7 @@ TEST(RestoreCrash, KilledAtAnyPointLeavesTheOldOrTheNewCollectionAndFinishesAfte
     ASSERT_EQ(end.state(), collector::SUCCEEDED) << end.error().message();
     EXPECT_EQ(CanonicalDump(layout.CollectionDb(users)), new_dump);
     EXPECT_EQ(IntegrityCheck(layout.CollectionDb(users)), "ok");
-    EXPECT_EQ(FileTree(layout.FilesDir(users)), new_files);
+    EXPECT_EQ(FileTree(layout.CollectionFilesDir(users)), new_files);
     for (const fs::path& root : {data / "collections", data / "files"}) {
       for (auto& e : fs::recursive_directory_iterator(root)) {
         const std::string name = e.path().filename().string();

@@ -90,7 +90,7 @@ TEST_F(QueueTest, ShutdownHandsRunningJobsOverWithoutSpendingAnAttempt) {
   CreateCollection("prod", "big");
   FillRecords(layout().CollectionDb({"prod", "big"}), 60'000, 4'000);
   StopServer();
-  options_.worker.shutdown_grace_ms = 0;
+  options_.host.pool.shutdown_grace_ms = 0;
   StartServer(1);
   auto r = Backup("prod", "big");
   for (int i = 0; i < 500 && GetJob(r.job().job_id()).state() != collector::RUNNING; ++i) {
@@ -100,14 +100,14 @@ TEST_F(QueueTest, ShutdownHandsRunningJobsOverWithoutSpendingAnAttempt) {
   StopServer();  // no grace: the running job is given back
   {
     // Between the two servers: released, not failed, and no attempt spent.
-    auto store = ControlStore::Open({.path = layout().ControlDb().string()});
+    auto store = SqliteControlStore::Open({.path = layout().ControlDb().string()});
     ASSERT_TRUE(store);
     auto released = (*store)->GetJob(r.job().job_id());
     ASSERT_TRUE(released);
     EXPECT_EQ(released->state, JobState::kQueued);
     EXPECT_EQ(released->attempt, 0);
   }
-  options_.worker.shutdown_grace_ms = 10'000;
+  options_.host.pool.shutdown_grace_ms = 10'000;
   StartServer(1);
   auto end = Watch(r.job().job_id()).back();
   EXPECT_EQ(end.state(), collector::SUCCEEDED) << end.error().message();
@@ -126,7 +126,7 @@ TEST_F(QueueTest, AFullDiskFailsTheBackupCleanlyAndTheServiceKeepsServing) {
     ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
   } unmount{full};
   StopServer();
-  options_.extra_backup_roots = {full};
+  options_.host.extra_backup_roots = {full};
   StartServer(2);
   CreateCollection("prod", "users");
   FillRecords(layout().CollectionDb({"prod", "users"}), 5'000, 1'000);  // ~5 MB

@@ -6,7 +6,7 @@
 
 #include "common/fs.h"
 #include "tests/server_fixture.h"
-#include "worker/backup_job.h"
+#include "common/backup_paths.h"
 
 namespace backup::testing {
 namespace {
@@ -49,9 +49,9 @@ TEST_F(RestoreTest, RoundTripRestoresEveryRowAndFileAsAtBackupTime) {
   auto b = MakeBackup();
   const auto db = layout().CollectionDb({"prod", "users"});
   const std::string dump_at_backup = CanonicalDump(db);
-  const auto files_at_backup = FileTree(layout().FilesDir({"prod", "users"}));
+  const auto files_at_backup = FileTree(layout().CollectionFilesDir({"prod", "users"}));
   FillRecords(db, 10, 100, 100'000);  // changes after the backup must not show up in the restore
-  WriteFiles(layout().FilesDir({"prod", "users"}), 25, 10);
+  WriteFiles(layout().CollectionFilesDir({"prod", "users"}), 25, 10);
 
   collector::RestoreBackupResponse response;
   auto status = Restore(b.backup_id(), "prod", "users-restored", false, &response);
@@ -65,7 +65,7 @@ TEST_F(RestoreTest, RoundTripRestoresEveryRowAndFileAsAtBackupTime) {
   const auto restored = layout().CollectionDb({"prod", "users-restored"});
   EXPECT_EQ(IntegrityCheck(restored), "ok");
   EXPECT_EQ(CanonicalDump(restored), dump_at_backup);
-  EXPECT_EQ(FileTree(layout().FilesDir({"prod", "users-restored"})), files_at_backup);
+  EXPECT_EQ(FileTree(layout().CollectionFilesDir({"prod", "users-restored"})), files_at_backup);
 
   collector::DiscoverRequest discover;
   discover.set_namespace_("prod");
@@ -112,13 +112,13 @@ TEST_F(RestoreTest, OverwriteFalseLeavesExistingCollectionUntouched) {
   const auto db = layout().CollectionDb({"prod", "users"});
   FillRecords(db, 5, 100, 100'000);
   const std::string before = ReadFile(db);
-  const auto files_before = FileTree(layout().FilesDir({"prod", "users"}));
+  const auto files_before = FileTree(layout().CollectionFilesDir({"prod", "users"}));
   collector::RestoreBackupResponse response;
   auto status = Restore(b.backup_id(), "prod", "users", false, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
   EXPECT_NE(status.error_message().find("collection prod/users already exists"), std::string::npos);
   EXPECT_EQ(ReadFile(db), before);
-  EXPECT_EQ(FileTree(layout().FilesDir({"prod", "users"})), files_before);
+  EXPECT_EQ(FileTree(layout().CollectionFilesDir({"prod", "users"})), files_before);
   EXPECT_TRUE(server_->store().ListJobs({.kind = JobKind::kRestore})->jobs.empty());
 }
 
@@ -155,7 +155,7 @@ TEST_F(RestoreTest, VerifyNamesEveryKindOfDamage) {
     f.put(static_cast<char>(c ^ 0x01));
   };
   auto first_file = [](const collector::BackupMetadata& b) {
-    fs::path dir = FilesDir(b.storage_path());
+    fs::path dir = BackupPaths(b.storage_path()).files();
     for (auto& e : fs::recursive_directory_iterator(dir)) {
       if (e.is_regular_file()) return e.path();
     }
@@ -176,7 +176,7 @@ TEST_F(RestoreTest, VerifyNamesEveryKindOfDamage) {
        },
        "SHA-256 differs"},
       {"missing file", [&](auto& b, auto&) { fs::remove(first_file(b)); }, "is missing"},
-      {"extra file", [](auto& b, auto&) { std::ofstream(FilesDir(b.storage_path()) / "intruder.txt") << "x"; },
+      {"extra file", [](auto& b, auto&) { std::ofstream(BackupPaths(b.storage_path()).files() / "intruder.txt") << "x"; },
        "unexpected file intruder.txt"},
       {"modified file", [&](auto& b, auto&) { flip(first_file(b), 10); }, "SHA-256 differs"},
       {"resized file", [&](auto& b, auto&) { std::ofstream(first_file(b), std::ios::app) << "more"; },
@@ -202,7 +202,7 @@ TEST_F(RestoreTest, VerifyNamesEveryKindOfDamage) {
 TEST_F(RestoreTest, DeleteFreesExactlyTheBytesOnDisk) {
   auto b = MakeBackup(1000, 10);
   int64_t on_disk = static_cast<int64_t>(fs::file_size(b.storage_path()));
-  for (auto& e : fs::recursive_directory_iterator(FilesDir(b.storage_path()))) {
+  for (auto& e : fs::recursive_directory_iterator(BackupPaths(b.storage_path()).files())) {
     if (e.is_regular_file()) on_disk += static_cast<int64_t>(e.file_size());
   }
   collector::DeleteBackupRequest request;
@@ -212,7 +212,7 @@ TEST_F(RestoreTest, DeleteFreesExactlyTheBytesOnDisk) {
   EXPECT_EQ(response.status().code(), collector::Status::OK);
   EXPECT_EQ(response.bytes_freed(), on_disk);
   EXPECT_FALSE(fs::exists(b.storage_path()));
-  EXPECT_FALSE(fs::exists(FilesDir(b.storage_path())));
+  EXPECT_FALSE(fs::exists(BackupPaths(b.storage_path()).files()));
   EXPECT_EQ(server_->store().ListBackups({})->total_count, 0);
   EXPECT_EQ(repo_->DeleteBackup(Ctx().get(), request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
 }
@@ -261,7 +261,7 @@ TEST_F(RestoreTest, StartUpSweepsLeftoversOfEndedRestoresOnly) {
   // the copy of a job still queued, which must survive.
   auto ended = server_->store().ListJobs({})->jobs.front();
   const auto dir = layout().CollectionDb({"prod", "users"}).parent_path();
-  const auto files = layout().FilesDir({"prod", "users"});
+  const auto files = layout().CollectionFilesDir({"prod", "users"});
   std::ofstream(dir / ("collection.db.restoring-" + ended.id)) << "x";
   std::ofstream(dir / "collection.db.restoring-job-00000000deadbeef-wal") << "x";
   std::filesystem::create_directories(files.string() + ".old-job-00000000deadbeef");

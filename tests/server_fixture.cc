@@ -3,11 +3,11 @@
 namespace backup::testing {
 
 void ServerTest::StartServer(int workers) {
-  options_.data_dir = dir_.path() / "data";
+  options_.host.data_dir = dir_.path() / "data";
   options_.listen = "127.0.0.1:0";
-  options_.worker.threads = workers;
-  options_.worker.lease_ms = 5'000;
-  options_.worker.heartbeat_ms = 100;
+  options_.host.pool.threads = workers;
+  options_.host.pool.lease_ms = 5'000;
+  options_.host.pool.heartbeat_ms = 100;
   auto server = BackupServer::Start(options_);
   ASSERT_TRUE(server) << server.error().message();
   server_ = std::move(*server);
@@ -38,7 +38,7 @@ void ServerTest::CreateCollection(const std::string& ns, const std::string& name
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(response.status().code(), collector::Status::OK);
   if (records > 0) FillRecords(layout().CollectionDb({ns, name}), records);
-  if (files > 0) WriteFiles(layout().FilesDir({ns, name}), files, 1024);
+  if (files > 0) WriteFiles(layout().CollectionFilesDir({ns, name}), files, 1024);
 }
 
 collector::BackupCollectionResponse ServerTest::Backup(const std::string& ns, const std::string& name,

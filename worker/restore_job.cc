@@ -1,14 +1,16 @@
 #include "worker/restore_job.h"
 
 #include <map>
+#include <optional>
 #include <system_error>
 
 #include <spdlog/spdlog.h>
 
 #include "backup.pb.h"
+#include "common/backup_paths.h"
 #include "common/fs.h"
 #include "common/sqlite.h"
-#include "worker/backup_job.h"
+#include "worker/job_handler.h"
 #include "worker/snapshot.h"
 
 namespace backup {
@@ -96,7 +98,7 @@ Status PrepareDatabase(const BackupRecord& backup, const RestorePaths& p, bool d
 // Copies the backup's files into `temp_files`, each checked against the manifest.
 Status PrepareFiles(const BackupRecord& backup, const std::vector<ManifestEntry>& manifest,
                     const RestorePaths& p, JobContext& ctx) {
-  const fs::path src = FilesDir(backup.storage_path);
+  const fs::path src = BackupPaths(backup.storage_path).files();
   BACKUP_TRY(CreateDirs(p.temp_files), "restore files");
   for (const ManifestEntry& e : manifest) {
     if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while copying files"));
@@ -180,7 +182,7 @@ std::string LeftoverJobId(const std::string& name) {
 
 }  // namespace
 
-Status SweepRestoreLeftovers(ControlStore& store, const DataLayout& layout) {
+Status SweepRestoreLeftovers(JobQueue& jobs, Catalog& catalog, const DataLayout& layout) {
   std::error_code ec;
   for (const fs::path& root : {layout.root() / "collections", layout.root() / "files"}) {
     // Leftovers sit beside a collection: <root>/<ns>/<name>... at depth 2 or 3.
@@ -191,9 +193,9 @@ Status SweepRestoreLeftovers(ControlStore& store, const DataLayout& layout) {
       }
       const std::string job_id = LeftoverJobId(it->path().filename().string());
       if (job_id.empty()) continue;
-      auto job = store.GetJob(job_id);
+      auto job = jobs.GetJob(job_id);
       if (job && !IsTerminal(job->state)) continue;
-      auto intent = store.HasRestoreIntent(job_id);
+      auto intent = catalog.HasRestoreIntent(job_id);
       if (intent && *intent) continue;
       it.disable_recursion_pending();
       spdlog::info("job={} removing restore leftover {}", job_id, it->path().string());
@@ -203,73 +205,104 @@ Status SweepRestoreLeftovers(ControlStore& store, const DataLayout& layout) {
   return {};
 }
 
-Status RestoreJob::Run(JobContext& ctx) {
-  const Job& job = ctx.job();
+// What the rows say this restore is: the backup, where it goes, and what is there now.
+struct RestoreJob::Plan {
+  BackupRecord backup;
+  std::vector<ManifestEntry> manifest;
+  std::optional<CollectionRecord> existing;  // the destination's registry row, if any
+  RestorePaths paths;
+  bool overwrite = false;
+  bool intent = false;  // recorded by an earlier attempt: only roll forward
+};
+
+Result<RestoreJob::Plan> RestoreJob::MakePlan(const Job& job) const {
   auto request = ParseParams<collector::RestoreBackupRequest>(job);
   if (!request) return Fail(request.error());
-  auto backup = store_.GetBackup(job.backup_id);
+  auto backup = catalog_.GetBackup(job.backup_id);
   if (!backup) return Fail(backup.error());
-  auto manifest = store_.GetManifest(backup->id);
+  auto manifest = catalog_.GetManifest(backup->id);
   if (!manifest) return Fail(manifest.error());
-  auto intent = store_.HasRestoreIntent(job.id);
+  auto intent = catalog_.HasRestoreIntent(job.id);
   if (!intent) return Fail(intent.error());
-  auto existing = store_.GetCollection(job.collection);
+  auto existing = catalog_.GetCollection(job.collection);
   if (!existing && existing.error().code() != Code::kNotFound) return Fail(existing.error());
-  const RestorePaths p =
-      PathsFor(existing ? fs::path(existing->db_path) : layout_.CollectionDb(job.collection),
-               existing ? fs::path(existing->files_path) : layout_.FilesDir(job.collection), job.id);
+  std::optional<CollectionRecord> found;
+  if (existing) found = std::move(*existing);
+  const RestorePaths paths =
+      PathsFor(found ? fs::path(found->db_path) : layout_.CollectionDb(job.collection),
+               found ? fs::path(found->files_path) : layout_.CollectionFilesDir(job.collection),
+               job.id);
+  return Plan{std::move(*backup), std::move(*manifest), std::move(found), paths,
+              request->overwrite(), *intent};
+}
 
-  if (!*intent) {
-    if (backup->state != BackupState::kCompleted) {
-      return Fail(Error::FailedPrecondition("backup " + backup->id + " is " + std::string(ToString(backup->state))));
-    }
-    if (!request->overwrite() && (existing || Exists(p.db))) {
-      return Fail(Error::AlreadyExists("collection " + job.collection.Key() +
-                                       " already exists; restore with overwrite to replace it"));
-    }
-    BACKUP_TRY(RemoveDbFiles(p.temp_db), "remove leftovers of an earlier attempt");
-    BACKUP_TRY(RemoveAll(p.temp_files), "remove leftovers of an earlier attempt");
-    ScopedRemove guard_db(p.temp_db), guard_files(p.temp_files);
-    BACKUP_TRY(CreateDirs(p.db.parent_path()), "restore");
-    BACKUP_TRY(CreateDirs(p.files.parent_path()), "restore");
-    ctx.SetTotals(backup->size_bytes, static_cast<int64_t>(manifest->size()));
-
-    ctx.SetPhase("copy");
-    BACKUP_TRY(PrepareDatabase(*backup, p, Exists(p.db), ctx), "restore");
-    if (backup->includes_files) {
-      ctx.SetPhase("files");
-      BACKUP_TRY(PrepareFiles(*backup, *manifest, p, ctx), "restore");
-    }
-    BACKUP_TRY(FsyncDir(p.db.parent_path()), "restore");
-    if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled before the swap"));
-    BACKUP_TRY(store_.RecordRestoreIntent(ctx.lease()), "restore");
-    guard_db.Release();
-    guard_files.Release();
+Status RestoreJob::Stage(const Plan& plan, JobContext& ctx) const {
+  const RestorePaths& p = plan.paths;
+  const BackupRecord& backup = plan.backup;
+  if (backup.state != BackupState::kCompleted) {
+    return Fail(Error::FailedPrecondition("backup " + backup.id + " is " +
+                                          std::string(ToString(backup.state))));
   }
+  if (!plan.overwrite && (plan.existing || Exists(p.db))) {
+    return Fail(Error::AlreadyExists("collection " + ctx.job().collection.Key() +
+                                     " already exists; restore with overwrite to replace it"));
+  }
+  BACKUP_TRY(RemoveDbFiles(p.temp_db), "remove leftovers of an earlier attempt");
+  BACKUP_TRY(RemoveAll(p.temp_files), "remove leftovers of an earlier attempt");
+  ScopedRemove guard_db(p.temp_db), guard_files(p.temp_files);
+  BACKUP_TRY(CreateDirs(p.db.parent_path()), "restore");
+  BACKUP_TRY(CreateDirs(p.files.parent_path()), "restore");
+  ctx.SetTotals(backup.size_bytes, static_cast<int64_t>(plan.manifest.size()));
 
-  // Past the intent: roll forward.
-  ctx.SetPhase("swap");
-  BACKUP_TRY(SwapDatabase(p), "restore database");
-  BACKUP_TRY(SwapFiles(p), "restore files");
-  auto records = CountRecords(p.db);
+  ctx.SetPhase("copy");
+  BACKUP_TRY(PrepareDatabase(backup, p, Exists(p.db), ctx), "restore");
+  if (backup.includes_files) {
+    ctx.SetPhase("files");
+    BACKUP_TRY(PrepareFiles(backup, plan.manifest, p, ctx), "restore");
+  }
+  BACKUP_TRY(FsyncDir(p.db.parent_path()), "restore");
+  if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled before the swap"));
+  BACKUP_TRY(catalog_.RecordRestoreIntent(ctx.lease()), "restore");
+  guard_db.Release();
+  guard_files.Release();
+  return {};
+}
+
+Status RestoreJob::Register(const Plan& plan, JobContext& ctx) const {
+  const Job& job = ctx.job();
+  auto records = CountRecords(plan.paths.db);
   if (!records) return Fail(records.error().Context("count restored records"));
-
-  CollectionRecord record = existing ? *existing : CollectionRecord{};
+  CollectionRecord record = plan.existing.value_or(CollectionRecord{});
   record.name = job.collection;
-  record.db_path = p.db.string();
-  record.files_path = p.files.string();
-  record.labels["restored_from_backup"] = backup->id;
-  record.labels["original_collection"] = backup->collection.Key();
-  record.labels["backup_timestamp"] = std::to_string(backup->timestamp);
+  record.db_path = plan.paths.db.string();
+  record.files_path = plan.paths.files.string();
+  record.labels["restored_from_backup"] = plan.backup.id;
+  record.labels["original_collection"] = plan.backup.collection.Key();
+  record.labels["backup_timestamp"] = std::to_string(plan.backup.timestamp);
   collector::RestoreBackupResponse result;
   result.mutable_status()->set_code(collector::Status::OK);
   result.set_collection_id(job.collection.Key());
   result.set_records_restored(*records);
-  result.set_files_restored(backup->includes_files ? static_cast<int64_t>(manifest->size()) : 0);
-  BACKUP_TRY(store_.CompleteRestore(ctx.lease(), record, result.SerializeAsString()), "record restore");
-  spdlog::info("{} restored from {}: {} records, {} files", ctx.LogTag(), backup->id, *records,
-               result.files_restored());
+  result.set_files_restored(
+      plan.backup.includes_files ? static_cast<int64_t>(plan.manifest.size()) : 0);
+  BACKUP_TRY(catalog_.CompleteRestore(ctx.lease(), record, result.SerializeAsString()),
+             "record restore");
+  spdlog::info("{} restored from {}: {} records, {} files", ctx.LogTag(), plan.backup.id,
+               *records, result.files_restored());
   return {};
+}
+
+Status RestoreJob::Run(JobContext& ctx) {
+  auto plan = MakePlan(ctx.job());
+  if (!plan) return Fail(plan.error());
+  if (!plan->intent) {
+    if (auto staged = Stage(*plan, ctx); !staged) return staged;
+  }
+  // Past the intent: only roll forward.
+  ctx.SetPhase("swap");
+  BACKUP_TRY(SwapDatabase(plan->paths), "restore database");
+  BACKUP_TRY(SwapFiles(plan->paths), "restore files");
+  return Register(*plan, ctx);
 }
 
 }  // namespace backup

@@ -16,11 +16,13 @@
 // 5. Register the collection with its restore labels and mark the job SUCCEEDED, in one
 //    transaction that also clears the intent.
 //
+// Run() reads as these steps: Stage (1), the intent (2), Swap (3, 4), Register (5).
 // A backup made without files restores the database only; the files folder is left as
 // it is. Thread-safety: Run() may be called from several threads for different jobs.
 #pragma once
 
-#include "common/control_store.h"
+#include "control/catalog.h"
+#include "control/job_queue.h"
 #include "common/data_layout.h"
 #include "worker/job_handler.h"
 
@@ -28,17 +30,25 @@ namespace backup {
 
 class RestoreJob final : public JobHandler {
  public:
-  RestoreJob(ControlStore& store, DataLayout layout) : store_(store), layout_(std::move(layout)) {}
+  RestoreJob(Catalog& catalog, DataLayout layout)
+      : catalog_(catalog), layout_(std::move(layout)) {}
   Status Run(JobContext& ctx) override;
 
  private:
-  ControlStore& store_;
+  struct Plan;
+  Result<Plan> MakePlan(const Job& job) const;
+  // Copies and checks the backup beside the destination, then records the intent.
+  Status Stage(const Plan& plan, JobContext& ctx) const;
+  // Registers the collection and marks the job SUCCEEDED.
+  Status Register(const Plan& plan, JobContext& ctx) const;
+
+  Catalog& catalog_;
   const DataLayout layout_;
 };
 
 // Removes the temporary copies (".restoring-<job>", ".old-<job>") that restores whose job
 // has ended without a pending intent left behind, e.g. one whose worker was killed on its
 // last attempt. Run at start-up; copies of jobs still queued or running are kept.
-Status SweepRestoreLeftovers(ControlStore& store, const DataLayout& layout);
+Status SweepRestoreLeftovers(JobQueue& jobs, Catalog& catalog, const DataLayout& layout);
 
 }  // namespace backup

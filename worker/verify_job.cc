@@ -7,10 +7,10 @@
 #include <spdlog/spdlog.h>
 
 #include "backup.pb.h"
+#include "common/backup_paths.h"
 #include "common/fs.h"
 #include "common/sqlite.h"
 #include "common/wire.h"
-#include "worker/backup_job.h"
 #include "worker/file_tree.h"
 
 namespace backup {
@@ -84,7 +84,7 @@ Result<std::vector<std::string>> CheckBackup(const BackupRecord& backup,
 
   if (backup.includes_files) {
     ctx.SetPhase("files");
-    const fs::path dir = FilesDir(db_path);
+    const fs::path dir = BackupPaths(db_path).files();
     std::error_code ec;
     if (!fs::is_directory(dir, ec)) {
       problems.push_back("files folder " + dir.string() + " is missing");
@@ -117,13 +117,13 @@ Result<std::vector<std::string>> CheckBackup(const BackupRecord& backup,
 }
 
 Status VerifyJob::Run(JobContext& ctx) {
-  auto backup = store_.GetBackup(ctx.job().backup_id);
+  auto backup = catalog_.GetBackup(ctx.job().backup_id);
   if (!backup) return Fail(backup.error());
   if (backup->state != BackupState::kCompleted) {
     return Fail(Error::FailedPrecondition("backup " + backup->id + " is " +
                                           std::string(ToString(backup->state))));
   }
-  auto manifest = store_.GetManifest(backup->id);
+  auto manifest = catalog_.GetManifest(backup->id);
   if (!manifest) return Fail(manifest.error());
   auto problems = CheckBackup(*backup, *manifest, ctx);
   if (!problems) return Fail(problems.error());
@@ -136,11 +136,11 @@ Status VerifyJob::Run(JobContext& ctx) {
   result.set_is_valid(valid);
   result.set_error_message(error);
   BackupRecord verified = *backup;
-  verified.last_verified_at = store_.clock().NowMs() / 1000;
+  verified.last_verified_at = clock_.NowMs() / 1000;
   verified.last_verify_valid = valid;
   verified.last_verify_error = error;
   *result.mutable_backup() = ToProto(verified);
-  BACKUP_TRY(store_.CompleteVerify(ctx.lease(), backup->id, valid, error, result.SerializeAsString()),
+  BACKUP_TRY(catalog_.CompleteVerify(ctx.lease(), backup->id, valid, error, result.SerializeAsString()),
              "record verification");
   if (valid) {
     spdlog::info("{} verified: valid", ctx.LogTag());

@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "common/control_store.h"
+#include "common/clock.h"
+#include "control/catalog.h"
 #include "worker/job_handler.h"
 
 namespace backup {
@@ -20,11 +21,12 @@ Result<std::vector<std::string>> CheckBackup(const BackupRecord& backup,
 
 class VerifyJob final : public JobHandler {
  public:
-  explicit VerifyJob(ControlStore& store) : store_(store) {}
+  VerifyJob(Catalog& catalog, const Clock& clock) : catalog_(catalog), clock_(clock) {}
   Status Run(JobContext& ctx) override;
 
  private:
-  ControlStore& store_;
+  Catalog& catalog_;
+  const Clock& clock_;
 };
 
 }  // namespace backup

@@ -18,7 +18,7 @@
 
 #include <asio/thread_pool.hpp>
 
-#include "common/job_queue.h"
+#include "control/job_queue.h"
 #include "worker/job_context.h"
 #include "worker/job_handler.h"
 

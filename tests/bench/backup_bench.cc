@@ -40,9 +40,9 @@ struct Settings {
 struct Server {
   Server(const fs::path& data, int workers) {
     BackupServerOptions o;
-    o.data_dir = data;
+    o.host.data_dir = data;
     o.listen = "127.0.0.1:0";
-    o.worker.threads = workers;
+    o.host.pool.threads = workers;
     auto s = BackupServer::Start(o);
     if (!s) {
       std::fprintf(stderr, "backup-bench: %s\n", s.error().message().c_str());

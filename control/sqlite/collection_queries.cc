@@ -1,7 +1,7 @@
 // The collection registry: CreateCollection, GetCollection, Discover.
 #include <string>
 
-#include "common/control_store.h"
+#include "control/sqlite/sqlite_control_store.h"
 
 namespace backup {
 namespace {
@@ -40,14 +40,14 @@ CollectionRecord ReadCollection(const sql::Statement& s) {
 
 }  // namespace
 
-Status ControlStore::UpdateLabels(const CollectionRecord& record) {
+Status SqliteControlStore::UpdateLabels(const CollectionRecord& record) {
   for (const auto& [k, v] : record.labels) {
     BACKUP_TRY(db_.Run(kInsertLabel, {record.name.ns, record.name.name, k, v}), "insert label");
   }
   return {};
 }
 
-Status ControlStore::CreateCollection(const CollectionRecord& record) {
+Status SqliteControlStore::CreateCollection(const CollectionRecord& record) {
   std::lock_guard lock(mu_);
   auto tx = sql::Transaction::Begin(db_);
   if (!tx) return Fail(tx.error());
@@ -62,7 +62,7 @@ Status ControlStore::CreateCollection(const CollectionRecord& record) {
   return tx->Commit();
 }
 
-Result<CollectionRecord> ControlStore::GetCollection(const CollectionName& name) {
+Result<CollectionRecord> SqliteControlStore::GetCollection(const CollectionName& name) {
   std::lock_guard lock(mu_);
   auto stmt = db_.Prepare(std::string(kSelectCollectionColumns) +
                           " WHERE namespace = ?1 AND name = ?2");
@@ -84,7 +84,7 @@ Result<CollectionRecord> ControlStore::GetCollection(const CollectionName& name)
   return record;
 }
 
-Result<CollectionPage> ControlStore::Discover(const DiscoverQuery& query) {
+Result<CollectionPage> SqliteControlStore::Discover(const DiscoverQuery& query) {
   std::vector<CollectionName> names;
   CollectionPage page;
   {

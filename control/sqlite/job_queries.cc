@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <string>
 
-#include "common/control_store.h"
+#include "control/sqlite/sqlite_control_store.h"
 
 namespace backup {
 namespace {
@@ -54,8 +54,6 @@ WHERE seq IN (
         AND (o.state = 'RUNNING' OR (o.state = 'QUEUED' AND o.seq < q.seq)))
   ORDER BY q.seq LIMIT ?4)
 RETURNING )sql";
-
-constexpr std::string_view kFence = " WHERE job_id = ?1 AND lease_owner = ?2 AND attempt = ?3 AND state = 'RUNNING'";
 
 constexpr std::string_view kHeartbeat = R"sql(
 UPDATE jobs SET lease_expires_at = ?4 + ?5, phase = ?6, bytes_done = ?7, bytes_total = ?8,
@@ -144,18 +142,18 @@ std::string SelectJobs(std::string_view where) {
 
 }  // namespace
 
-Status ControlStore::InsertJob(const Job& job) {
+Status SqliteControlStore::InsertJob(const Job& job) {
   return db_.Run(kInsertJob, {job.id, ToString(job.kind), job.collection.ns, job.collection.name,
                               job.backup_id, job.params, static_cast<int64_t>(job.max_attempts),
                               job.created_at_ms, job.idempotency_key, job.request_hash});
 }
 
-Status ControlStore::RecordAttempt(const Lease& lease, const Error& error) {
+Status SqliteControlStore::RecordAttempt(const Lease& lease, const Error& error) {
   return db_.Run(kInsertAttempt, {lease.job_id, static_cast<int64_t>(lease.attempt), lease.owner,
                                   static_cast<int64_t>(error.code()), error.message(), Now()});
 }
 
-Result<Job> ControlStore::GetJob(const std::string& job_id) {
+Result<Job> SqliteControlStore::GetJob(const std::string& job_id) {
   std::lock_guard lock(mu_);
   auto stmt = db_.Prepare(SelectJobs("WHERE job_id = ?1"));
   if (!stmt) return Fail(stmt.error());
@@ -180,7 +178,7 @@ Result<Job> ControlStore::GetJob(const std::string& job_id) {
   return job;
 }
 
-Result<std::optional<Job>> ControlStore::FindByIdempotencyKey(const std::string& key) {
+Result<std::optional<Job>> SqliteControlStore::FindByIdempotencyKey(const std::string& key) {
   std::string job_id;
   {
     std::lock_guard lock(mu_);
@@ -197,7 +195,7 @@ Result<std::optional<Job>> ControlStore::FindByIdempotencyKey(const std::string&
   return std::optional<Job>(std::move(*job));
 }
 
-Result<int> ControlStore::PruneFinishedJobs(int64_t before_ms) {
+Result<int> SqliteControlStore::PruneFinishedJobs(int64_t before_ms) {
   std::lock_guard lock(mu_);
   BACKUP_TRY(db_.Run("DELETE FROM jobs WHERE finished_at > 0 AND finished_at < ?1 AND state IN "
                      "('SUCCEEDED', 'FAILED', 'CANCELLED')",
@@ -206,7 +204,7 @@ Result<int> ControlStore::PruneFinishedJobs(int64_t before_ms) {
   return static_cast<int>(db_.Changes());
 }
 
-Result<JobPage> ControlStore::ListJobs(const JobQuery& q) {
+Result<JobPage> SqliteControlStore::ListJobs(const JobQuery& q) {
   int64_t before = INT64_MAX;
   if (!q.page_token.empty()) {
     char* end = nullptr;
@@ -236,7 +234,7 @@ Result<JobPage> ControlStore::ListJobs(const JobQuery& q) {
   return page;
 }
 
-Result<Job> ControlStore::CancelJob(const std::string& job_id) {
+Result<Job> SqliteControlStore::CancelJob(const std::string& job_id) {
   {
     std::lock_guard lock(mu_);
     auto tx = sql::Transaction::Begin(db_);
@@ -253,7 +251,7 @@ Result<Job> ControlStore::CancelJob(const std::string& job_id) {
   return GetJob(job_id);
 }
 
-Result<std::vector<Job>> ControlStore::Claim(const std::string& owner, int max, int64_t lease_ms) {
+Result<std::vector<Job>> SqliteControlStore::Claim(const std::string& owner, int max, int64_t lease_ms) {
   if (max <= 0) return std::vector<Job>{};
   Result<std::vector<Job>> jobs;
   {
@@ -269,87 +267,47 @@ Result<std::vector<Job>> ControlStore::Claim(const std::string& owner, int max, 
   return jobs;
 }
 
-Result<LeaseStatus> ControlStore::Heartbeat(const Lease& lease, const Progress& p,
-                                            int64_t lease_ms) {
+Result<LeaseStatus> SqliteControlStore::Heartbeat(const Lease& lease, const Progress& p,
+                                                  int64_t lease_ms) {
   LeaseStatus status;
-  {
-    std::lock_guard lock(mu_);
-    auto stmt = db_.Prepare(std::string(kHeartbeat) + std::string(kFence) +
-                            " RETURNING cancel_requested");
-    if (!stmt) return Fail(stmt.error());
-    stmt->Bind({lease.job_id, lease.owner, static_cast<int64_t>(lease.attempt), Now(), lease_ms,
-                p.phase, p.bytes_done, p.bytes_total, p.items_done, p.items_total});
-    auto row = stmt->Step();
-    if (!row) return Fail(row.error().Context("heartbeat"));
-    if (!*row) {
-      return Fail(Error::Aborted("heartbeat: job " + lease.job_id +
-                                 " is no longer leased to this worker"));
-    }
-    status.cancel_requested = stmt->Int(0) != 0;
-    BACKUP_TRY(stmt->Run(), "heartbeat");
+  auto read_cancel = [&]() -> Status {
+    auto cancel = db_.QueryInt("SELECT cancel_requested FROM jobs WHERE job_id = ?1", {lease.job_id});
+    if (!cancel) return Fail(cancel.error());
+    status.cancel_requested = *cancel != 0;
+    return {};
+  };
+  if (auto s = FencedWrite(lease, "heartbeat", kHeartbeat,
+                         {Now(), lease_ms, std::string_view(p.phase), p.bytes_done, p.bytes_total,
+                          p.items_done, p.items_total},
+                          read_cancel);
+      !s) {
+    return Fail(s.error());
   }
-  NotifyChange();
   return status;
 }
 
-Status ControlStore::FinishJob(const Lease& lease, JobState state, const Error& error) {
-  {
-    std::lock_guard lock(mu_);
-    auto tx = sql::Transaction::Begin(db_);
-    if (!tx) return Fail(tx.error().Context("finish job"));
-    BACKUP_TRY(db_.Run(std::string(kFinish) + std::string(kFence),
-                       {lease.job_id, lease.owner, static_cast<int64_t>(lease.attempt),
-                        ToString(state), static_cast<int64_t>(error.code()), error.message(),
-                        Now()}),
-               "finish job");
-    if (db_.Changes() != 1) {
-      return Fail(Error::Aborted("finish job: job " + lease.job_id +
-                                 " is no longer leased to this worker"));
-    }
-    BACKUP_TRY(RecordAttempt(lease, error), "finish job: attempt history");
-    BACKUP_TRY(db_.Run(kSettleBackups, {}), "finish job: backup row");
-    BACKUP_TRY(tx->Commit(), "finish job");
-  }
-  NotifyChange();
-  return {};
+Status SqliteControlStore::FinishJob(const Lease& lease, JobState state, const Error& error) {
+  return FencedWrite(lease, "finish job", kFinish,
+                     {ToString(state), static_cast<int64_t>(error.code()),
+                      std::string_view(error.message()), Now()},
+                     [&]() -> Status {
+                       BACKUP_TRY(RecordAttempt(lease, error), "attempt history");
+                       return db_.Run(kSettleBackups, {});
+                     });
 }
 
-Status ControlStore::RetryJob(const Lease& lease, const Error& error, int64_t run_after_ms) {
-  {
-    std::lock_guard lock(mu_);
-    auto tx = sql::Transaction::Begin(db_);
-    if (!tx) return Fail(tx.error().Context("retry job"));
-    BACKUP_TRY(db_.Run(std::string(kRetry) + std::string(kFence),
-                       {lease.job_id, lease.owner, static_cast<int64_t>(lease.attempt),
-                        static_cast<int64_t>(error.code()), error.message(), run_after_ms, Now()}),
-               "retry job");
-    if (db_.Changes() != 1) {
-      return Fail(Error::Aborted("retry job: job " + lease.job_id +
-                                 " is no longer leased to this worker"));
-    }
-    BACKUP_TRY(RecordAttempt(lease, error), "retry job: attempt history");
-    BACKUP_TRY(tx->Commit(), "retry job");
-  }
-  NotifyChange();
-  return {};
+Status SqliteControlStore::RetryJob(const Lease& lease, const Error& error, int64_t run_after_ms) {
+  return FencedWrite(lease, "retry job", kRetry,
+                     {static_cast<int64_t>(error.code()), std::string_view(error.message()),
+                      run_after_ms, Now()},
+                     [&] { return RecordAttempt(lease, error); });
 }
 
-Status ControlStore::ReleaseJob(const Lease& lease) {
-  {
-    std::lock_guard lock(mu_);
-    BACKUP_TRY(db_.Run(std::string(kRelease) + std::string(kFence),
-                       {lease.job_id, lease.owner, static_cast<int64_t>(lease.attempt), Now()}),
-               "release job");
-    if (db_.Changes() != 1) {
-      return Fail(Error::Aborted("release job: job " + lease.job_id +
-                                 " is no longer leased to this worker"));
-    }
-  }
-  NotifyChange();
-  return {};
+Status SqliteControlStore::ReleaseJob(const Lease& lease) {
+  return FencedWrite(lease, "release job", kRelease, {Now()});
 }
 
-Result<int> ControlStore::RescueExpired() {
+Result<int> SqliteControlStore::RescueExpired() {
   int touched = 0;
   {
     std::lock_guard lock(mu_);

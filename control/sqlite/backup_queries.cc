@@ -1,7 +1,7 @@
 // Backup rows: enqueue (with the job, atomically), read, list, complete.
 #include <string>
 
-#include "common/control_store.h"
+#include "control/sqlite/sqlite_control_store.h"
 
 namespace backup {
 namespace {
@@ -33,15 +33,9 @@ WHERE backup_id = ?1 AND state = 'PENDING')sql";
 constexpr std::string_view kInsertManifest =
     "INSERT INTO backup_files (backup_id, path, size, sha256) VALUES (?1, ?2, ?3, ?4)";
 
-constexpr std::string_view kSucceedJob = R"sql(
-UPDATE jobs SET state = 'SUCCEEDED', result = ?4, phase = 'done', bytes_done = ?6,
-                bytes_total = ?6, items_done = ?7, items_total = ?7, finished_at = ?5,
-                updated_at = ?5
-WHERE job_id = ?1 AND lease_owner = ?2 AND attempt = ?3 AND state = 'RUNNING')sql";
-
 }  // namespace
 
-Status ControlStore::EnqueueBackup(const Job& job, const BackupRecord& backup) {
+Status SqliteControlStore::EnqueueBackup(const Job& job, const BackupRecord& backup) {
   auto work = [&]() -> Status {
     BACKUP_TRY(InsertJob(job), "enqueue backup: insert job");
     auto inserted = db_.Run(
@@ -61,7 +55,7 @@ Status ControlStore::EnqueueBackup(const Job& job, const BackupRecord& backup) {
   return {};
 }
 
-Result<std::vector<BackupRecord>> ControlStore::ReadBackups(sql::Statement& s) {
+Result<std::vector<BackupRecord>> SqliteControlStore::ReadBackups(sql::Statement& s) {
   std::vector<BackupRecord> out;
   for (;;) {
     auto row = s.Step();
@@ -93,7 +87,7 @@ Result<std::vector<BackupRecord>> ControlStore::ReadBackups(sql::Statement& s) {
   return out;
 }
 
-Result<BackupRecord> ControlStore::GetBackup(const std::string& backup_id) {
+Result<BackupRecord> SqliteControlStore::GetBackup(const std::string& backup_id) {
   std::lock_guard lock(mu_);
   auto stmt = db_.Prepare(std::string(kSelectBackupColumns) + " WHERE backup_id = ?1");
   if (!stmt) return Fail(stmt.error());
@@ -104,7 +98,7 @@ Result<BackupRecord> ControlStore::GetBackup(const std::string& backup_id) {
   return std::move(rows->front());
 }
 
-Result<BackupList> ControlStore::ListBackups(const BackupQuery& q) {
+Result<BackupList> SqliteControlStore::ListBackups(const BackupQuery& q) {
   std::string ns = q.collection ? q.collection->ns : q.ns;
   std::string name = q.collection ? q.collection->name : "";
   std::string where(kWhereSince);
@@ -125,7 +119,7 @@ Result<BackupList> ControlStore::ListBackups(const BackupQuery& q) {
   return list;
 }
 
-Result<std::vector<ManifestEntry>> ControlStore::GetManifest(const std::string& backup_id) {
+Result<std::vector<ManifestEntry>> SqliteControlStore::GetManifest(const std::string& backup_id) {
   std::lock_guard lock(mu_);
   auto stmt = db_.Prepare(
       "SELECT path, size, sha256 FROM backup_files WHERE backup_id = ?1 ORDER BY path");
@@ -141,38 +135,27 @@ Result<std::vector<ManifestEntry>> ControlStore::GetManifest(const std::string& 
   return out;
 }
 
-Status ControlStore::CompleteBackup(const Lease& lease, const BackupRecord& b,
-                                    const std::vector<ManifestEntry>& manifest,
-                                    const std::string& result) {
-  {
-    std::lock_guard lock(mu_);
-    auto tx = sql::Transaction::Begin(db_);
-    if (!tx) return Fail(tx.error().Context("complete backup"));
-    BACKUP_TRY(db_.Run(kSucceedJob, {lease.job_id, lease.owner,
-                                     static_cast<int64_t>(lease.attempt), result, Now(),
-                                     b.size_bytes, b.file_count}),
-               "complete backup: job");
-    if (db_.Changes() != 1) {
-      return Fail(Error::Aborted("complete backup: job " + lease.job_id +
-                                 " is no longer leased to this worker"));
-    }
+Status SqliteControlStore::CompleteBackup(const Lease& lease, const BackupRecord& b,
+                                          const std::vector<ManifestEntry>& manifest,
+                                          const std::string& result) {
+  auto complete_row = [&]() -> Status {
     BACKUP_TRY(db_.Run(kCompleteBackup, {b.id, b.size_bytes, b.record_count, b.file_count,
                                          b.sha256, b.completed_at}),
-               "complete backup: backup row");
+               "backup row");
     if (db_.Changes() != 1) {
-      return Fail(Error::Aborted("complete backup: backup " + b.id + " is no longer pending"));
+      return Fail(Error::Aborted("backup " + b.id + " is no longer pending"));
     }
     auto insert = db_.Prepare(kInsertManifest);
     if (!insert) return Fail(insert.error());
     for (const ManifestEntry& e : manifest) {
       // One prepared statement reused for every row: manifests can hold many files.
-      BACKUP_TRY(insert->Bind({b.id, e.path, e.size, e.sha256}).Run(), "complete backup: manifest");
+      BACKUP_TRY(insert->Bind({b.id, e.path, e.size, e.sha256}).Run(), "manifest");
       insert->Reset();
     }
-    BACKUP_TRY(tx->Commit(), "complete backup");
-  }
-  NotifyChange();
-  return {};
+    return {};
+  };
+  return SucceedJob(lease, "complete backup", result, std::pair{b.size_bytes, b.file_count},
+                    complete_row);
 }
 
 }  // namespace backup

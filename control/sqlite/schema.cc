@@ -5,7 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "common/control_store.h"
+#include "control/sqlite/sqlite_control_store.h"
 
 namespace backup {
 namespace {
@@ -141,7 +141,7 @@ CREATE INDEX idx_backups_namespace_order
 
 }  // namespace
 
-Result<std::unique_ptr<ControlStore>> ControlStore::Open(const ControlStoreOptions& options) {
+Result<std::unique_ptr<SqliteControlStore>> SqliteControlStore::Open(const SqliteControlStoreOptions& options) {
   auto db = sql::Database::Open(options.path, {.busy_timeout_ms = options.busy_timeout_ms});
   if (!db) return Fail(db.error().Context("open control database"));
   // WAL lets readers (ListBackups, WatchJob) run beside the writers; synchronous=FULL
@@ -149,12 +149,12 @@ Result<std::unique_ptr<ControlStore>> ControlStore::Open(const ControlStoreOptio
   BACKUP_TRY(db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
                       "PRAGMA foreign_keys=ON;"),
              "configure control database");
-  std::unique_ptr<ControlStore> store(new ControlStore(options, std::move(*db)));
+  std::unique_ptr<SqliteControlStore> store(new SqliteControlStore(options, std::move(*db)));
   BACKUP_TRY(store->Migrate(), "migrate control database");
   return store;
 }
 
-Status ControlStore::Migrate() {
+Status SqliteControlStore::Migrate() {
   std::lock_guard lock(mu_);
   auto tx = sql::Transaction::Begin(db_);
   if (!tx) return Fail(tx.error());

@@ -1,4 +1,4 @@
-#include "common/change_watcher.h"
+#include "control/sqlite/change_watcher.h"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -13,7 +13,7 @@
 
 namespace backup {
 
-Result<std::unique_ptr<ChangeWatcher>> ChangeWatcher::Start(ControlStore& store,
+Result<std::unique_ptr<ChangeWatcher>> ChangeWatcher::Start(JobQueue& store,
                                                             const std::filesystem::path& db_path) {
   auto db = sql::Database::Open(db_path.string(), {.read_only = true});
   if (!db) return Fail(db.error().Context("change watcher"));
@@ -37,7 +37,7 @@ Result<std::unique_ptr<ChangeWatcher>> ChangeWatcher::Start(ControlStore& store,
   return w;
 }
 
-ChangeWatcher::ChangeWatcher(ControlStore& store, sql::Database db, int inotify_fd, int stop_fd,
+ChangeWatcher::ChangeWatcher(JobQueue& store, sql::Database db, int inotify_fd, int stop_fd,
                              std::string wal_name)
     : store_(store),
       db_(std::move(db)),

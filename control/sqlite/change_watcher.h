@@ -2,7 +2,7 @@
 // on the database's folder reports every write to its -wal file (every commit in WAL
 // mode appends there). A write is seen before its commit is visible (SQLite publishes it
 // in the -shm index after the fsync), so on an event the watcher waits until the
-// database's `PRAGMA data_version` moves, then bumps the store's change version. Workers then claim
+// database's `PRAGMA data_version` moves, then bumps the queue's change version. Workers then claim
 // new jobs, and WatchJob sees progress, within milliseconds instead of on a polling tick;
 // polling stays as the fallback (other machines on a shared disk, inotify limits).
 //
@@ -13,25 +13,26 @@
 #include <memory>
 #include <thread>
 
-#include "common/control_store.h"
+#include "common/sqlite.h"
+#include "control/job_queue.h"
 
 namespace backup {
 
 class ChangeWatcher {
  public:
   // Starts watching the folder of `db_path`. Fails when inotify is unavailable.
-  static Result<std::unique_ptr<ChangeWatcher>> Start(ControlStore& store,
+  static Result<std::unique_ptr<ChangeWatcher>> Start(JobQueue& store,
                                                       const std::filesystem::path& db_path);
   ~ChangeWatcher();
 
  private:
-  ChangeWatcher(ControlStore& store, sql::Database db, int inotify_fd, int stop_fd,
+  ChangeWatcher(JobQueue& store, sql::Database db, int inotify_fd, int stop_fd,
                 std::string wal_name);
   void Loop();
   // Waits (briefly) for the commit behind a WAL write to become visible, then notifies.
   void NotifyWhenVisible();
 
-  ControlStore& store_;
+  JobQueue& store_;
   sql::Database db_;  // this thread's own connection, for data_version
   int64_t data_version_ = 0;
   int inotify_fd_;

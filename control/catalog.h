@@ -1,0 +1,99 @@
+// The catalogue: the collection registry, the backups with their manifests, and the
+// restore journal. The calls that start or end a job on a backup also write the job row,
+// in the same transaction, so a job and its backup never disagree: enqueueing a backup
+// inserts its job and its PENDING row together, completing it marks the row COMPLETED and
+// the job SUCCEEDED together (fenced by the lease, as every worker write).
+// SqliteControlStore implements it; a PostgreSQL store implements the same interface.
+//
+// Thread-safety: implementations are safe to call from any thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/records.h"
+
+namespace backup {
+
+struct DiscoverQuery {
+  std::string ns;                             // empty: all
+  std::map<std::string, std::string> labels;  // all must match
+  int page_size = 100;
+  std::string page_token;  // the last page's next_page_token; "" for the first page
+};
+
+struct CollectionPage {
+  std::vector<CollectionRecord> collections;
+  std::string next_page_token;
+};
+
+struct BackupQuery {
+  std::optional<CollectionName> collection;
+  std::string ns;
+  int limit = 0;  // 0: all
+  int64_t since_timestamp = 0;
+};
+
+struct BackupList {
+  std::vector<BackupRecord> backups;  // newest first
+  int64_t total_count = 0;
+};
+
+class Catalog {
+ public:
+  virtual ~Catalog() = default;
+
+  // --- Collections ----------------------------------------------------------------------
+  // kAlreadyExists when the collection is registered.
+  virtual Status CreateCollection(const CollectionRecord& record) = 0;
+  // kNotFound ("collection prod/users not found").
+  virtual Result<CollectionRecord> GetCollection(const CollectionName& name) = 0;
+  virtual Result<CollectionPage> Discover(const DiscoverQuery& query) = 0;
+
+  // --- Backups --------------------------------------------------------------------------
+  // Inserts the QUEUED job and its PENDING backup row in one transaction. kAlreadyExists
+  // when the id or an active backup's storage path is taken; nothing is written then.
+  virtual Status EnqueueBackup(const Job& job, const BackupRecord& backup) = 0;
+  // kNotFound for an unknown id.
+  virtual Result<BackupRecord> GetBackup(const std::string& backup_id) = 0;
+  virtual Result<BackupList> ListBackups(const BackupQuery& query) = 0;
+  virtual Result<std::vector<ManifestEntry>> GetManifest(const std::string& backup_id) = 0;
+  // Marks the backup COMPLETED (with its final figures and manifest) and the job
+  // SUCCEEDED with `result`, in one transaction fenced by `lease`. kAborted when the
+  // lease was lost or the backup is no longer PENDING.
+  virtual Status CompleteBackup(const Lease& lease, const BackupRecord& backup,
+                                const std::vector<ManifestEntry>& manifest,
+                                const std::string& result) = 0;
+
+  // Inserts a QUEUED job that reads the backup `job.backup_id` (a restore or a verify),
+  // in one transaction that checks the backup is COMPLETED: kNotFound for an unknown
+  // backup, kFailedPrecondition for one that is not COMPLETED.
+  virtual Status EnqueueBackupReader(const Job& job) = 0;
+  // Records the outcome of a verification on the backup row and marks the job SUCCEEDED
+  // with `result`, in one transaction fenced by `lease`.
+  virtual Status CompleteVerify(const Lease& lease, const std::string& backup_id, bool valid,
+                                const std::string& error, const std::string& result) = 0;
+
+  // Marks the backup DELETING and returns it, unless a job that uses it is QUEUED or
+  // RUNNING (kFailedPrecondition). A backup already DELETING is returned as it is, so an
+  // interrupted delete can be repeated.
+  virtual Result<BackupRecord> BeginDeleteBackup(const std::string& backup_id) = 0;
+  // Removes the backup's row and manifest (after its files are gone).
+  virtual Status FinishDeleteBackup(const std::string& backup_id) = 0;
+
+  // --- The restore journal --------------------------------------------------------------
+  // Once RecordRestoreIntent() has committed, the restore only rolls forward: a retry
+  // finishes the swap, and the job is never failed. kAborted when the lease was lost.
+  virtual Status RecordRestoreIntent(const Lease& lease) = 0;
+  virtual Result<bool> HasRestoreIntent(const std::string& job_id) = 0;
+  // Registers (or updates) the restored collection, marks the job SUCCEEDED with
+  // `result` and clears the intent, in one transaction fenced by `lease`.
+  virtual Status CompleteRestore(const Lease& lease, const CollectionRecord& collection,
+                                 const std::string& result) = 0;
+};
+
+}  // namespace backup

@@ -1,0 +1,31 @@
+#include "server/job_submission.h"
+
+#include <memory>
+
+#include "server/idempotency.h"
+
+namespace backup {
+
+Result<Submitted> SubmitOnce(JobQueue& jobs, const google::protobuf::Message& request,
+                             const std::string& idempotency_key,
+                             const std::function<Result<Job>(const std::string&)>& enqueue) {
+  std::unique_ptr<google::protobuf::Message> canonical(request.New());
+  canonical->CopyFrom(request);
+  const auto* descriptor = canonical->GetDescriptor();
+  for (const char* field : {"wait", "idempotency_key"}) {
+    canonical->GetReflection()->ClearField(canonical.get(), descriptor->FindFieldByName(field));
+  }
+  const std::string hash = RequestHash(*canonical);
+  auto repeat = FindRepeat(jobs, idempotency_key, hash);
+  if (!repeat) return Fail(repeat.error());
+  if (*repeat) return Submitted{std::move(**repeat), true};
+  auto job = enqueue(hash);
+  if (job) return Submitted{std::move(*job), false};
+  if (!idempotency_key.empty()) {
+    auto winner = FindRepeat(jobs, idempotency_key, hash);
+    if (winner && *winner) return Submitted{std::move(**winner), true};
+  }
+  return Fail(job.error());
+}
+
+}  // namespace backup

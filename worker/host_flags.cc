@@ -1,0 +1,59 @@
+#include "worker/host_flags.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+#include "common/logging.h"
+
+namespace backup {
+
+WorkerHostOptions HostFlags::ToOptions() const {
+  WorkerHostOptions options;
+  options.data_dir = data_dir;
+  options.extra_backup_roots.assign(backup_roots.begin(), backup_roots.end());
+  options.pool.threads = workers;
+  options.pool.lease_ms = static_cast<int64_t>(lease_s * 1000);
+  options.pool.shutdown_grace_ms = static_cast<int64_t>(grace_s * 1000);
+  options.pool.job_retention_ms = static_cast<int64_t>(retention_days * 86'400'000);
+  return options;
+}
+
+void AddHostFlags(CLI::App& app, HostFlags& flags, int min_workers) {
+  flags.workers = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  app.add_option("--data-dir", flags.data_dir, "data root (control.db, collections, backups)")
+      ->capture_default_str();
+  app.add_option("--workers", flags.workers,
+                 min_workers == 0 ? "worker threads (0: run no jobs)" : "worker threads")
+      ->capture_default_str()
+      ->check(CLI::Range(min_workers, 256));
+  app.add_option("--backup-root", flags.backup_roots,
+                 "further folder backups may be written to (repeatable)");
+  app.add_option("--lease-seconds", flags.lease_s,
+                 "job lease; a dead worker's job is rescued after it")
+      ->capture_default_str()
+      ->check(CLI::Range(0.5, 3600.0));
+  app.add_option("--shutdown-grace-seconds", flags.grace_s,
+                 "on SIGTERM, how long running jobs may finish")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--job-retention-days", flags.retention_days,
+                 "finished jobs are pruned after this")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 3650.0));
+  app.add_option("--log-format", flags.log_format, "text or json")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+}
+
+bool InitLoggingFromFlags(const HostFlags& flags, const char* program) {
+  if (auto s = InitLogging(flags.log_format, flags.log_level); !s) {
+    std::fprintf(stderr, "%s: %s\n", program, s.error().message().c_str());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace backup

@@ -1,0 +1,34 @@
+// The command-line flags every process that hosts workers takes (backupd and
+// backup-worker): data root, backup roots, worker threads, lease, shutdown grace, job
+// retention, logging. Each binary adds its own flags beside these.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "worker/worker_host.h"
+
+namespace backup {
+
+struct HostFlags {
+  std::string data_dir = "./data";
+  std::vector<std::string> backup_roots;
+  int workers = 2;  // replaced by the number of cores in AddHostFlags
+  double lease_s = 30;
+  double grace_s = 10;
+  double retention_days = 7;
+  std::string log_format = "text";
+  std::string log_level = "info";
+
+  WorkerHostOptions ToOptions() const;
+};
+
+// Registers the flags on `app`. `min_workers` is 0 where a process may run no jobs.
+void AddHostFlags(CLI::App& app, HostFlags& flags, int min_workers);
+
+// Sets up logging from the flags; prints to stderr and returns false on a bad value.
+bool InitLoggingFromFlags(const HostFlags& flags, const char* program);
+
+}  // namespace backup

@@ -1,0 +1,76 @@
+#include "worker/worker_host.h"
+
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+
+#include "common/fs.h"
+#include "worker/backup_job.h"
+#include "worker/restore_job.h"
+#include "worker/verify_job.h"
+
+namespace backup {
+namespace fs = std::filesystem;
+namespace {
+
+Result<std::vector<fs::path>> BackupRoots(const DataLayout& layout,
+                                          const std::vector<fs::path>& extra) {
+  BACKUP_TRY(CreateDirs(layout.BackupsRoot()), "backup root");
+  std::vector<fs::path> roots{fs::weakly_canonical(layout.BackupsRoot())};
+  for (const fs::path& root : extra) {
+    std::error_code ec;
+    if (!fs::is_directory(root, ec)) {
+      return Fail(Error::InvalidArgument("backup root " + root.string() + " is not a directory"));
+    }
+    roots.push_back(fs::weakly_canonical(fs::absolute(root)));
+  }
+  return roots;
+}
+
+}  // namespace
+
+WorkerHost::WorkerHost(WorkerHostOptions options)
+    : options_(std::move(options)), layout_(options_.data_dir) {}
+
+WorkerHost::~WorkerHost() { Stop(); }
+
+Result<std::unique_ptr<WorkerHost>> WorkerHost::Open(WorkerHostOptions options) {
+  std::unique_ptr<WorkerHost> host(new WorkerHost(std::move(options)));
+  const DataLayout& layout = host->layout_;
+  BACKUP_TRY(CreateDirs(layout.root()), "data directory");
+  auto roots = BackupRoots(layout, host->options_.extra_backup_roots);
+  if (!roots) return Fail(roots.error());
+  host->backup_roots_ = std::move(*roots);
+  auto store = SqliteControlStore::Open({.path = layout.ControlDb().string()});
+  if (!store) return Fail(store.error());
+  host->store_ = std::move(*store);
+  auto watcher = ChangeWatcher::Start(*host->store_, layout.ControlDb());
+  if (watcher) {
+    host->watcher_ = std::move(*watcher);
+  } else {
+    spdlog::warn("changes by other processes will be seen by polling only: {}",
+                 watcher.error().message());
+  }
+  if (auto swept = SweepRestoreLeftovers(host->jobs(), host->catalog(), layout); !swept) {
+    spdlog::warn("sweep of restore leftovers: {}", swept.error().message());
+  }
+  host->MakePool();
+  return host;
+}
+
+void WorkerHost::MakePool() {
+  pool_ = std::make_unique<WorkerPool>(jobs(), options_.pool);
+  pool_->SetHandler(JobKind::kBackup,
+                    std::make_unique<BackupJob>(catalog(), store_->clock(),
+                                                BackupJobOptions{.backup_roots = backup_roots_}));
+  pool_->SetHandler(JobKind::kRestore, std::make_unique<RestoreJob>(catalog(), layout_));
+  pool_->SetHandler(JobKind::kVerify, std::make_unique<VerifyJob>(catalog(), store_->clock()));
+}
+
+void WorkerHost::StartPool() { pool_->Start(); }
+
+void WorkerHost::Stop() {
+  if (pool_) pool_->Stop();
+}
+
+}  // namespace backup

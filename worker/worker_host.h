@@ -1,0 +1,60 @@
+// Everything a process that runs jobs needs, assembled once for backupd and backup-worker
+// alike: the data root and backup roots, the control store, the change watcher that wakes
+// this process on other processes' writes, the start-up sweep of restore leftovers, and
+// the worker pool with a handler for every job kind.
+//
+// Thread-safety: Open(), StartPool() and Stop() from one controlling thread; the stores
+// it hands out are safe from any thread.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "common/data_layout.h"
+#include "control/sqlite/change_watcher.h"
+#include "control/sqlite/sqlite_control_store.h"
+#include "worker/worker_pool.h"
+
+namespace backup {
+
+struct WorkerHostOptions {
+  std::filesystem::path data_dir = "./data";
+  // Further folders backups may be written to, besides <data_dir>/backups (must exist).
+  std::vector<std::filesystem::path> extra_backup_roots;
+  WorkerPoolOptions pool;  // pool.threads = 0: this process runs no jobs
+};
+
+class WorkerHost {
+ public:
+  // Creates the data root and <data_dir>/backups, opens and migrates the control store,
+  // starts the change watcher (polling only, with a warning, where inotify is missing)
+  // and sweeps restore leftovers. Fails when a folder or the store cannot be opened.
+  static Result<std::unique_ptr<WorkerHost>> Open(WorkerHostOptions options);
+  ~WorkerHost();
+
+  // Starts claiming jobs (nothing when pool.threads is 0).
+  void StartPool();
+  // Stops the pool as WorkerPool::Stop() does. Idempotent.
+  void Stop();
+
+  SqliteControlStore& store() { return *store_; }
+  JobQueue& jobs() { return *store_; }
+  Catalog& catalog() { return *store_; }
+  const DataLayout& layout() const { return layout_; }
+  // Absolute; the first is <data_dir>/backups, the default destination.
+  const std::vector<std::filesystem::path>& backup_roots() const { return backup_roots_; }
+
+ private:
+  explicit WorkerHost(WorkerHostOptions options);
+  void MakePool();
+
+  WorkerHostOptions options_;
+  DataLayout layout_;
+  std::vector<std::filesystem::path> backup_roots_;
+  std::unique_ptr<SqliteControlStore> store_;
+  std::unique_ptr<ChangeWatcher> watcher_;
+  std::unique_ptr<WorkerPool> pool_;
+};
+
+}  // namespace backup
