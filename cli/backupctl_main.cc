@@ -14,14 +14,24 @@ int main(int argc, char** argv) {
 
   CLI::App app{"backupctl: submit and follow backups of SQLite collections"};
   app.require_subcommand(1);
-  app.add_option("--server", options.server, "backupd address (env BACKUPCTL_SERVER)")->capture_default_str();
-  app.add_option("-o,--output", output, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  app.add_option("--server", options.server, "backupd address (env BACKUPCTL_SERVER)")
+      ->capture_default_str();
+  app.add_option("-o,--output", output, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   app.add_option("--timeout", options.timeout_s, "seconds per call")->capture_default_str();
 
   int rc = kExitOk;
-  auto run = [&](auto fn) { return [&, fn] { options.json = output == "json"; Client c(options); rc = fn(c); }; };
+  auto run = [&](auto fn) {
+    return [&, fn] {
+      options.json = output == "json";
+      Client c(options);
+      rc = fn(c);
+    };
+  };
 
-  auto* collections = app.add_subcommand("collections", "create and list collections")->require_subcommand(1);
+  auto* collections =
+      app.add_subcommand("collections", "create and list collections")->require_subcommand(1);
   CollectionArgs ccreate, clist;
   auto* create = collections->add_subcommand("create", "create a collection NS/NAME");
   create->add_option("collection", ccreate.collection, "NS/NAME")->required();
@@ -70,7 +80,8 @@ int main(int argc, char** argv) {
   backups_list->add_option("--limit", blist.limit, "at most this many");
   backups_list->callback(run([&](Client& c) { return BackupsList(c, blist); }));
 
-  auto* jobs = app.add_subcommand("jobs", "list, get, watch and cancel jobs")->require_subcommand(1);
+  auto* jobs =
+      app.add_subcommand("jobs", "list, get, watch and cancel jobs")->require_subcommand(1);
   JobsListArgs jlist;
   auto* jobs_list = jobs->add_subcommand("list", "list jobs, newest first");
   jobs_list->add_option("--state", jlist.state, "QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED");

@@ -24,11 +24,23 @@ std::unique_ptr<grpc::ClientContext> Client::Context() const {
 }
 
 int Client::Report(const grpc::Status& status) const {
-  static const char* kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
-                                 "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
-                                 "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE",
-                                 "DATA_LOSS", "UNAUTHENTICATED"};
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
   int code = status.error_code();
   std::string message = status.error_message();
   if (code == grpc::StatusCode::UNAVAILABLE && message.find("connect") != std::string::npos) {
@@ -79,7 +91,8 @@ int Client::Watch(const std::string& job_id) {
     if (last.has_restore_result()) {
       const auto& r = last.restore_result();
       std::printf(": restored %s, %lld records, %lld files", r.collection_id().c_str(),
-                  static_cast<long long>(r.records_restored()), static_cast<long long>(r.files_restored()));
+                  static_cast<long long>(r.records_restored()),
+                  static_cast<long long>(r.files_restored()));
     }
     std::printf("\n");
   } else {
@@ -124,7 +137,8 @@ int64_t ParseSince(const std::string& text) {
   int64_t scale = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
   if (scale == 0) return -1;
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                 std::chrono::system_clock::now().time_since_epoch()).count();
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
   return now - v * scale;
 }
 

@@ -71,7 +71,8 @@ class Client {
 bool ParseCollection(const std::string& text, collector::NamespacedName* out,
                      bool allow_namespace_only = false);
 // "k=v" pairs into a map; false on a pair without '='.
-bool ParsePairs(const std::vector<std::string>& pairs, google::protobuf::Map<std::string, std::string>* out);
+bool ParsePairs(const std::vector<std::string>& pairs,
+                google::protobuf::Map<std::string, std::string>* out);
 // Unix seconds, or a duration back from now ("90s", "30m", "12h", "7d"); -1 when invalid.
 int64_t ParseSince(const std::string& text);
 

@@ -29,14 +29,14 @@ std::string BackupStateName(collector::BackupState s) {
 }
 
 void PrintJobLine(const collector::Job& j) {
-  std::printf("%-20s %-8s %-10s %-30s %-24s %3.0f%% %-9s attempt %d/%d\n", j.job_id().c_str(),
-              collector::JobKind_Name(j.kind()).c_str(), collector::JobState_Name(j.state()).c_str(),
-              (j.collection().namespace_() + "/" + j.collection().name()).c_str(),
-              j.backup_id().c_str(),
-              j.progress().bytes_total() > 0
-                  ? 100.0 * static_cast<double>(j.progress().bytes_done()) / static_cast<double>(j.progress().bytes_total())
-                  : 0.0,
-              j.progress().phase().c_str(), j.attempt(), j.max_attempts());
+  std::printf(
+      "%-20s %-8s %-10s %-30s %-24s %3.0f%% %-9s attempt %d/%d\n", j.job_id().c_str(),
+      collector::JobKind_Name(j.kind()).c_str(), collector::JobState_Name(j.state()).c_str(),
+      (j.collection().namespace_() + "/" + j.collection().name()).c_str(), j.backup_id().c_str(),
+      j.progress().bytes_total() > 0 ? 100.0 * static_cast<double>(j.progress().bytes_done()) /
+                                           static_cast<double>(j.progress().bytes_total())
+                                     : 0.0,
+      j.progress().phase().c_str(), j.attempt(), j.max_attempts());
 }
 
 }  // namespace
@@ -44,14 +44,17 @@ void PrintJobLine(const collector::Job& j) {
 int CollectionsCreate(Client& client, const CollectionArgs& args) {
   collector::CreateCollectionRequest request;
   collector::NamespacedName name;
-  if (!ParseCollection(args.collection, &name)) return Usage("expected NS/NAME, got \"" + args.collection + "\"");
+  if (!ParseCollection(args.collection, &name))
+    return Usage("expected NS/NAME, got \"" + args.collection + "\"");
   request.mutable_collection()->set_namespace_(name.namespace_());
   request.mutable_collection()->set_name(name.name());
-  if (!ParsePairs(args.labels, request.mutable_collection()->mutable_metadata()->mutable_labels())) {
+  if (!ParsePairs(args.labels,
+                  request.mutable_collection()->mutable_metadata()->mutable_labels())) {
     return Usage("labels are key=value");
   }
   collector::CreateCollectionResponse response;
-  if (int rc = client.Call(&collector::CollectionRepo::Stub::CreateCollection, request, response); rc != kExitOk) {
+  if (int rc = client.Call(&collector::CollectionRepo::Stub::CreateCollection, request, response);
+      rc != kExitOk) {
     return rc;
   }
   if (client.json()) {
@@ -67,9 +70,11 @@ int CollectionsList(Client& client, const CollectionArgs& args) {
   request.set_namespace_(args.collection);
   request.set_page_size(args.page_size);
   request.set_page_token(args.page_token);
-  if (!ParsePairs(args.labels, request.mutable_label_filter())) return Usage("labels are key=value");
+  if (!ParsePairs(args.labels, request.mutable_label_filter()))
+    return Usage("labels are key=value");
   collector::DiscoverResponse response;
-  if (int rc = client.Call(&collector::CollectionRepo::Stub::Discover, request, response); rc != kExitOk) {
+  if (int rc = client.Call(&collector::CollectionRepo::Stub::Discover, request, response);
+      rc != kExitOk) {
     return rc;
   }
   if (client.json()) {
@@ -78,7 +83,8 @@ int CollectionsList(Client& client, const CollectionArgs& args) {
   }
   for (const auto& c : response.collections()) {
     std::string labels;
-    for (const auto& [k, v] : c.metadata().labels()) labels += (labels.empty() ? "" : ",") + k + "=" + v;
+    for (const auto& [k, v] : c.metadata().labels())
+      labels += (labels.empty() ? "" : ",") + k + "=" + v;
     std::printf("%s/%s %s\n", c.namespace_().c_str(), c.name().c_str(), labels.c_str());
   }
   if (!response.next_page_token().empty()) {
@@ -97,7 +103,8 @@ int Backup(Client& client, const BackupArgs& args) {
   request.set_max_attempts(args.max_attempts);
   if (!ParsePairs(args.tags, request.mutable_metadata())) return Usage("tags are key=value");
   collector::BackupCollectionResponse response;
-  if (int rc = client.Call(&collector::CollectionRepo::Stub::BackupCollection, request, response); rc != kExitOk) {
+  if (int rc = client.Call(&collector::CollectionRepo::Stub::BackupCollection, request, response);
+      rc != kExitOk) {
     return rc;
   }
   if (args.wait) return client.Watch(response.job().job_id());
@@ -129,7 +136,8 @@ int BackupsList(Client& client, const BackupsListArgs& args) {
   }
   request.set_limit(args.limit);
   collector::ListBackupsResponse response;
-  if (int rc = client.Call(&collector::CollectionRepo::Stub::ListBackups, request, response); rc != kExitOk) {
+  if (int rc = client.Call(&collector::CollectionRepo::Stub::ListBackups, request, response);
+      rc != kExitOk) {
     return rc;
   }
   if (client.json()) {
@@ -151,13 +159,15 @@ int BackupsList(Client& client, const BackupsListArgs& args) {
 int Restore(Client& client, const RestoreArgs& args) {
   collector::RestoreBackupRequest request;
   collector::NamespacedName dest;
-  if (!ParseCollection(args.dest, &dest)) return Usage("expected NS/NAME, got \"" + args.dest + "\"");
+  if (!ParseCollection(args.dest, &dest))
+    return Usage("expected NS/NAME, got \"" + args.dest + "\"");
   request.set_backup_id(args.backup_id);
   request.set_dest_namespace(dest.namespace_());
   request.set_dest_name(dest.name());
   request.set_overwrite(args.overwrite);
   collector::RestoreBackupResponse response;
-  if (int rc = client.Call(&collector::CollectionRepo::Stub::RestoreBackup, request, response); rc != kExitOk) {
+  if (int rc = client.Call(&collector::CollectionRepo::Stub::RestoreBackup, request, response);
+      rc != kExitOk) {
     return rc;
   }
   if (args.wait) return client.Watch(response.job().job_id());
@@ -174,7 +184,8 @@ int Verify(Client& client, const std::string& backup_id, bool wait) {
   collector::VerifyBackupRequest request;
   request.set_backup_id(backup_id);
   collector::VerifyBackupResponse response;
-  if (int rc = client.Call(&collector::CollectionRepo::Stub::VerifyBackup, request, response); rc != kExitOk) {
+  if (int rc = client.Call(&collector::CollectionRepo::Stub::VerifyBackup, request, response);
+      rc != kExitOk) {
     return rc;
   }
   if (!wait) {
@@ -185,17 +196,18 @@ int Verify(Client& client, const std::string& backup_id, bool wait) {
     }
     return kExitOk;
   }
-  int rc = client.Watch(response.job().job_id());
-  if (rc != kExitOk) return rc;
+  if (int watched = client.Watch(response.job().job_id()); watched != kExitOk) return watched;
   // The verdict: a verification that ran and found problems exits non-zero too.
   collector::GetJobRequest get;
   get.set_job_id(response.job().job_id());
   collector::GetJobResponse job;
-  if (int rc = client.Call(&collector::BackupJobs::Stub::GetJob, get, job); rc != kExitOk) return rc;
+  if (int rc = client.Call(&collector::BackupJobs::Stub::GetJob, get, job); rc != kExitOk)
+    return rc;
   const auto& verdict = job.job().verify_result();
   if (!client.json()) {
-    std::printf("backup %s is %s%s%s\n", backup_id.c_str(), verdict.is_valid() ? "VALID" : "INVALID",
-                verdict.is_valid() ? "" : ": ", verdict.error_message().c_str());
+    std::printf("backup %s is %s%s%s\n", backup_id.c_str(),
+                verdict.is_valid() ? "VALID" : "INVALID", verdict.is_valid() ? "" : ": ",
+                verdict.error_message().c_str());
   }
   return verdict.is_valid() ? kExitOk : kExitJobFailed;
 }
@@ -204,13 +216,15 @@ int Delete(Client& client, const std::string& backup_id) {
   collector::DeleteBackupRequest request;
   request.set_backup_id(backup_id);
   collector::DeleteBackupResponse response;
-  if (int rc = client.Call(&collector::CollectionRepo::Stub::DeleteBackup, request, response); rc != kExitOk) {
+  if (int rc = client.Call(&collector::CollectionRepo::Stub::DeleteBackup, request, response);
+      rc != kExitOk) {
     return rc;
   }
   if (client.json()) {
     client.PrintJson(response);
   } else {
-    std::printf("deleted %s, %s freed\n", backup_id.c_str(), HumanBytes(response.bytes_freed()).c_str());
+    std::printf("deleted %s, %s freed\n", backup_id.c_str(),
+                HumanBytes(response.bytes_freed()).c_str());
   }
   return kExitOk;
 }
@@ -233,7 +247,8 @@ int JobsList(Client& client, const JobsListArgs& args) {
   request.set_page_size(args.page_size);
   request.set_page_token(args.page_token);
   collector::ListJobsResponse response;
-  if (int rc = client.Call(&collector::BackupJobs::Stub::ListJobs, request, response); rc != kExitOk) {
+  if (int rc = client.Call(&collector::BackupJobs::Stub::ListJobs, request, response);
+      rc != kExitOk) {
     return rc;
   }
   if (client.json()) {
@@ -251,7 +266,8 @@ int JobsGet(Client& client, const std::string& job_id) {
   collector::GetJobRequest request;
   request.set_job_id(job_id);
   collector::GetJobResponse response;
-  if (int rc = client.Call(&collector::BackupJobs::Stub::GetJob, request, response); rc != kExitOk) {
+  if (int rc = client.Call(&collector::BackupJobs::Stub::GetJob, request, response);
+      rc != kExitOk) {
     return rc;
   }
   if (client.json()) {
@@ -259,7 +275,8 @@ int JobsGet(Client& client, const std::string& job_id) {
   } else {
     PrintJobLine(response.job());
     if (response.job().has_error()) {
-      std::printf("error: %s: %s\n", collector::Status::Code_Name(response.job().error().code()).c_str(),
+      std::printf("error: %s: %s\n",
+                  collector::Status::Code_Name(response.job().error().code()).c_str(),
                   response.job().error().message().c_str());
     }
   }
@@ -270,13 +287,15 @@ int JobsCancel(Client& client, const std::string& job_id) {
   collector::CancelJobRequest request;
   request.set_job_id(job_id);
   collector::CancelJobResponse response;
-  if (int rc = client.Call(&collector::BackupJobs::Stub::CancelJob, request, response); rc != kExitOk) {
+  if (int rc = client.Call(&collector::BackupJobs::Stub::CancelJob, request, response);
+      rc != kExitOk) {
     return rc;
   }
   if (client.json()) {
     client.PrintJson(response.job());
   } else {
-    std::printf("job %s: %s%s\n", job_id.c_str(), collector::JobState_Name(response.job().state()).c_str(),
+    std::printf("job %s: %s%s\n", job_id.c_str(),
+                collector::JobState_Name(response.job().state()).c_str(),
                 response.job().state() == collector::RUNNING ? " (cancel requested)" : "");
   }
   return kExitOk;

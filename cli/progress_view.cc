@@ -26,19 +26,25 @@ void ProgressView::Update(const collector::Job& job) {
   const auto now = std::chrono::steady_clock::now();
   double secs = std::chrono::duration<double>(now - start_).count();
   double rate = secs > 0 ? static_cast<double>(p.bytes_done()) / secs : 0;
-  double frac = p.bytes_total() > 0
-                    ? std::clamp(static_cast<double>(p.bytes_done()) / static_cast<double>(p.bytes_total()), 0.0, 1.0)
-                    : 0.0;
+  double frac =
+      p.bytes_total() > 0
+          ? std::clamp(static_cast<double>(p.bytes_done()) / static_cast<double>(p.bytes_total()),
+                       0.0, 1.0)
+          : 0.0;
   std::string state = collector::JobState_Name(job.state());
   char line[256];
-  std::snprintf(line, sizeof line, "%-9s %-9s %3.0f%%  %s / %s  %s/s  items %lld/%lld", state.c_str(),
-                p.phase().c_str(), frac * 100, HumanBytes(p.bytes_done()).c_str(),
+  std::snprintf(line, sizeof line, "%-9s %-9s %3.0f%%  %s / %s  %s/s  items %lld/%lld",
+                state.c_str(), p.phase().c_str(), frac * 100, HumanBytes(p.bytes_done()).c_str(),
                 HumanBytes(p.bytes_total()).c_str(), HumanBytes(static_cast<int64_t>(rate)).c_str(),
                 static_cast<long long>(p.items_done()), static_cast<long long>(p.items_total()));
   if (tty_) {
     constexpr int kWidth = 24;
     int filled = static_cast<int>(frac * kWidth);
-    std::string bar = "[" + std::string(filled, '#') + std::string(kWidth - filled, '-') + "]";
+    // Filled in place: GCC 12 at -O3 reports a false -Wrestrict on a chain of operator+.
+    std::string bar(kWidth + 2, '-');
+    bar.front() = '[';
+    bar.back() = ']';
+    std::fill_n(bar.begin() + 1, std::clamp(filled, 0, kWidth), '#');
     std::fprintf(out_, "\r\033[K%s %s", bar.c_str(), line);
     std::fflush(out_);
     drawn_ = true;

@@ -43,7 +43,9 @@ class Error {
   static Error AlreadyExists(std::string m) { return {Code::kAlreadyExists, std::move(m)}; }
   static Error PermissionDenied(std::string m) { return {Code::kPermissionDenied, std::move(m)}; }
   static Error ResourceExhausted(std::string m) { return {Code::kResourceExhausted, std::move(m)}; }
-  static Error FailedPrecondition(std::string m) { return {Code::kFailedPrecondition, std::move(m)}; }
+  static Error FailedPrecondition(std::string m) {
+    return {Code::kFailedPrecondition, std::move(m)};
+  }
   static Error Aborted(std::string m) { return {Code::kAborted, std::move(m)}; }
   static Error Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
   static Error Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
@@ -75,7 +77,7 @@ inline tl::unexpected<Error> Fail(Error e) { return tl::unexpected<Error>(std::m
 }  // namespace backup
 
 // Propagates the error of a Result-returning expression, adding context.
-#define BACKUP_TRY(expr, what)                                  \
-  do {                                                          \
+#define BACKUP_TRY(expr, what)                                                  \
+  do {                                                                          \
     if (auto _r = (expr); !_r) return ::backup::Fail(_r.error().Context(what)); \
   } while (0)

@@ -114,9 +114,9 @@ void WritebackLimiter::Advance(int fd, int64_t size) {
   if (size - started_ < chunk_) return;
   // Best effort: a failure here only means the final fsync has more to do.
   if (started_ > waited_) {
-    (void)::sync_file_range(fd, waited_, started_ - waited_,
-                            SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                SYNC_FILE_RANGE_WAIT_AFTER);
+    (void)::sync_file_range(
+        fd, waited_, started_ - waited_,
+        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
     waited_ = started_;
   }
   (void)::sync_file_range(fd, started_, size - started_, SYNC_FILE_RANGE_WRITE);

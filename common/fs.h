@@ -32,8 +32,8 @@ Result<FileDigest> HashFile(const std::filesystem::path& path, const ChunkCallba
 
 // Copies `src` to the new file `dst` (which must not exist; links are not followed),
 // hashing the bytes as they pass. Keeps the source's permission bits. Does not fsync.
-Result<FileDigest> CopyFileHashed(const std::filesystem::path& src, const std::filesystem::path& dst,
-                                  const ChunkCallback& on_chunk);
+Result<FileDigest> CopyFileHashed(const std::filesystem::path& src,
+                                  const std::filesystem::path& dst, const ChunkCallback& on_chunk);
 
 // Keeps the dirty page cache of a file being written small: every `chunk` bytes it starts
 // writeback of the new range and waits for the range before it (sync_file_range), so the

@@ -21,12 +21,10 @@ class JsonFormatter final : public spdlog::formatter {
     gmtime_r(&secs, &tm);
     char ts[32];
     std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    std::string line = std::string("{\"ts\":\"") + ts + "." + Pad3(ms.count() % 1000) +
-                       "Z\",\"level\":\"" +
-                       std::string(spdlog::level::to_string_view(msg.level).data()) +
-                       "\",\"msg\":\"" +
-                       JsonEscape(std::string_view(msg.payload.data(), msg.payload.size())) +
-                       "\"}\n";
+    std::string line =
+        std::string("{\"ts\":\"") + ts + "." + Pad3(ms.count() % 1000) + "Z\",\"level\":\"" +
+        std::string(spdlog::level::to_string_view(msg.level).data()) + "\",\"msg\":\"" +
+        JsonEscape(std::string_view(msg.payload.data(), msg.payload.size())) + "\"}\n";
     dest.append(line.data(), line.data() + line.size());
   }
   std::unique_ptr<spdlog::formatter> clone() const override {
@@ -47,11 +45,21 @@ std::string JsonEscape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -70,8 +78,8 @@ Status InitLogging(std::string_view format, std::string_view level) {
   if (lvl == spdlog::level::off && level != "off") {
     return Fail(Error::InvalidArgument("unknown log level \"" + std::string(level) + "\""));
   }
-  auto logger = std::make_shared<spdlog::logger>(
-      "backup", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger =
+      std::make_shared<spdlog::logger>("backup", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   if (format == "json") {
     logger->set_formatter(std::make_unique<JsonFormatter>());
   } else if (format == "text") {

@@ -71,7 +71,8 @@ Result<fs::path> ConfinePath(std::string_view requested, const std::vector<fs::p
   // weakly_canonical resolves every symlink in the part of the path that exists, so a
   // link inside a root that points elsewhere is followed before the check below.
   fs::path resolved = fs::weakly_canonical(p, ec);
-  if (ec) return Fail(Error::InvalidArgument("cannot resolve path " + p.string() + ": " + ec.message()));
+  if (ec)
+    return Fail(Error::InvalidArgument("cannot resolve path " + p.string() + ": " + ec.message()));
   for (const fs::path& root : roots) {
     fs::path canonical_root = fs::weakly_canonical(root, ec);
     if (ec) continue;

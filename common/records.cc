@@ -23,20 +23,20 @@ std::string_view Name(const std::array<std::pair<E, std::string_view>, N>& table
   return "UNKNOWN";
 }
 
-constexpr std::array<std::pair<JobKind, std::string_view>, 3> kKinds{{
-    {JobKind::kBackup, "BACKUP"}, {JobKind::kRestore, "RESTORE"}, {JobKind::kVerify, "VERIFY"}}};
-constexpr std::array<std::pair<JobState, std::string_view>, 5> kStates{{
-    {JobState::kQueued, "QUEUED"},
-    {JobState::kRunning, "RUNNING"},
-    {JobState::kSucceeded, "SUCCEEDED"},
-    {JobState::kFailed, "FAILED"},
-    {JobState::kCancelled, "CANCELLED"}}};
-constexpr std::array<std::pair<BackupState, std::string_view>, 5> kBackupStates{{
-    {BackupState::kPending, "PENDING"},
-    {BackupState::kCompleted, "COMPLETED"},
-    {BackupState::kFailed, "FAILED"},
-    {BackupState::kCancelled, "CANCELLED"},
-    {BackupState::kDeleting, "DELETING"}}};
+constexpr std::array<std::pair<JobKind, std::string_view>, 3> kKinds{
+    {{JobKind::kBackup, "BACKUP"}, {JobKind::kRestore, "RESTORE"}, {JobKind::kVerify, "VERIFY"}}};
+constexpr std::array<std::pair<JobState, std::string_view>, 5> kStates{
+    {{JobState::kQueued, "QUEUED"},
+     {JobState::kRunning, "RUNNING"},
+     {JobState::kSucceeded, "SUCCEEDED"},
+     {JobState::kFailed, "FAILED"},
+     {JobState::kCancelled, "CANCELLED"}}};
+constexpr std::array<std::pair<BackupState, std::string_view>, 5> kBackupStates{
+    {{BackupState::kPending, "PENDING"},
+     {BackupState::kCompleted, "COMPLETED"},
+     {BackupState::kFailed, "FAILED"},
+     {BackupState::kCancelled, "CANCELLED"},
+     {BackupState::kDeleting, "DELETING"}}};
 
 }  // namespace
 

@@ -63,8 +63,8 @@ struct Job {
   int64_t created_at_ms = 0;
   int64_t started_at_ms = 0;
   int64_t finished_at_ms = 0;
-  std::string idempotency_key;  // "" when none was given
-  std::string request_hash;     // SHA-256 of the request, to recognise a repeat
+  std::string idempotency_key;         // "" when none was given
+  std::string request_hash;            // SHA-256 of the request, to recognise a repeat
   std::vector<AttemptError> attempts;  // filled by GetJob only
 };
 
@@ -84,8 +84,8 @@ std::optional<BackupState> BackupStateFromString(std::string_view s);
 struct BackupRecord {
   std::string id;
   CollectionName collection;
-  int64_t timestamp = 0;     // unix seconds, as the seed
-  int64_t created_at_ms = 0; // orders backups of the same second
+  int64_t timestamp = 0;      // unix seconds, as the seed
+  int64_t created_at_ms = 0;  // orders backups of the same second
   int64_t size_bytes = 0;
   int64_t record_count = 0;
   int64_t file_count = 0;

@@ -104,9 +104,15 @@ collector::Job ToProto(const Job& j) {
   }
   if (j.state == JobState::kSucceeded && !j.result.empty()) {
     switch (j.kind) {
-      case JobKind::kBackup: out.mutable_backup_result()->ParseFromString(j.result); break;
-      case JobKind::kRestore: out.mutable_restore_result()->ParseFromString(j.result); break;
-      case JobKind::kVerify: out.mutable_verify_result()->ParseFromString(j.result); break;
+      case JobKind::kBackup:
+        out.mutable_backup_result()->ParseFromString(j.result);
+        break;
+      case JobKind::kRestore:
+        out.mutable_restore_result()->ParseFromString(j.result);
+        break;
+      case JobKind::kVerify:
+        out.mutable_verify_result()->ParseFromString(j.result);
+        break;
     }
   }
   return out;

@@ -61,8 +61,7 @@ class JobQueue {
   // Claims up to `max` runnable jobs for `owner` with a lease of `lease_ms`, oldest first,
   // in one statement. Never claims a job that conflicts with a running one or with an
   // earlier queued one (a restore into a collection excludes every other job on it).
-  virtual Result<std::vector<Job>> Claim(const std::string& owner, int max,
-                                         int64_t lease_ms) = 0;
+  virtual Result<std::vector<Job>> Claim(const std::string& owner, int max, int64_t lease_ms) = 0;
   // Renews the lease and records progress. kAborted when the lease was lost.
   virtual Result<LeaseStatus> Heartbeat(const Lease& lease, const Progress& progress,
                                         int64_t lease_ms) = 0;

@@ -97,10 +97,9 @@ Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
                                        std::to_string(kMaxAttemptsLimit)));
   }
   BackupRecord backup;
-  auto submitted = SubmitOnce(*ctx_.jobs, request, request.idempotency_key(),
-                              [&](const std::string& hash) {
-                                return EnqueueBackup(request, name, hash, backup);
-                              });
+  auto submitted = SubmitOnce(
+      *ctx_.jobs, request, request.idempotency_key(),
+      [&](const std::string& hash) { return EnqueueBackup(request, name, hash, backup); });
   if (!submitted) return Fail(submitted.error().Context("backup"));
   Job job = std::move(submitted->job);
   // A new backup is answered from the rows just committed (4 queries fewer on the hot
@@ -147,9 +146,9 @@ Status CollectionRepoService::DoListBackups(const collector::ListBackupsRequest&
   return {};
 }
 
-grpc::Status CollectionRepoService::BackupCollection(grpc::ServerContext* context,
-                                                     const collector::BackupCollectionRequest* request,
-                                                     collector::BackupCollectionResponse* response) {
+grpc::Status CollectionRepoService::BackupCollection(
+    grpc::ServerContext* context, const collector::BackupCollectionRequest* request,
+    collector::BackupCollectionResponse* response) {
   return Answer(DoBackupCollection(*context, *request, *response));
 }
 

@@ -16,7 +16,8 @@ Status ValidateJobId(const std::string& job_id) {
 
 }  // namespace
 
-grpc::Status BackupJobsService::GetJob(grpc::ServerContext*, const collector::GetJobRequest* request,
+grpc::Status BackupJobsService::GetJob(grpc::ServerContext*,
+                                       const collector::GetJobRequest* request,
                                        collector::GetJobResponse* response) {
   if (auto s = ValidateJobId(request->job_id()); !s) return ToGrpc(s.error());
   auto job = ctx_.jobs->GetJob(request->job_id());
@@ -53,7 +54,8 @@ Status BackupJobsService::DoListJobs(const collector::ListJobsRequest& request,
   return {};
 }
 
-grpc::Status BackupJobsService::ListJobs(grpc::ServerContext*, const collector::ListJobsRequest* request,
+grpc::Status BackupJobsService::ListJobs(grpc::ServerContext*,
+                                         const collector::ListJobsRequest* request,
                                          collector::ListJobsResponse* response) {
   return Answer(DoListJobs(*request, *response));
 }
@@ -68,7 +70,8 @@ grpc::Status BackupJobsService::WatchJob(grpc::ServerContext* context,
     return !client_gone;
   });
   if (!last) return ToGrpc(last.error());
-  if (client_gone || context->IsCancelled()) return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
+  if (client_gone || context->IsCancelled())
+    return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
   if (!IsTerminal(last->state)) {
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                         "job " + last->id + " is still " + std::string(ToString(last->state)));
@@ -76,7 +79,8 @@ grpc::Status BackupJobsService::WatchJob(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status BackupJobsService::CancelJob(grpc::ServerContext*, const collector::CancelJobRequest* request,
+grpc::Status BackupJobsService::CancelJob(grpc::ServerContext*,
+                                          const collector::CancelJobRequest* request,
                                           collector::CancelJobResponse* response) {
   if (auto s = ValidateJobId(request->job_id()); !s) return ToGrpc(s.error());
   auto job = ctx_.jobs->CancelJob(request->job_id());

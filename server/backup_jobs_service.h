@@ -22,7 +22,8 @@ class BackupJobsService final : public collector::BackupJobs::Service {
                          collector::CancelJobResponse*) override;
 
  private:
-  Status DoListJobs(const collector::ListJobsRequest& request, collector::ListJobsResponse& response);
+  Status DoListJobs(const collector::ListJobsRequest& request,
+                    collector::ListJobsResponse& response);
 
   const ServiceContext& ctx_;
 };

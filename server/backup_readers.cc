@@ -17,7 +17,8 @@ namespace {
 Status ValidateBackupId(const std::string& id) {
   if (id.empty()) return Fail(Error::InvalidArgument("backup_id is required"));
   if (id.size() > 64 || id.rfind("backup-", 0) != 0) {
-    return Fail(Error::InvalidArgument("backup_id \"" + id.substr(0, 64) + "\" is not a backup id"));
+    return Fail(
+        Error::InvalidArgument("backup_id \"" + id.substr(0, 64) + "\" is not a backup id"));
   }
   return {};
 }
@@ -28,8 +29,8 @@ Result<Job> CollectionRepoService::EnqueueReader(JobKind kind, const CollectionN
                                                  const std::string& backup_id,
                                                  const google::protobuf::Message& request,
                                                  const std::string& idempotency_key) {
-  auto submitted = SubmitOnce(
-      *ctx_.jobs, request, idempotency_key, [&](const std::string& hash) -> Result<Job> {
+  auto submitted =
+      SubmitOnce(*ctx_.jobs, request, idempotency_key, [&](const std::string& hash) -> Result<Job> {
         Job job;
         job.id = NewJobId();
         job.kind = kind;
@@ -40,7 +41,8 @@ Result<Job> CollectionRepoService::EnqueueReader(JobKind kind, const CollectionN
         job.created_at_ms = ctx_.jobs->clock().NowMs();
         job.idempotency_key = idempotency_key;
         job.request_hash = hash;
-        BACKUP_TRY(ctx_.catalog->EnqueueBackupReader(job), "enqueue " + std::string(ToString(kind)));
+        BACKUP_TRY(ctx_.catalog->EnqueueBackupReader(job),
+                   "enqueue " + std::string(ToString(kind)));
         spdlog::info("job={} collection={} backup={} {} queued", job.id, collection.Key(),
                      backup_id, ToString(kind));
         return job;

@@ -6,7 +6,6 @@
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
-
 namespace backup {
 Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions options) {
   std::unique_ptr<BackupServer> s(new BackupServer());

@@ -1,6 +1,6 @@
 // backupd as an object: the worker host (control store, change watcher, embedded worker
-// pool) and the gRPC services (CollectionRepo, BackupJobs, health, reflection) on one port. main() and
-// the integration tests both run it, so tests exercise the real server over loopback.
+// pool) and the gRPC services (CollectionRepo, BackupJobs, health, reflection) on one port. main()
+// and the integration tests both run it, so tests exercise the real server over loopback.
 // Thread-safety: Start() and Shutdown() from one controlling thread.
 #pragma once
 

@@ -43,7 +43,8 @@ class CollectionRepoService final : public collector::CollectionRepo::Service {
                             BackupRecord& backup);
   Status DoListBackups(const collector::ListBackupsRequest& request,
                        collector::ListBackupsResponse& response);
-  Status DoRestoreBackup(grpc::ServerContext& context, const collector::RestoreBackupRequest& request,
+  Status DoRestoreBackup(grpc::ServerContext& context,
+                         const collector::RestoreBackupRequest& request,
                          collector::RestoreBackupResponse& response);
   Status DoVerifyBackup(grpc::ServerContext& context, const collector::VerifyBackupRequest& request,
                         collector::VerifyBackupResponse& response);

@@ -56,7 +56,8 @@ Status CollectionRepoService::DoCreateCollection(const collector::CreateCollecti
 
 Status CollectionRepoService::DoDiscover(const collector::DiscoverRequest& request,
                                          collector::DiscoverResponse& response) {
-  if (!request.namespace_().empty()) BACKUP_TRY(ValidateName(request.namespace_(), "namespace"), "discover");
+  if (!request.namespace_().empty())
+    BACKUP_TRY(ValidateName(request.namespace_(), "namespace"), "discover");
   auto page_size = PageSize(request.page_size());
   if (!page_size) return Fail(page_size.error().Context("discover"));
   DiscoverQuery query;
@@ -72,9 +73,9 @@ Status CollectionRepoService::DoDiscover(const collector::DiscoverRequest& reque
   return {};
 }
 
-grpc::Status CollectionRepoService::CreateCollection(grpc::ServerContext*,
-                                                     const collector::CreateCollectionRequest* request,
-                                                     collector::CreateCollectionResponse* response) {
+grpc::Status CollectionRepoService::CreateCollection(
+    grpc::ServerContext*, const collector::CreateCollectionRequest* request,
+    collector::CreateCollectionResponse* response) {
   return Answer(DoCreateCollection(*request, *response));
 }
 

@@ -24,8 +24,10 @@ int64_t DiskBytes(const fs::path& path) {
   if (fs::is_regular_file(st)) return static_cast<int64_t>(fs::file_size(path, ec));
   int64_t total = 0;
   if (fs::is_directory(st)) {
-    for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::end(it); it.increment(ec)) {
-      if (it->is_regular_file(ec) && !it->is_symlink(ec)) total += static_cast<int64_t>(it->file_size(ec));
+    for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      if (it->is_regular_file(ec) && !it->is_symlink(ec))
+        total += static_cast<int64_t>(it->file_size(ec));
     }
   }
   return total;
@@ -35,7 +37,8 @@ int64_t DiskBytes(const fs::path& path) {
 
 Status CollectionRepoService::DoDeleteBackup(const collector::DeleteBackupRequest& request,
                                              collector::DeleteBackupResponse& response) {
-  if (request.backup_id().empty()) return Fail(Error::InvalidArgument("delete: backup_id is required"));
+  if (request.backup_id().empty())
+    return Fail(Error::InvalidArgument("delete: backup_id is required"));
   auto backup = ctx_.catalog->BeginDeleteBackup(request.backup_id());
   if (!backup) return Fail(backup.error().Context("delete"));
   const BackupPaths paths(backup->storage_path);
@@ -43,8 +46,9 @@ Status CollectionRepoService::DoDeleteBackup(const collector::DeleteBackupReques
   // Never delete through a path that now leads outside the backup roots.
   auto confined = ConfinePath(db.string(), ctx_.backup_roots);
   if (!confined || *confined != db) {
-    return Fail(Error::PermissionDenied("delete: backup path " + db.string() +
-                                        " no longer resolves inside the backup roots; left as it is"));
+    return Fail(
+        Error::PermissionDenied("delete: backup path " + db.string() +
+                                " no longer resolves inside the backup roots; left as it is"));
   }
   int64_t freed = 0;
   for (const fs::path& p : {db, paths.files()}) {
@@ -57,7 +61,8 @@ Status CollectionRepoService::DoDeleteBackup(const collector::DeleteBackupReques
     BACKUP_TRY(FsyncDir(db.parent_path()), "delete " + backup->id);
   }
   BACKUP_TRY(ctx_.catalog->FinishDeleteBackup(backup->id), "delete " + backup->id);
-  spdlog::info("backup={} collection={} deleted, {} bytes freed", backup->id, backup->collection.Key(), freed);
+  spdlog::info("backup={} collection={} deleted, {} bytes freed", backup->id,
+               backup->collection.Key(), freed);
   *response.mutable_status() = OkStatus();
   response.set_bytes_freed(freed);
   return {};

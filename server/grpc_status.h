@@ -11,21 +11,36 @@ namespace backup {
 
 inline grpc::StatusCode ToGrpcCode(Code code) {
   switch (code) {
-    case Code::kOk: return grpc::StatusCode::OK;
-    case Code::kCancelled: return grpc::StatusCode::CANCELLED;
-    case Code::kUnknown: return grpc::StatusCode::UNKNOWN;
-    case Code::kInvalidArgument: return grpc::StatusCode::INVALID_ARGUMENT;
-    case Code::kNotFound: return grpc::StatusCode::NOT_FOUND;
-    case Code::kAlreadyExists: return grpc::StatusCode::ALREADY_EXISTS;
-    case Code::kPermissionDenied: return grpc::StatusCode::PERMISSION_DENIED;
-    case Code::kResourceExhausted: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case Code::kFailedPrecondition: return grpc::StatusCode::FAILED_PRECONDITION;
-    case Code::kAborted: return grpc::StatusCode::ABORTED;
-    case Code::kOutOfRange: return grpc::StatusCode::OUT_OF_RANGE;
-    case Code::kUnimplemented: return grpc::StatusCode::UNIMPLEMENTED;
-    case Code::kInternal: return grpc::StatusCode::INTERNAL;
-    case Code::kUnavailable: return grpc::StatusCode::UNAVAILABLE;
-    case Code::kDataLoss: return grpc::StatusCode::DATA_LOSS;
+    case Code::kOk:
+      return grpc::StatusCode::OK;
+    case Code::kCancelled:
+      return grpc::StatusCode::CANCELLED;
+    case Code::kUnknown:
+      return grpc::StatusCode::UNKNOWN;
+    case Code::kInvalidArgument:
+      return grpc::StatusCode::INVALID_ARGUMENT;
+    case Code::kNotFound:
+      return grpc::StatusCode::NOT_FOUND;
+    case Code::kAlreadyExists:
+      return grpc::StatusCode::ALREADY_EXISTS;
+    case Code::kPermissionDenied:
+      return grpc::StatusCode::PERMISSION_DENIED;
+    case Code::kResourceExhausted:
+      return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case Code::kFailedPrecondition:
+      return grpc::StatusCode::FAILED_PRECONDITION;
+    case Code::kAborted:
+      return grpc::StatusCode::ABORTED;
+    case Code::kOutOfRange:
+      return grpc::StatusCode::OUT_OF_RANGE;
+    case Code::kUnimplemented:
+      return grpc::StatusCode::UNIMPLEMENTED;
+    case Code::kInternal:
+      return grpc::StatusCode::INTERNAL;
+    case Code::kUnavailable:
+      return grpc::StatusCode::UNAVAILABLE;
+    case Code::kDataLoss:
+      return grpc::StatusCode::DATA_LOSS;
   }
   return grpc::StatusCode::UNKNOWN;
 }

@@ -21,11 +21,13 @@ std::string RequestHash(const google::protobuf::Message& request) {
 Result<std::optional<Job>> FindRepeat(JobQueue& jobs, const std::string& key,
                                       const std::string& hash) {
   if (key.empty()) return std::optional<Job>();
-  if (key.size() > 256) return Fail(Error::InvalidArgument("idempotency_key is longer than 256 bytes"));
+  if (key.size() > 256)
+    return Fail(Error::InvalidArgument("idempotency_key is longer than 256 bytes"));
   auto found = jobs.FindByIdempotencyKey(key);
   if (!found) return Fail(found.error());
   if (*found && (*found)->request_hash != hash) {
-    return Fail(Error::FailedPrecondition("idempotency_key \"" + key + "\" was already used for a different request (job " +
+    return Fail(Error::FailedPrecondition("idempotency_key \"" + key +
+                                          "\" was already used for a different request (job " +
                                           (*found)->id + "); use a new key"));
   }
   return found;

@@ -12,8 +12,8 @@ bool Changed(const Job& a, const Job& b) {
 
 }  // namespace
 
-Result<Job> FollowJob(JobQueue& jobs, const std::string& job_id,
-                      const grpc::ServerContext& context, const WaitOptions& options,
+Result<Job> FollowJob(JobQueue& jobs, const std::string& job_id, const grpc::ServerContext& context,
+                      const WaitOptions& options,
                       const std::function<bool(const Job&)>& on_change) {
   const auto deadline = context.deadline() - std::chrono::milliseconds(options.deadline_margin_ms);
   std::optional<Job> last;
@@ -27,14 +27,15 @@ Result<Job> FollowJob(JobQueue& jobs, const std::string& job_id,
     last = std::move(*job);
     if (IsTerminal(last->state) || context.IsCancelled()) return *last;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    deadline - std::chrono::system_clock::now()).count();
+                    deadline - std::chrono::system_clock::now())
+                    .count();
     if (left <= 0) return *last;
     jobs.WaitForChange(seen, std::min<int64_t>(left, options.poll_ms));
   }
 }
 
-Result<Job> AwaitJob(JobQueue& jobs, const std::string& job_id,
-                     const grpc::ServerContext& context, const WaitOptions& options) {
+Result<Job> AwaitJob(JobQueue& jobs, const std::string& job_id, const grpc::ServerContext& context,
+                     const WaitOptions& options) {
   auto job = FollowJob(jobs, job_id, context, options, nullptr);
   if (!job) return job;
   if ((job->state == JobState::kFailed || job->state == JobState::kCancelled) && job->error) {

@@ -24,14 +24,13 @@ struct WaitOptions {
 // attempt or cancel flag. Returns the last job read when it reached a terminal state, the
 // client went away, the deadline (less the margin) came near, or `on_change` returned
 // false. Fails with kNotFound for an unknown job.
-Result<Job> FollowJob(JobQueue& jobs, const std::string& job_id,
-                      const grpc::ServerContext& context, const WaitOptions& options,
-                      const std::function<bool(const Job&)>& on_change);
+Result<Job> FollowJob(JobQueue& jobs, const std::string& job_id, const grpc::ServerContext& context,
+                      const WaitOptions& options, const std::function<bool(const Job&)>& on_change);
 
 // For the `wait` flag: follows the job without streaming. Returns it once SUCCEEDED, or
 // still running when the deadline came near (so the caller can answer with the handle);
 // fails with the job's own error when it FAILED or was CANCELLED.
-Result<Job> AwaitJob(JobQueue& jobs, const std::string& job_id,
-                     const grpc::ServerContext& context, const WaitOptions& options);
+Result<Job> AwaitJob(JobQueue& jobs, const std::string& job_id, const grpc::ServerContext& context,
+                     const WaitOptions& options);
 
 }  // namespace backup

@@ -15,7 +15,8 @@ namespace backup {
 // At most 64 entries; keys 1-256 bytes, values at most 4096. `what` names the field.
 inline Status ValidateStringMap(const google::protobuf::Map<std::string, std::string>& map,
                                 std::string_view what) {
-  if (map.size() > 64) return Fail(Error::InvalidArgument(std::string(what) + ": at most 64 entries"));
+  if (map.size() > 64)
+    return Fail(Error::InvalidArgument(std::string(what) + ": at most 64 entries"));
   for (const auto& [k, v] : map) {
     if (k.empty() || k.size() > 256 || v.size() > 4096) {
       return Fail(Error::InvalidArgument(std::string(what) + " key \"" + k.substr(0, 64) +

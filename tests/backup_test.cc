@@ -8,9 +8,9 @@
 #include <set>
 #include <thread>
 
+#include "common/backup_paths.h"
 #include "common/fs.h"
 #include "tests/server_fixture.h"
-#include "common/backup_paths.h"
 
 namespace backup::testing {
 namespace {
@@ -20,7 +20,8 @@ namespace fs = std::filesystem;
 std::vector<fs::path> RegularFiles(const fs::path& dir) {
   std::vector<fs::path> out;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
     if (it->is_regular_file()) out.push_back(it->path());
   }
   return out;
@@ -257,18 +258,26 @@ TEST_F(BackupEndToEnd, BadInputIsRefusedWithAClearMessageAndWritesNothing) {
   fs::create_directory_symlink(outside, layout().BackupsRoot() / "escape");
   std::ofstream(layout().BackupsRoot() / "taken.db") << "x";
   const std::vector<BadRequest> cases = {
-      {"empty namespace", "", "users", "", grpc::StatusCode::INVALID_ARGUMENT, "namespace is empty"},
+      {"empty namespace", "", "users", "", grpc::StatusCode::INVALID_ARGUMENT,
+       "namespace is empty"},
       {"empty name", "prod", "", "", grpc::StatusCode::INVALID_ARGUMENT, "name is empty"},
       {"slash", "prod", "a/b", "", grpc::StatusCode::INVALID_ARGUMENT, "is invalid"},
       {"dotdot", "..", "users", "", grpc::StatusCode::INVALID_ARGUMENT, "is invalid"},
-      {"nul", "prod", std::string("us\0ers", 6), "", grpc::StatusCode::INVALID_ARGUMENT, "is invalid"},
-      {"too long", "prod", std::string(256, 'a'), "", grpc::StatusCode::INVALID_ARGUMENT, "256 bytes"},
-      {"unknown", "prod", "nope", "", grpc::StatusCode::NOT_FOUND, "collection prod/nope not found"},
-      {"outside", "prod", "users", "/etc/evil.db", grpc::StatusCode::PERMISSION_DENIED, "outside the allowed backup roots"},
-      {"dotdot dest", "prod", "users", "../../evil.db", grpc::StatusCode::PERMISSION_DENIED, "outside"},
-      {"symlink", "prod", "users", "escape/evil.db", grpc::StatusCode::PERMISSION_DENIED, "outside"},
+      {"nul", "prod", std::string("us\0ers", 6), "", grpc::StatusCode::INVALID_ARGUMENT,
+       "is invalid"},
+      {"too long", "prod", std::string(256, 'a'), "", grpc::StatusCode::INVALID_ARGUMENT,
+       "256 bytes"},
+      {"unknown", "prod", "nope", "", grpc::StatusCode::NOT_FOUND,
+       "collection prod/nope not found"},
+      {"outside", "prod", "users", "/etc/evil.db", grpc::StatusCode::PERMISSION_DENIED,
+       "outside the allowed backup roots"},
+      {"dotdot dest", "prod", "users", "../../evil.db", grpc::StatusCode::PERMISSION_DENIED,
+       "outside"},
+      {"symlink", "prod", "users", "escape/evil.db", grpc::StatusCode::PERMISSION_DENIED,
+       "outside"},
       {"exists", "prod", "users", "taken.db", grpc::StatusCode::ALREADY_EXISTS, "already exists"},
-      {"nul dest", "prod", "users", std::string("a\0b.db", 6), grpc::StatusCode::INVALID_ARGUMENT, "NUL"},
+      {"nul dest", "prod", "users", std::string("a\0b.db", 6), grpc::StatusCode::INVALID_ARGUMENT,
+       "NUL"},
   };
   for (const BadRequest& c : cases) {
     collector::BackupCollectionRequest request;

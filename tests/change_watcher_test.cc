@@ -24,15 +24,20 @@ TEST(ChangeWatcher, AnotherConnectionsCommitWakesWaitersWithinMilliseconds) {
   // this store's in-process notifications, only the watcher can report them.
   auto other = SqliteControlStore::Open({.path = path});
   ASSERT_TRUE(other);
-  ASSERT_TRUE((*other)->CreateCollection({.name = {"prod", "users"}, .db_path = "x", .files_path = "y"}));
+  ASSERT_TRUE(
+      (*other)->CreateCollection({.name = {"prod", "users"}, .db_path = "x", .files_path = "y"}));
   for (int i = 0; i < 5; ++i) {
     const uint64_t seen = (*store)->ChangeVersion();
     std::thread writer([&] {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      Job job{.id = "job-w" + std::to_string(i), .collection = {"prod", "users"},
-              .backup_id = "backup-w" + std::to_string(i), .created_at_ms = 1};
-      BackupRecord b{.id = job.backup_id, .collection = {"prod", "users"},
-                     .storage_path = "/w/" + std::to_string(i), .job_id = job.id};
+      Job job{.id = "job-w" + std::to_string(i),
+              .collection = {"prod", "users"},
+              .backup_id = "backup-w" + std::to_string(i),
+              .created_at_ms = 1};
+      BackupRecord b{.id = job.backup_id,
+                     .collection = {"prod", "users"},
+                     .storage_path = "/w/" + std::to_string(i),
+                     .job_id = job.id};
       ASSERT_TRUE((*other)->EnqueueBackup(job, b));
     });
     auto t = std::chrono::steady_clock::now();

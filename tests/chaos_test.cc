@@ -2,8 +2,8 @@
 // the same control database, 200 backups over 50 collections, and workers killed with
 // SIGKILL in the middle of jobs. Every acknowledged job must end SUCCEEDED, each backup
 // must exist once and verify, and no temporary file may remain (invariant 1).
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <csignal>
 #include <cstdio>
@@ -67,7 +67,9 @@ TEST(Chaos, KilledWorkersLoseNoJobAndLeaveNoTrace) {
   }
 
   const auto t0 = std::chrono::steady_clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
   std::map<std::string, std::unique_ptr<Process>> workers;
   for (const char* id : {"w1", "w2", "w3"}) workers[id] = StartWorker(data, id);
 
@@ -119,7 +121,8 @@ TEST(Chaos, KilledWorkersLoseNoJobAndLeaveNoTrace) {
       collector::GetJobResponse got;
       ASSERT_TRUE(jobs->GetJob(Ctx().get(), get, &got).ok());
       const auto state = got.job().state();
-      if (state == collector::SUCCEEDED || state == collector::FAILED || state == collector::CANCELLED) {
+      if (state == collector::SUCCEEDED || state == collector::FAILED ||
+          state == collector::CANCELLED) {
         ended[id] = got.job();
       }
     }

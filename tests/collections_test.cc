@@ -14,7 +14,8 @@ grpc::Status Create(collector::CollectionRepo::Stub& repo, grpc::ClientContext* 
   collector::CreateCollectionRequest request;
   request.mutable_collection()->set_namespace_(ns);
   request.mutable_collection()->set_name(name);
-  request.mutable_collection()->mutable_metadata()->mutable_labels()->insert(labels.begin(), labels.end());
+  request.mutable_collection()->mutable_metadata()->mutable_labels()->insert(labels.begin(),
+                                                                             labels.end());
   collector::CreateCollectionResponse response;
   return repo.CreateCollection(ctx, request, &response);
 }
@@ -37,7 +38,8 @@ TEST_F(Collections, CreateTwiceIsAlreadyExistsAndKeepsTheData) {
 }
 
 TEST_F(Collections, CreateRefusesBadNames) {
-  EXPECT_EQ(Create(*repo_, Ctx().get(), "prod", "../x").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Create(*repo_, Ctx().get(), "prod", "../x").error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(Create(*repo_, Ctx().get(), "", "x").error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_FALSE(std::filesystem::exists(layout().root() / "collections" / "x"));
 }
@@ -59,7 +61,8 @@ TEST_F(Collections, DiscoverFiltersByNamespaceAndLabelsAndPages) {
   };
   using V = std::vector<std::string>;
   EXPECT_EQ(discover([](auto&) {}).first, (V{"dev/a", "prod/a", "prod/b", "prod/c"}));
-  EXPECT_EQ(discover([](auto& r) { r.set_namespace_("prod"); }).first, (V{"prod/a", "prod/b", "prod/c"}));
+  EXPECT_EQ(discover([](auto& r) { r.set_namespace_("prod"); }).first,
+            (V{"prod/a", "prod/b", "prod/c"}));
   EXPECT_EQ(discover([](auto& r) { (*r.mutable_label_filter())["team"] = "core"; }).first,
             (V{"prod/a", "prod/b"}));
   EXPECT_EQ(discover([](auto& r) {

@@ -30,7 +30,8 @@ class ControlStoreTest : public ::testing::Test {
     auto store = Reopen();
     ASSERT_TRUE(store) << store.error().message();
     store_ = std::move(*store);
-    ASSERT_TRUE(store_->CreateCollection({.name = {"prod", "users"}, .db_path = "x", .files_path = "y"}));
+    ASSERT_TRUE(
+        store_->CreateCollection({.name = {"prod", "users"}, .db_path = "x", .files_path = "y"}));
   }
 
   Result<std::unique_ptr<typename Stores::Store>> Reopen() { return Stores::Open(dir_, &clock_); }
@@ -38,10 +39,18 @@ class ControlStoreTest : public ::testing::Test {
   // Enqueues a backup job of prod/users; returns its id.
   std::string Enqueue(const std::string& suffix, JobKind kind = JobKind::kBackup,
                       CollectionName c = {"prod", "users"}) {
-    Job job{.id = "job-" + suffix, .kind = kind, .collection = c, .backup_id = "backup-" + suffix,
-            .max_attempts = 2, .created_at_ms = clock_.NowMs()};
-    BackupRecord b{.id = "backup-" + suffix, .collection = c, .timestamp = clock_.NowMs() / 1000,
-                   .created_at_ms = clock_.NowMs(), .storage_path = "/b/" + suffix, .job_id = job.id};
+    Job job{.id = "job-" + suffix,
+            .kind = kind,
+            .collection = c,
+            .backup_id = "backup-" + suffix,
+            .max_attempts = 2,
+            .created_at_ms = clock_.NowMs()};
+    BackupRecord b{.id = "backup-" + suffix,
+                   .collection = c,
+                   .timestamp = clock_.NowMs() / 1000,
+                   .created_at_ms = clock_.NowMs(),
+                   .storage_path = "/b/" + suffix,
+                   .job_id = job.id};
     auto s = store_->EnqueueBackup(job, b);
     EXPECT_TRUE(s) << s.error().message();
     return job.id;
@@ -68,8 +77,10 @@ TYPED_TEST(ControlStoreTest, EnqueueWritesJobAndPendingBackupTogether) {
 
 TYPED_TEST(ControlStoreTest, EnqueueWithTakenPathLeavesNoJobBehind) {
   this->Enqueue("a");
-  Job job{.id = "job-b", .collection = {"prod", "users"}, .backup_id = "backup-b", .created_at_ms = 1};
-  BackupRecord b{.id = "backup-b", .collection = {"prod", "users"}, .storage_path = "/b/a", .job_id = "job-b"};
+  Job job{
+      .id = "job-b", .collection = {"prod", "users"}, .backup_id = "backup-b", .created_at_ms = 1};
+  BackupRecord b{
+      .id = "backup-b", .collection = {"prod", "users"}, .storage_path = "/b/a", .job_id = "job-b"};
   auto s = this->store_->EnqueueBackup(job, b);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code(), Code::kAlreadyExists);
@@ -99,14 +110,16 @@ TYPED_TEST(ControlStoreTest, RestoreIntoACollectionWaitsForItsRunningJobs) {
   this->Enqueue("backup1");
   this->Enqueue("restore1", JobKind::kRestore);
   this->Enqueue("other", JobKind::kBackup, {"prod", "orders"});
-  ASSERT_TRUE(this->store_->CreateCollection({.name = {"prod", "orders"}, .db_path = "x2", .files_path = "y2"}));
+  ASSERT_TRUE(this->store_->CreateCollection(
+      {.name = {"prod", "orders"}, .db_path = "x2", .files_path = "y2"}));
   auto first = this->store_->Claim("w1", 5, 10'000);
   ASSERT_TRUE(first);
   // The backup of prod/users and the unrelated backup run; the restore waits.
   ASSERT_EQ(first->size(), 2u);
   EXPECT_EQ((*first)[0].id, "job-backup1");
   EXPECT_EQ((*first)[1].id, "job-other");
-  ASSERT_TRUE(this->store_->FinishJob({"job-backup1", "w1", 1}, JobState::kFailed, Error::Internal("x")));
+  ASSERT_TRUE(
+      this->store_->FinishJob({"job-backup1", "w1", 1}, JobState::kFailed, Error::Internal("x")));
   auto second = this->store_->Claim("w1", 5, 10'000);
   ASSERT_EQ(second->size(), 1u);
   EXPECT_EQ((*second)[0].id, "job-restore1");
@@ -120,7 +133,9 @@ TYPED_TEST(ControlStoreTest, WritesAreFencedByTheLease) {
   EXPECT_TRUE(this->store_->Heartbeat(lease, {.phase = "snapshot", .bytes_done = 5}, 1'000));
   // Another owner, or a stale attempt, cannot write.
   EXPECT_EQ(this->store_->Heartbeat({"job-a", "w2", 1}, {}, 1'000).error().code(), Code::kAborted);
-  EXPECT_EQ(this->store_->FinishJob({"job-a", "w1", 0}, JobState::kFailed, Error::Internal("x")).error().code(),
+  EXPECT_EQ(this->store_->FinishJob({"job-a", "w1", 0}, JobState::kFailed, Error::Internal("x"))
+                .error()
+                .code(),
             Code::kAborted);
   EXPECT_EQ(this->store_->GetJob("job-a")->progress.bytes_done, 5);
 }
@@ -141,7 +156,8 @@ TYPED_TEST(ControlStoreTest, ExpiredLeaseIsRescuedAndTheOldOwnerIsFencedOut) {
   EXPECT_EQ((*again)[0].attempt, 2);
   // The first worker wakes up late: none of its writes land.
   EXPECT_EQ(this->store_->Heartbeat({"job-a", "w1", 1}, {}, 1'000).error().code(), Code::kAborted);
-  EXPECT_FALSE(this->store_->CompleteBackup({"job-a", "w1", 1}, *this->store_->GetBackup("backup-a"), {}, ""));
+  EXPECT_FALSE(this->store_->CompleteBackup({"job-a", "w1", 1},
+                                            *this->store_->GetBackup("backup-a"), {}, ""));
   EXPECT_EQ(this->store_->GetJob("job-a")->lease_owner, "w2");
 }
 
@@ -178,7 +194,8 @@ TYPED_TEST(ControlStoreTest, CancelRunningJobIsSeenAtTheNextHeartbeat) {
 TYPED_TEST(ControlStoreTest, RetryWaitsForItsTime) {
   this->Enqueue("a");
   ASSERT_EQ(this->store_->Claim("w", 1, 1'000)->size(), 1u);
-  ASSERT_TRUE(this->store_->RetryJob({"job-a", "w", 1}, Error::Unavailable("busy"), this->clock_.NowMs() + 500));
+  ASSERT_TRUE(this->store_->RetryJob({"job-a", "w", 1}, Error::Unavailable("busy"),
+                                     this->clock_.NowMs() + 500));
   EXPECT_TRUE(this->store_->Claim("w", 1, 1'000)->empty());
   this->clock_.Advance(500);
   EXPECT_EQ(this->store_->Claim("w", 1, 1'000)->size(), 1u);
@@ -210,7 +227,8 @@ TYPED_TEST(ControlStoreTest, ReopeningKeepsEverything) {
 TYPED_TEST(ControlStoreTest, EveryFailedAttemptIsKept) {
   this->Enqueue("a");  // max_attempts = 2
   ASSERT_EQ(this->store_->Claim("w1", 1, 1'000)->size(), 1u);
-  ASSERT_TRUE(this->store_->RetryJob({"job-a", "w1", 1}, Error::Unavailable("database is locked"), this->clock_.NowMs()));
+  ASSERT_TRUE(this->store_->RetryJob({"job-a", "w1", 1}, Error::Unavailable("database is locked"),
+                                     this->clock_.NowMs()));
   ASSERT_EQ(this->store_->Claim("w2", 1, 1'000)->size(), 1u);
   this->clock_.Advance(1'001);
   ASSERT_EQ(*this->store_->RescueExpired(), 1);
@@ -257,11 +275,15 @@ TYPED_TEST(ControlStoreTest, ConcurrentEnqueuesShareCommitsButFailAlone) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
         const std::string id = std::to_string(t) + "-" + std::to_string(i);
-        Job job{.id = "job-" + id, .collection = {"prod", "users"}, .backup_id = "backup-" + id,
+        Job job{.id = "job-" + id,
+                .collection = {"prod", "users"},
+                .backup_id = "backup-" + id,
                 .created_at_ms = this->clock_.NowMs()};
         // Every thread's first backup aims at one shared path: exactly one may have it.
-        BackupRecord b{.id = "backup-" + id, .collection = {"prod", "users"},
-                       .storage_path = i == 0 ? "/b/shared" : "/b/" + id, .job_id = job.id};
+        BackupRecord b{.id = "backup-" + id,
+                       .collection = {"prod", "users"},
+                       .storage_path = i == 0 ? "/b/shared" : "/b/" + id,
+                       .job_id = job.id};
         auto s = this->store_->EnqueueBackup(job, b);
         if (s) {
           ++ok;

@@ -1,8 +1,8 @@
 // Crash safety with real processes: backupd is killed with SIGKILL in the middle of a
 // restore, then started again; the collection is the old one or the new one at every
 // moment, and the restore finishes after the restart (invariants 1 and 4).
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <csignal>
 #include <cstdio>

@@ -20,10 +20,10 @@ TEST(ValidateName, AcceptsOrdinaryNames) {
 
 TEST(ValidateName, RejectsWhatCouldLeaveItsFolder) {
   const std::string nul("a\0b", 3);
-  for (const std::string& bad : {std::string(""), std::string("a/b"), std::string(".."),
-                                 std::string("."), std::string(".hidden"), nul,
-                                 std::string(256, 'a'), std::string("a b"), std::string("a\\b"),
-                                 std::string("-rf"), std::string("a\nb")}) {
+  for (const std::string& bad :
+       {std::string(""), std::string("a/b"), std::string(".."), std::string("."),
+        std::string(".hidden"), nul, std::string(256, 'a'), std::string("a b"), std::string("a\\b"),
+        std::string("-rf"), std::string("a\nb")}) {
     auto s = ValidateName(bad, "name");
     ASSERT_FALSE(s) << bad;
     EXPECT_EQ(s.error().code(), Code::kInvalidArgument);
@@ -50,9 +50,9 @@ TEST_F(ConfinePathTest, AcceptsPathsInsideTheRoot) {
 }
 
 TEST_F(ConfinePathTest, RejectsEscapes) {
-  for (const std::string& bad : {(root_ / "../outside/x.db").string(), std::string("/etc/passwd"),
-                                 std::string("../x.db"), root_.string(),
-                                 (root_.string() + "2/x.db")}) {
+  for (const std::string& bad :
+       {(root_ / "../outside/x.db").string(), std::string("/etc/passwd"), std::string("../x.db"),
+        root_.string(), (root_.string() + "2/x.db")}) {
     auto p = ConfinePath(bad, {root_});
     ASSERT_FALSE(p) << bad;
     EXPECT_EQ(p.error().code(), Code::kPermissionDenied) << bad;
@@ -75,7 +75,8 @@ TEST_F(ConfinePathTest, RejectsNulAndEmpty) {
 
 TEST(BackupId, UniqueWithinTheSameNanosecond) {
   std::set<std::string> ids;
-  for (int i = 0; i < 1000; ++i) ids.insert(NewBackupId("prod", "users", 1'700'000'000'000'000'000));
+  for (int i = 0; i < 1000; ++i)
+    ids.insert(NewBackupId("prod", "users", 1'700'000'000'000'000'000));
   EXPECT_EQ(ids.size(), 1000u);
   EXPECT_EQ(ids.begin()->rfind("backup-", 0), 0u);
   EXPECT_EQ(ids.begin()->size(), 7u + 16u);

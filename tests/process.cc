@@ -65,10 +65,16 @@ BackupdProcess::BackupdProcess(const fs::path& data_dir, int workers, double lea
       process_(
           [&] {
             fs::remove(data_dir.string() + ".port");
-            return std::vector<std::string>{BACKUPD_PATH, "--data-dir", data_dir.string(),
-                                            "--listen", "127.0.0.1:0", "--port-file",
-                                            data_dir.string() + ".port", "--workers",
-                                            std::to_string(workers), "--lease-seconds",
+            return std::vector<std::string>{BACKUPD_PATH,
+                                            "--data-dir",
+                                            data_dir.string(),
+                                            "--listen",
+                                            "127.0.0.1:0",
+                                            "--port-file",
+                                            data_dir.string() + ".port",
+                                            "--workers",
+                                            std::to_string(workers),
+                                            "--lease-seconds",
                                             std::to_string(lease_seconds)};
           }(),
           data_dir.string() + ".log") {

@@ -15,7 +15,8 @@ namespace fs = std::filesystem;
 
 class QueueTest : public ServerTest {
  protected:
-  collector::BackupCollectionRequest BackupRequest(const std::string& key, const std::string& note) {
+  collector::BackupCollectionRequest BackupRequest(const std::string& key,
+                                                   const std::string& note) {
     collector::BackupCollectionRequest r;
     r.mutable_collection()->set_namespace_("prod");
     r.mutable_collection()->set_name("users");
@@ -80,9 +81,10 @@ TEST_F(QueueTest, ARestoreIntoACollectionNeverOverlapsABackupOfIt) {
     auto r = Watch(restored.job().job_id()).back();
     ASSERT_EQ(b.state(), collector::SUCCEEDED);
     ASSERT_EQ(r.state(), collector::SUCCEEDED);
-    const bool apart = b.finished_at_ms() <= r.started_at_ms() || r.finished_at_ms() <= b.started_at_ms();
-    EXPECT_TRUE(apart) << "backup [" << b.started_at_ms() << ", " << b.finished_at_ms() << "] restore ["
-                       << r.started_at_ms() << ", " << r.finished_at_ms() << "]";
+    const bool apart =
+        b.finished_at_ms() <= r.started_at_ms() || r.finished_at_ms() <= b.started_at_ms();
+    EXPECT_TRUE(apart) << "backup [" << b.started_at_ms() << ", " << b.finished_at_ms()
+                       << "] restore [" << r.started_at_ms() << ", " << r.finished_at_ms() << "]";
   }
 }
 

@@ -4,9 +4,9 @@
 #include <fstream>
 #include <map>
 
+#include "common/backup_paths.h"
 #include "common/fs.h"
 #include "tests/server_fixture.h"
-#include "common/backup_paths.h"
 
 namespace backup::testing {
 namespace {
@@ -79,7 +79,8 @@ TEST_F(RestoreTest, RoundTripRestoresEveryRowAndFileAsAtBackupTime) {
   EXPECT_EQ(labels.at("backup_timestamp"), std::to_string(b.timestamp()));
   // No temporary names are left beside the destination.
   for (const auto& entry : fs::directory_iterator(restored.parent_path())) {
-    EXPECT_EQ(entry.path().filename().string().find("restoring"), std::string::npos) << entry.path();
+    EXPECT_EQ(entry.path().filename().string().find("restoring"), std::string::npos)
+        << entry.path();
   }
 }
 
@@ -90,8 +91,9 @@ TEST_F(RestoreTest, OverwriteOfALiveCollectionWithUncheckpointedWalYieldsTheBack
   // An application keeps the collection open, with changes only in its -wal.
   auto app = sql::Database::Open(db.string(), {});
   ASSERT_TRUE(app);
-  ASSERT_TRUE(app->Exec("PRAGMA wal_autocheckpoint=0; DELETE FROM records WHERE id < 'r000500';"
-                        "INSERT INTO records (id) VALUES ('only-in-wal');"));
+  ASSERT_TRUE(
+      app->Exec("PRAGMA wal_autocheckpoint=0; DELETE FROM records WHERE id < 'r000500';"
+                "INSERT INTO records (id) VALUES ('only-in-wal');"));
   ASSERT_GT(fs::file_size(db.string() + "-wal"), 0u);
   ASSERT_EQ(*app->QueryInt("SELECT count(*) FROM records"), 501);
 
@@ -164,22 +166,30 @@ TEST_F(RestoreTest, VerifyNamesEveryKindOfDamage) {
   const std::vector<Corruption> cases = {
       {"untouched", [](auto&, auto&) {}, ""},
       {"missing db", [](auto& b, auto&) { fs::remove(b.storage_path()); }, "is missing"},
-      {"truncated db", [](auto& b, auto&) { fs::resize_file(b.storage_path(), fs::file_size(b.storage_path()) / 2); },
+      {"truncated db",
+       [](auto& b, auto&) {
+         fs::resize_file(b.storage_path(), fs::file_size(b.storage_path()) / 2);
+       },
        "truncated"},
-      {"flipped byte in a table page", [&](auto& b, auto&) { flip(b.storage_path(), 3 * 4096 + 1000); },
-       "SHA-256 differs"},
+      {"flipped byte in a table page",
+       [&](auto& b, auto&) { flip(b.storage_path(), 3 * 4096 + 1000); }, "SHA-256 differs"},
       {"wrong recorded checksum",
        [](auto& b, auto& control) {
          auto db = sql::Database::Open(control.string(), {});
-         ASSERT_TRUE(db->Run("UPDATE backups SET sha256 = ?1 WHERE backup_id = ?2",
-                             {std::string_view(std::string(64, '0')), std::string_view(b.backup_id())}));
+         ASSERT_TRUE(
+             db->Run("UPDATE backups SET sha256 = ?1 WHERE backup_id = ?2",
+                     {std::string_view(std::string(64, '0')), std::string_view(b.backup_id())}));
        },
        "SHA-256 differs"},
       {"missing file", [&](auto& b, auto&) { fs::remove(first_file(b)); }, "is missing"},
-      {"extra file", [](auto& b, auto&) { std::ofstream(BackupPaths(b.storage_path()).files() / "intruder.txt") << "x"; },
+      {"extra file",
+       [](auto& b, auto&) {
+         std::ofstream(BackupPaths(b.storage_path()).files() / "intruder.txt") << "x";
+       },
        "unexpected file intruder.txt"},
       {"modified file", [&](auto& b, auto&) { flip(first_file(b), 10); }, "SHA-256 differs"},
-      {"resized file", [&](auto& b, auto&) { std::ofstream(first_file(b), std::ios::app) << "more"; },
+      {"resized file",
+       [&](auto& b, auto&) { std::ofstream(first_file(b), std::ios::app) << "more"; },
        "bytes, expected"},
   };
   for (const Corruption& c : cases) {
@@ -190,7 +200,8 @@ TEST_F(RestoreTest, VerifyNamesEveryKindOfDamage) {
     EXPECT_EQ(v.status().code(), collector::Status::OK) << c.name;
     EXPECT_EQ(v.is_valid(), c.expect.empty()) << c.name << ": " << v.error_message();
     if (!c.expect.empty()) {
-      EXPECT_NE(v.error_message().find(c.expect), std::string::npos) << c.name << ": " << v.error_message();
+      EXPECT_NE(v.error_message().find(c.expect), std::string::npos)
+          << c.name << ": " << v.error_message();
     }
     EXPECT_GT(v.backup().last_verified_at(), 0) << c.name;
     auto listed = server_->store().GetBackup(b.backup_id());
@@ -214,7 +225,8 @@ TEST_F(RestoreTest, DeleteFreesExactlyTheBytesOnDisk) {
   EXPECT_FALSE(fs::exists(b.storage_path()));
   EXPECT_FALSE(fs::exists(BackupPaths(b.storage_path()).files()));
   EXPECT_EQ(server_->store().ListBackups({})->total_count, 0);
-  EXPECT_EQ(repo_->DeleteBackup(Ctx().get(), request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(repo_->DeleteBackup(Ctx().get(), request, &response).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(RestoreTest, DeleteIsRefusedWhileAVerifyOfItIsQueued) {
@@ -265,8 +277,11 @@ TEST_F(RestoreTest, StartUpSweepsLeftoversOfEndedRestoresOnly) {
   std::ofstream(dir / ("collection.db.restoring-" + ended.id)) << "x";
   std::ofstream(dir / "collection.db.restoring-job-00000000deadbeef-wal") << "x";
   std::filesystem::create_directories(files.string() + ".old-job-00000000deadbeef");
-  Job active{.id = "job-00000000000aaaaa", .kind = JobKind::kVerify, .collection = {"prod", "users"},
-             .backup_id = b.backup_id(), .created_at_ms = 1};
+  Job active{.id = "job-00000000000aaaaa",
+             .kind = JobKind::kVerify,
+             .collection = {"prod", "users"},
+             .backup_id = b.backup_id(),
+             .created_at_ms = 1};
   ASSERT_TRUE(server_->store().EnqueueBackupReader(active));
   std::ofstream(dir / "collection.db.restoring-job-00000000000aaaaa") << "x";
   StopServer();

@@ -41,8 +41,9 @@ void ServerTest::CreateCollection(const std::string& ns, const std::string& name
   if (files > 0) WriteFiles(layout().CollectionFilesDir({ns, name}), files, 1024);
 }
 
-collector::BackupCollectionResponse ServerTest::Backup(const std::string& ns, const std::string& name,
-                                                       bool files, const std::string& dest) {
+collector::BackupCollectionResponse ServerTest::Backup(const std::string& ns,
+                                                       const std::string& name, bool files,
+                                                       const std::string& dest) {
   collector::BackupCollectionRequest request;
   request.mutable_collection()->set_namespace_(ns);
   request.mutable_collection()->set_name(name);

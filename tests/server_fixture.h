@@ -2,8 +2,8 @@
 // stubs to talk to it. Tests may stop it and start it again on the same data.
 #pragma once
 
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <memory>
 #include <vector>
@@ -26,7 +26,8 @@ class ServerTest : public ::testing::Test {
 
   std::unique_ptr<grpc::ClientContext> Ctx(int seconds = 30);
   // CreateCollection over gRPC, then `records` rows and `files` files of 1 KiB.
-  void CreateCollection(const std::string& ns, const std::string& name, int records = 0, int files = 0);
+  void CreateCollection(const std::string& ns, const std::string& name, int records = 0,
+                        int files = 0);
   // BackupCollection over gRPC; asserts success.
   collector::BackupCollectionResponse Backup(const std::string& ns, const std::string& name,
                                              bool files = false, const std::string& dest = "");

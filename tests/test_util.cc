@@ -25,13 +25,15 @@ void FillRecords(const fs::path& db_path, int count, int payload_bytes, int firs
   auto db = sql::Database::Open(db_path.string(), {});
   ASSERT_TRUE(db) << db.error().message();
   ASSERT_TRUE(db->Exec("BEGIN"));
-  auto insert = db->Prepare("INSERT INTO records (id, proto_data, labels) VALUES (?1, randomblob(?2), ?3)");
+  auto insert =
+      db->Prepare("INSERT INTO records (id, proto_data, labels) VALUES (?1, randomblob(?2), ?3)");
   ASSERT_TRUE(insert) << insert.error().message();
   for (int i = 0; i < count; ++i) {
     char id[16];
     std::snprintf(id, sizeof id, "r%06d", first_id + i);
-    ASSERT_TRUE(insert->Bind({std::string_view(id), static_cast<int64_t>(payload_bytes),
-                              std::string_view("{\"n\":\"" + std::to_string(i) + "\"}")})
+    ASSERT_TRUE(insert
+                    ->Bind({std::string_view(id), static_cast<int64_t>(payload_bytes),
+                            std::string_view("{\"n\":\"" + std::to_string(i) + "\"}")})
                     .Run());
     insert->Reset();
   }
@@ -54,7 +56,8 @@ std::string CanonicalDump(const fs::path& db_path) {
   if (!db) return "open failed: " + db.error().message();
   std::ostringstream out;
   auto tables = db->Prepare(
-      "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
+      "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY "
+      "name");
   std::vector<std::string> names;
   while (tables && tables->Step().value_or(false)) names.push_back(tables->Text(0));
   for (const auto& t : names) {
@@ -88,7 +91,8 @@ std::string ReadFile(const fs::path& path) {
 std::map<std::string, std::string> FileTree(const fs::path& dir) {
   std::map<std::string, std::string> out;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it); it.increment(ec)) {
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
     if (it->is_regular_file()) out[fs::relative(it->path(), dir).string()] = ReadFile(it->path());
   }
   return out;

@@ -179,9 +179,9 @@ Status BackupJob::Run(JobContext& ctx) {
   spdlog::info(
       "{} backup completed: {} bytes, {} records, {} files, sha256 {} (ms: snapshot {}, "
       "hash+fsync {}, count {}, files {}, finalize {})",
-      ctx.LogTag(), snapshot->digest.size + plan->files_bytes, snapshot->records,
-      manifest->size(), snapshot->digest.sha256.substr(0, 12), attempt.snapshot_ms,
-      attempt.hash_ms, attempt.count_ms, attempt.files_ms, attempt.laps.Lap());
+      ctx.LogTag(), snapshot->digest.size + plan->files_bytes, snapshot->records, manifest->size(),
+      snapshot->digest.sha256.substr(0, 12), attempt.snapshot_ms, attempt.hash_ms, attempt.count_ms,
+      attempt.files_ms, attempt.laps.Lap());
   return {};
 }
 

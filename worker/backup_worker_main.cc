@@ -1,8 +1,8 @@
 // backup-worker: a worker process without a gRPC front-end, claiming jobs from the same
 // control database as backupd (scale out by running several).
 //   backup-worker --data-dir DIR --workers N [--backup-root DIR ...]
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "common/signals.h"
 #include "worker/host_flags.h"

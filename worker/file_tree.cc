@@ -4,9 +4,9 @@
 #include <atomic>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <set>
 #include <system_error>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 

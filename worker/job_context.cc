@@ -48,7 +48,8 @@ Progress JobContext::Snapshot() {
   // Estimates (a growing file against the source's used pages) may overshoot; the
   // reported figures stay monotonic and within their totals.
   p.bytes_total = std::max(p.bytes_total, reported_.bytes_total);
-  p.bytes_done = std::clamp(p.bytes_done, reported_.bytes_done, std::max(p.bytes_total, reported_.bytes_done));
+  p.bytes_done =
+      std::clamp(p.bytes_done, reported_.bytes_done, std::max(p.bytes_total, reported_.bytes_done));
   p.items_done = std::max(p.items_done, reported_.items_done);
   reported_ = p;
   return p;

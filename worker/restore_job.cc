@@ -19,11 +19,11 @@ namespace fs = std::filesystem;
 namespace {
 
 struct RestorePaths {
-  fs::path db;            // the collection database
-  fs::path files;         // the collection's files folder
-  fs::path temp_db;       // <db>.restoring-<job>
-  fs::path temp_files;    // <files>.restoring-<job>
-  fs::path old_files;     // <files>.old-<job>
+  fs::path db;          // the collection database
+  fs::path files;       // the collection's files folder
+  fs::path temp_db;     // <db>.restoring-<job>
+  fs::path temp_files;  // <files>.restoring-<job>
+  fs::path old_files;   // <files>.old-<job>
 };
 
 RestorePaths PathsFor(const fs::path& db, const fs::path& files, const std::string& job_id) {
@@ -88,8 +88,10 @@ Status PrepareDatabase(const BackupRecord& backup, const RestorePaths& p, bool d
     return Fail(digest.error().Context("copy backup database"));
   }
   if (digest->sha256 != backup.sha256) {
-    return Fail(Error::DataLoss("backup " + backup.id + " is corrupt: its database SHA-256 differs "
-                                "from the one recorded at backup; the destination was not touched"));
+    return Fail(
+        Error::DataLoss("backup " + backup.id +
+                        " is corrupt: its database SHA-256 differs "
+                        "from the one recorded at backup; the destination was not touched"));
   }
   BACKUP_TRY(ConditionCopy(backup, p, dest_exists), "restored copy");
   return FsyncFile(p.temp_db);
@@ -137,11 +139,15 @@ Status SwapDatabase(const RestorePaths& p) {
     auto src = sql::Database::Open(p.temp_db.string(), {.read_only = true});
     if (!src) return Fail(src.error().Context("open restored copy"));
     sqlite3_backup* b = sqlite3_backup_init(dest->raw(), "main", src->raw(), "main");
-    if (b == nullptr) return Fail(sql::ErrorFromSqlite(sqlite3_errcode(dest->raw()), "restore into destination", dest->raw()));
+    if (b == nullptr)
+      return Fail(sql::ErrorFromSqlite(sqlite3_errcode(dest->raw()), "restore into destination",
+                                       dest->raw()));
     int rc = sqlite3_backup_step(b, -1);
     int finish = sqlite3_backup_finish(b);
-    if (rc != SQLITE_DONE) return Fail(sql::ErrorFromSqlite(rc, "restore into destination", dest->raw()));
-    if (finish != SQLITE_OK) return Fail(sql::ErrorFromSqlite(finish, "restore into destination", dest->raw()));
+    if (rc != SQLITE_DONE)
+      return Fail(sql::ErrorFromSqlite(rc, "restore into destination", dest->raw()));
+    if (finish != SQLITE_OK)
+      return Fail(sql::ErrorFromSqlite(finish, "restore into destination", dest->raw()));
     return RemoveDbFiles(p.temp_db);
   }
   // No database there: whatever -wal/-shm lies at that name is an orphan and must not be
@@ -186,7 +192,8 @@ Status SweepRestoreLeftovers(JobQueue& jobs, Catalog& catalog, const DataLayout&
   std::error_code ec;
   for (const fs::path& root : {layout.root() / "collections", layout.root() / "files"}) {
     // Leftovers sit beside a collection: <root>/<ns>/<name>... at depth 2 or 3.
-    for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it); it.increment(ec)) {
+    for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
       if (it.depth() > 2) {
         it.disable_recursion_pending();
         continue;
@@ -228,11 +235,11 @@ Result<RestoreJob::Plan> RestoreJob::MakePlan(const Job& job) const {
   if (!existing && existing.error().code() != Code::kNotFound) return Fail(existing.error());
   std::optional<CollectionRecord> found;
   if (existing) found = std::move(*existing);
-  const RestorePaths paths =
-      PathsFor(found ? fs::path(found->db_path) : layout_.CollectionDb(job.collection),
-               found ? fs::path(found->files_path) : layout_.CollectionFilesDir(job.collection),
-               job.id);
-  return Plan{std::move(*backup), std::move(*manifest), std::move(found), paths,
+  const RestorePaths paths = PathsFor(
+      found ? fs::path(found->db_path) : layout_.CollectionDb(job.collection),
+      found ? fs::path(found->files_path) : layout_.CollectionFilesDir(job.collection), job.id);
+  return Plan{std::move(*backup),   std::move(*manifest),
+              std::move(found),     paths,
               request->overwrite(), *intent};
 }
 
@@ -283,12 +290,12 @@ Status RestoreJob::Register(const Plan& plan, JobContext& ctx) const {
   result.mutable_status()->set_code(collector::Status::OK);
   result.set_collection_id(job.collection.Key());
   result.set_records_restored(*records);
-  result.set_files_restored(
-      plan.backup.includes_files ? static_cast<int64_t>(plan.manifest.size()) : 0);
+  result.set_files_restored(plan.backup.includes_files ? static_cast<int64_t>(plan.manifest.size())
+                                                       : 0);
   BACKUP_TRY(catalog_.CompleteRestore(ctx.lease(), record, result.SerializeAsString()),
              "record restore");
-  spdlog::info("{} restored from {}: {} records, {} files", ctx.LogTag(), plan.backup.id,
-               *records, result.files_restored());
+  spdlog::info("{} restored from {}: {} records, {} files", ctx.LogTag(), plan.backup.id, *records,
+               result.files_restored());
   return {};
 }
 

@@ -21,17 +21,16 @@
 // it is. Thread-safety: Run() may be called from several threads for different jobs.
 #pragma once
 
+#include "common/data_layout.h"
 #include "control/catalog.h"
 #include "control/job_queue.h"
-#include "common/data_layout.h"
 #include "worker/job_handler.h"
 
 namespace backup {
 
 class RestoreJob final : public JobHandler {
  public:
-  RestoreJob(Catalog& catalog, DataLayout layout)
-      : catalog_(catalog), layout_(std::move(layout)) {}
+  RestoreJob(Catalog& catalog, DataLayout layout) : catalog_(catalog), layout_(std::move(layout)) {}
   Status Run(JobContext& ctx) override;
 
  private:

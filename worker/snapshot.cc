@@ -73,7 +73,8 @@ Status VacuumInto(const fs::path& source, const fs::path& dest, JobContext& ctx,
   auto checkpoint_now = [&](const char* when) {
     if (!checkpointer) return;
     if (auto s = checkpointer->Exec("PRAGMA wal_checkpoint(PASSIVE)"); !s) {
-      spdlog::debug("{} checkpoint {} the snapshot skipped: {}", ctx.LogTag(), when, s.error().message());
+      spdlog::debug("{} checkpoint {} the snapshot skipped: {}", ctx.LogTag(), when,
+                    s.error().message());
     }
   };
   if (checkpoint) {
@@ -92,7 +93,7 @@ Status VacuumInto(const fs::path& source, const fs::path& dest, JobContext& ctx,
   auto stmt = db->Prepare("VACUUM INTO ?1");
   Status ran = stmt ? stmt->Bind({dest.string()}).Run() : Fail(stmt.error());
   stmt = Fail(Error::Internal("finished"));  // ends the snapshot's read transaction...
-  checkpoint_now("after");                    // ...so this checkpoint can copy everything
+  checkpoint_now("after");                   // ...so this checkpoint can copy everything
   ctx.SetBytesProbe(nullptr);
   sqlite3_progress_handler(db->raw(), 0, nullptr, nullptr);
   if (!ran) {
@@ -105,8 +106,8 @@ Status VacuumInto(const fs::path& source, const fs::path& dest, JobContext& ctx,
 Result<int64_t> CountRecords(const fs::path& path) {
   auto db = OpenReadOnly(path);
   if (!db) return Fail(db.error());
-  auto has_records = db->QueryInt(
-      "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'records'");
+  auto has_records =
+      db->QueryInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'records'");
   if (!has_records) return Fail(has_records.error().Context("count records"));
   if (*has_records == 1) return db->QueryInt("SELECT count(*) FROM records");
   // No `records` table: the sum over every user table. Table names come from the

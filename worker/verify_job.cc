@@ -76,8 +76,8 @@ Result<std::vector<std::string>> CheckBackup(const BackupRecord& backup,
     if (!digest) return Fail(digest.error().Context("hash database"));
     if (digest->sha256 != backup.sha256) {
       problems.push_back("database SHA-256 differs from the one recorded at backup (recorded " +
-                         backup.sha256.substr(0, 16) + "..., found " + digest->sha256.substr(0, 16) +
-                         "...)");
+                         backup.sha256.substr(0, 16) + "..., found " +
+                         digest->sha256.substr(0, 16) + "...)");
     }
     if (std::string p = IntegrityProblem(db_path); !p.empty()) problems.push_back(p);
   }
@@ -140,8 +140,9 @@ Status VerifyJob::Run(JobContext& ctx) {
   verified.last_verify_valid = valid;
   verified.last_verify_error = error;
   *result.mutable_backup() = ToProto(verified);
-  BACKUP_TRY(catalog_.CompleteVerify(ctx.lease(), backup->id, valid, error, result.SerializeAsString()),
-             "record verification");
+  BACKUP_TRY(
+      catalog_.CompleteVerify(ctx.lease(), backup->id, valid, error, result.SerializeAsString()),
+      "record verification");
   if (valid) {
     spdlog::info("{} verified: valid", ctx.LogTag());
   } else {

@@ -6,8 +6,8 @@
 #include <chrono>
 #include <random>
 
-#include <asio/post.hpp>
 #include <spdlog/spdlog.h>
+#include <asio/post.hpp>
 
 #include "common/ids.h"
 #include "worker/retry_policy.h"
@@ -48,7 +48,8 @@ void WorkerPool::Stop() {
   if (!pool_ || stopping_.exchange(true)) return;
   store_.NotifyChange();  // wakes the producer so it sees stopping_
   if (producer_.joinable()) producer_.join();
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.shutdown_grace_ms);
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.shutdown_grace_ms);
   while (free_slots_.load() < options_.threads && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -168,7 +169,8 @@ void WorkerPool::RecordOutcome(JobContext& ctx, const Status& outcome) {
       }
       if (IsTransient(error) && ctx.lease().attempt < ctx.job().max_attempts) {
         thread_local std::mt19937_64 rng{std::random_device{}()};
-        int64_t delay = RetryDelayMs(ctx.lease().attempt, options_.retry_base_ms, options_.retry_max_ms, rng());
+        int64_t delay =
+            RetryDelayMs(ctx.lease().attempt, options_.retry_base_ms, options_.retry_max_ms, rng());
         spdlog::warn("{} failed transiently, retry in {} ms: {}", ctx.LogTag(), delay,
                      error.message());
         recorded = store_.RetryJob(ctx.lease(), error, store_.clock().NowMs() + delay);
@@ -178,7 +180,8 @@ void WorkerPool::RecordOutcome(JobContext& ctx, const Status& outcome) {
       }
       break;
   }
-  if (!recorded) spdlog::error("{} outcome not recorded: {}", ctx.LogTag(), recorded.error().message());
+  if (!recorded)
+    spdlog::error("{} outcome not recorded: {}", ctx.LogTag(), recorded.error().message());
 }
 
 }  // namespace backup

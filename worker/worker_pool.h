@@ -25,16 +25,16 @@
 namespace backup {
 
 struct WorkerPoolOptions {
-  int threads = 2;                   // jobs run at once; 0 disables the pool
-  std::string worker_id;             // lease owner; empty: "<host>-<pid>-<random>"
-  int64_t lease_ms = 30'000;         // a job whose worker stops heartbeating is rescued after this
-  int64_t heartbeat_ms = 250;        // progress, lease renewal and cancellation checks
-  int64_t poll_ms = 500;             // how often to look for jobs submitted by other processes
-  int64_t retry_base_ms = 1'000;     // first retry delay; doubles per attempt, with jitter
-  int64_t retry_max_ms = 60'000;     // cap on the retry delay
-  int64_t shutdown_grace_ms = 10'000;  // Stop() lets running jobs finish this long
+  int threads = 2;                // jobs run at once; 0 disables the pool
+  std::string worker_id;          // lease owner; empty: "<host>-<pid>-<random>"
+  int64_t lease_ms = 30'000;      // a job whose worker stops heartbeating is rescued after this
+  int64_t heartbeat_ms = 250;     // progress, lease renewal and cancellation checks
+  int64_t poll_ms = 500;          // how often to look for jobs submitted by other processes
+  int64_t retry_base_ms = 1'000;  // first retry delay; doubles per attempt, with jitter
+  int64_t retry_max_ms = 60'000;  // cap on the retry delay
+  int64_t shutdown_grace_ms = 10'000;                 // Stop() lets running jobs finish this long
   int64_t job_retention_ms = 7LL * 24 * 3600 * 1000;  // finished jobs are pruned after this
-  int64_t prune_interval_ms = 3600 * 1000;             // how often to prune
+  int64_t prune_interval_ms = 3600 * 1000;            // how often to prune
 };
 
 class WorkerPool {

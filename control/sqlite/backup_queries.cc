@@ -121,8 +121,8 @@ Result<BackupList> SqliteControlStore::ListBackups(const BackupQuery& q) {
 
 Result<std::vector<ManifestEntry>> SqliteControlStore::GetManifest(const std::string& backup_id) {
   std::lock_guard lock(mu_);
-  auto stmt = db_.Prepare(
-      "SELECT path, size, sha256 FROM backup_files WHERE backup_id = ?1 ORDER BY path");
+  auto stmt =
+      db_.Prepare("SELECT path, size, sha256 FROM backup_files WHERE backup_id = ?1 ORDER BY path");
   if (!stmt) return Fail(stmt.error());
   stmt->Bind({backup_id});
   std::vector<ManifestEntry> out;
@@ -139,8 +139,8 @@ Status SqliteControlStore::CompleteBackup(const Lease& lease, const BackupRecord
                                           const std::vector<ManifestEntry>& manifest,
                                           const std::string& result) {
   auto complete_row = [&]() -> Status {
-    BACKUP_TRY(db_.Run(kCompleteBackup, {b.id, b.size_bytes, b.record_count, b.file_count,
-                                         b.sha256, b.completed_at}),
+    BACKUP_TRY(db_.Run(kCompleteBackup, {b.id, b.size_bytes, b.record_count, b.file_count, b.sha256,
+                                         b.completed_at}),
                "backup row");
     if (db_.Changes() != 1) {
       return Fail(Error::Aborted("backup " + b.id + " is no longer pending"));

@@ -64,8 +64,8 @@ Status SqliteControlStore::CreateCollection(const CollectionRecord& record) {
 
 Result<CollectionRecord> SqliteControlStore::GetCollection(const CollectionName& name) {
   std::lock_guard lock(mu_);
-  auto stmt = db_.Prepare(std::string(kSelectCollectionColumns) +
-                          " WHERE namespace = ?1 AND name = ?2");
+  auto stmt =
+      db_.Prepare(std::string(kSelectCollectionColumns) + " WHERE namespace = ?1 AND name = ?2");
   if (!stmt) return Fail(stmt.error());
   stmt->Bind({name.ns, name.name});
   auto row = stmt->Step();
@@ -90,8 +90,9 @@ Result<CollectionPage> SqliteControlStore::Discover(const DiscoverQuery& query) 
   {
     std::lock_guard lock(mu_);
     // The page token is the last "namespace/name" key returned.
-    std::string sql = std::string(kSelectCollectionColumns) +
-                      " WHERE (?1 = '' OR c.namespace = ?1) AND (c.namespace || '/' || c.name) > ?2";
+    std::string sql =
+        std::string(kSelectCollectionColumns) +
+        " WHERE (?1 = '' OR c.namespace = ?1) AND (c.namespace || '/' || c.name) > ?2";
     for (size_t i = 0; i < query.labels.size(); ++i) sql += kLabelFilter;
     sql += " ORDER BY c.namespace, c.name LIMIT ?";
     auto stmt = db_.Prepare(sql);

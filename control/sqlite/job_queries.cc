@@ -214,10 +214,10 @@ Result<JobPage> SqliteControlStore::ListJobs(const JobQuery& q) {
     }
   }
   std::lock_guard lock(mu_);
-  auto stmt = db_.Prepare(SelectJobs(
-      "WHERE seq < ?1 AND (?2 = '' OR state = ?2) AND (?3 = '' OR kind = ?3) "
-      "AND (?4 = '' OR collection_namespace = ?4) AND (?5 = '' OR collection_name = ?5) "
-      "ORDER BY seq DESC LIMIT ?6"));
+  auto stmt = db_.Prepare(
+      SelectJobs("WHERE seq < ?1 AND (?2 = '' OR state = ?2) AND (?3 = '' OR kind = ?3) "
+                 "AND (?4 = '' OR collection_namespace = ?4) AND (?5 = '' OR collection_name = ?5) "
+                 "ORDER BY seq DESC LIMIT ?6"));
   if (!stmt) return Fail(stmt.error());
   stmt->Bind({before, q.state ? ToString(*q.state) : "", q.kind ? ToString(*q.kind) : "",
               q.collection ? std::string_view(q.collection->ns) : "",
@@ -251,7 +251,8 @@ Result<Job> SqliteControlStore::CancelJob(const std::string& job_id) {
   return GetJob(job_id);
 }
 
-Result<std::vector<Job>> SqliteControlStore::Claim(const std::string& owner, int max, int64_t lease_ms) {
+Result<std::vector<Job>> SqliteControlStore::Claim(const std::string& owner, int max,
+                                                   int64_t lease_ms) {
   if (max <= 0) return std::vector<Job>{};
   Result<std::vector<Job>> jobs;
   {
@@ -271,15 +272,16 @@ Result<LeaseStatus> SqliteControlStore::Heartbeat(const Lease& lease, const Prog
                                                   int64_t lease_ms) {
   LeaseStatus status;
   auto read_cancel = [&]() -> Status {
-    auto cancel = db_.QueryInt("SELECT cancel_requested FROM jobs WHERE job_id = ?1", {lease.job_id});
+    auto cancel =
+        db_.QueryInt("SELECT cancel_requested FROM jobs WHERE job_id = ?1", {lease.job_id});
     if (!cancel) return Fail(cancel.error());
     status.cancel_requested = *cancel != 0;
     return {};
   };
   if (auto s = FencedWrite(lease, "heartbeat", kHeartbeat,
-                         {Now(), lease_ms, std::string_view(p.phase), p.bytes_done, p.bytes_total,
-                          p.items_done, p.items_total},
-                          read_cancel);
+                           {Now(), lease_ms, std::string_view(p.phase), p.bytes_done, p.bytes_total,
+                            p.items_done, p.items_total},
+                           read_cancel);
       !s) {
     return Fail(s.error());
   }
@@ -297,10 +299,10 @@ Status SqliteControlStore::FinishJob(const Lease& lease, JobState state, const E
 }
 
 Status SqliteControlStore::RetryJob(const Lease& lease, const Error& error, int64_t run_after_ms) {
-  return FencedWrite(lease, "retry job", kRetry,
-                     {static_cast<int64_t>(error.code()), std::string_view(error.message()),
-                      run_after_ms, Now()},
-                     [&] { return RecordAttempt(lease, error); });
+  return FencedWrite(
+      lease, "retry job", kRetry,
+      {static_cast<int64_t>(error.code()), std::string_view(error.message()), run_after_ms, Now()},
+      [&] { return RecordAttempt(lease, error); });
 }
 
 Status SqliteControlStore::ReleaseJob(const Lease& lease) {

@@ -141,7 +141,8 @@ CREATE INDEX idx_backups_namespace_order
 
 }  // namespace
 
-Result<std::unique_ptr<SqliteControlStore>> SqliteControlStore::Open(const SqliteControlStoreOptions& options) {
+Result<std::unique_ptr<SqliteControlStore>> SqliteControlStore::Open(
+    const SqliteControlStoreOptions& options) {
   auto db = sql::Database::Open(options.path, {.busy_timeout_ms = options.busy_timeout_ms});
   if (!db) return Fail(db.error().Context("open control database"));
   // WAL lets readers (ListBackups, WatchJob) run beside the writers; synchronous=FULL

@@ -6,16 +6,16 @@
 #include <sys/stat.h>
 
 #include <atomic>
-#include <mutex>
 #include <cstdio>
+#include <mutex>
 #include <random>
 #include <set>
 #include <sstream>
 #include <thread>
 
-#include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "backup_jobs.grpc.pb.h"
 #include "collection_repo.grpc.pb.h"
@@ -49,7 +49,8 @@ struct Server {
       std::exit(1);
     }
     server = std::move(*s);
-    channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials());
+    channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server->port()),
+                                  grpc::InsecureChannelCredentials());
     repo = collector::CollectionRepo::NewStub(channel);
     jobs = collector::BackupJobs::NewStub(channel);
     layout = std::make_unique<DataLayout>(data);
@@ -74,7 +75,8 @@ struct Server {
   }
 
   // A backup submitted over gRPC and followed to its end (wait). Returns the response.
-  collector::BackupCollectionResponse Backup(const std::string& ns, const std::string& name, bool files) {
+  collector::BackupCollectionResponse Backup(const std::string& ns, const std::string& name,
+                                             bool files) {
     collector::BackupCollectionRequest r;
     r.mutable_collection()->set_namespace_(ns);
     r.mutable_collection()->set_name(name);
@@ -119,7 +121,8 @@ void Snapshot(const Settings& s) {
     int payload;
   };
   const int64_t gb_rows = static_cast<int64_t>(s.gb * 1024 * 1024 * 1024 / 1100);
-  for (const Size& size : {Size{"10k", 10'000, 100}, Size{"100k", 100'000, 100}, Size{"1gb", gb_rows, 1000}}) {
+  for (const Size& size :
+       {Size{"10k", 10'000, 100}, Size{"100k", 100'000, 100}, Size{"1gb", gb_rows, 1000}}) {
     server.Collection("bench", size.name, size.rows, size.payload);
     const fs::path src = server.layout->CollectionDb({"bench", size.name});
     std::vector<double> ours, base, hash;
@@ -129,7 +132,8 @@ void Snapshot(const Settings& s) {
     for (int rep = 0; rep < s.reps; ++rep) {
       const fs::path dst = root / ("baseline-" + size.name + "-" + std::to_string(rep) + ".db");
       auto baseline = [&] {
-        base.push_back(TimeShell("sqlite3 '" + src.string() + "' \"VACUUM INTO '" + dst.string() + "'\" && sync"));
+        base.push_back(TimeShell("sqlite3 '" + src.string() + "' \"VACUUM INTO '" + dst.string() +
+                                 "'\" && sync"));
       };
       if (rep % 2 == 0) baseline();
       auto t = Clock::now();
@@ -160,7 +164,8 @@ void Files(const Settings& s) {
     int64_t bytes;
   };
   const int64_t big = static_cast<int64_t>(s.gb * 1024 * 1024 * 1024 / 1000);
-  for (const Shape& shape : {Shape{"1000 files", 1000, big}, Shape{"20000 small files", 20'000, 4096}}) {
+  for (const Shape& shape :
+       {Shape{"1000 files", 1000, big}, Shape{"20000 small files", 20'000, 4096}}) {
     fs::path root = FreshDir(s, "files");
     fs::path src = root / "src";
     std::mt19937_64 rng(7);
@@ -178,7 +183,8 @@ void Files(const Settings& s) {
     for (int rep = 0; rep < s.reps; ++rep) {
       const std::string n = std::to_string(rep);
       auto baseline = [&] {
-        base.push_back(TimeShell("cp -r '" + src.string() + "' '" + (root / ("cp" + n)).string() + "' && sync"));
+        base.push_back(TimeShell("cp -r '" + src.string() + "' '" + (root / ("cp" + n)).string() +
+                                 "' && sync"));
       };
       if (rep % 2 == 0) baseline();
       auto files = ListFiles(src);
@@ -194,7 +200,8 @@ void Files(const Settings& s) {
     std::vector<double> ours_cached, base_cached;
     for (int rep = 0; rep < s.reps; ++rep) {
       const std::string n = "c" + std::to_string(rep);
-      base_cached.push_back(TimeShell("cp -r '" + src.string() + "' '" + (root / ("cp" + n)).string() + "'"));
+      base_cached.push_back(
+          TimeShell("cp -r '" + src.string() + "' '" + (root / ("cp" + n)).string() + "'"));
       auto files = ListFiles(src);
       JobContext ctx(Job{.id = "job-bench"}, Lease{});
       auto t = Clock::now();
@@ -203,13 +210,14 @@ void Files(const Settings& s) {
       (void)std::system("sync");
     }
     const double o = Median(ours), b = Median(base);
-    Report("files " + shape.name, {{"bytes", static_cast<double>(DiskBytes(src)), "B"},
-                                   {"ours_s", o, "s (copy + SHA-256 + syncfs)"},
-                                   {"baseline_s", b, "s (cp -r + sync)"},
-                                   {"ratio", o / b, "ours/baseline"},
-                                   {"ours_cached_s", Median(ours_cached), "s, without the flush"},
-                                   {"baseline_cached_s", Median(base_cached), "s, cp -r without sync"},
-                                   {"cached_ratio", Median(ours_cached) / Median(base_cached), "ours/baseline"}});
+    Report("files " + shape.name,
+           {{"bytes", static_cast<double>(DiskBytes(src)), "B"},
+            {"ours_s", o, "s (copy + SHA-256 + syncfs)"},
+            {"baseline_s", b, "s (cp -r + sync)"},
+            {"ratio", o / b, "ours/baseline"},
+            {"ours_cached_s", Median(ours_cached), "s, without the flush"},
+            {"baseline_cached_s", Median(base_cached), "s, cp -r without sync"},
+            {"cached_ratio", Median(ours_cached) / Median(base_cached), "ours/baseline"}});
     Cleanup(root);
   }
 }
@@ -229,8 +237,9 @@ void Queue(const Settings& s) {
         threads.emplace_back([&, c] {
           grpc::ChannelArguments args;
           args.SetInt("bench.client", c);  // distinct arguments: one connection per client
-          auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server.server->port()),
-                                                   grpc::InsecureChannelCredentials(), args);
+          auto channel =
+              grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server.server->port()),
+                                        grpc::InsecureChannelCredentials(), args);
           auto repo = collector::CollectionRepo::NewStub(channel);
           for (int i = 0; i < per_client; ++i) {
             collector::BackupCollectionRequest r;
@@ -258,10 +267,11 @@ void Queue(const Settings& s) {
     std::vector<double> latency;
     for (int i = 0; i < 200; ++i) {
       auto resp = server.Backup("bench", "tiny", false);
-      latency.push_back(static_cast<double>(resp.job().started_at_ms() - resp.job().created_at_ms()));
+      latency.push_back(
+          static_cast<double>(resp.job().started_at_ms() - resp.job().created_at_ms()));
     }
-    Report("queue submit->RUNNING (idle)", {{"p50_ms", Percentile(latency, 50), "ms"},
-                                            {"p99_ms", Percentile(latency, 99), "ms"}});
+    Report("queue submit->RUNNING (idle)",
+           {{"p50_ms", Percentile(latency, 50), "ms"}, {"p99_ms", Percentile(latency, 99), "ms"}});
   }
   Cleanup(root);
 }
@@ -272,23 +282,29 @@ void Listing(const Settings& s) {
   const fs::path data = root / "data";
   {
     Server server(data, 0);
-    for (int c = 0; c < 10; ++c) server.Collection("ns" + std::to_string(c % 3), "c" + std::to_string(c), 1, 1);
+    for (int c = 0; c < 10; ++c)
+      server.Collection("ns" + std::to_string(c % 3), "c" + std::to_string(c), 1, 1);
   }
   {
     auto db = sql::Database::Open((data / "control.db").string(), {});
     (void)db->Exec("BEGIN");
     auto job = db->Prepare(
         "INSERT INTO jobs (job_id, kind, state, collection_namespace, collection_name, backup_id, "
-        "max_attempts, run_after, created_at, updated_at, finished_at) VALUES (?1, 'BACKUP', ?2, ?3, ?4, ?5, 3, 0, ?6, ?6, ?6)");
+        "max_attempts, run_after, created_at, updated_at, finished_at) VALUES (?1, 'BACKUP', ?2, "
+        "?3, ?4, ?5, 3, 0, ?6, ?6, ?6)");
     auto backup = db->Prepare(
-        "INSERT INTO backups (backup_id, collection_namespace, collection_name, timestamp, size_bytes, "
-        "record_count, file_count, includes_files, storage_path, storage_type, metadata, created_at, "
-        "state, job_id, created_at_ms) VALUES (?1, ?2, ?3, ?4, 1, 1, 0, 0, ?5, 'local', '{\"k\":\"v\"}', ?4, "
+        "INSERT INTO backups (backup_id, collection_namespace, collection_name, timestamp, "
+        "size_bytes, "
+        "record_count, file_count, includes_files, storage_path, storage_type, metadata, "
+        "created_at, "
+        "state, job_id, created_at_ms) VALUES (?1, ?2, ?3, ?4, 1, 1, 0, 0, ?5, 'local', "
+        "'{\"k\":\"v\"}', ?4, "
         "'COMPLETED', ?6, ?7)");
     for (int i = 0; i < 100'000; ++i) {
       const int c = i % 10;
       const std::string ns = "ns" + std::to_string(c % 3), name = "c" + std::to_string(c);
-      const std::string id = "backup-" + std::to_string(1'000'000 + i), jid = "job-" + std::to_string(1'000'000 + i);
+      const std::string id = "backup-" + std::to_string(1'000'000 + i),
+                        jid = "job-" + std::to_string(1'000'000 + i);
       const int64_t ts = 1'700'000'000 + i;
       (void)backup->Bind({id, ns, name, ts, "/b/" + id, jid, ts * 1000}).Run();
       backup->Reset();
@@ -305,7 +321,8 @@ void Listing(const Settings& s) {
       call();
       ms.push_back(SecondsSince(t) * 1000);
     }
-    Report("listing " + label, {{"p50_ms", Percentile(ms, 50), "ms"}, {"p99_ms", Percentile(ms, 99), "ms"}});
+    Report("listing " + label,
+           {{"p50_ms", Percentile(ms, 50), "ms"}, {"p99_ms", Percentile(ms, 99), "ms"}});
   };
   auto backups = [&](auto fill) {
     return [&, fill] {
@@ -359,11 +376,14 @@ void RunLoad(const fs::path& db_path, int64_t rows, const std::atomic<bool>& sto
     threads.emplace_back([&, t] {
       auto db = sql::Database::Open(db_path.string(), {.busy_timeout_ms = 5000});
       if (!db) return;
-      (void)db->Exec(std::getenv("BENCH_NO_AUTOCKPT") ? "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0" : "PRAGMA synchronous=NORMAL");  // what a WAL application sets
+      (void)db->Exec(std::getenv("BENCH_NO_AUTOCKPT")
+                         ? "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0"
+                         : "PRAGMA synchronous=NORMAL");  // what a WAL application sets
       std::mt19937_64 rng(static_cast<uint64_t>(t));
       const bool writer = t < 2;
-      auto stmt = db->Prepare(writer ? "INSERT OR REPLACE INTO records (id, proto_data) VALUES (?1, randomblob(1000))"
-                                     : "SELECT length(proto_data) FROM records WHERE id = ?1");
+      auto stmt = db->Prepare(
+          writer ? "INSERT OR REPLACE INTO records (id, proto_data) VALUES (?1, randomblob(1000))"
+                 : "SELECT length(proto_data) FROM records WHERE id = ?1");
       std::vector<double> local;
       while (!stop) {
         char id[16];
@@ -383,7 +403,8 @@ void RunLoad(const fs::path& db_path, int64_t rows, const std::atomic<bool>& sto
           while (us > prev && !load.max_write_us.compare_exchange_weak(prev, us)) {
           }
           if (us >= load.max_write_us) {
-            load.max_write_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(t0 - load.start).count();
+            load.max_write_at_ms =
+                std::chrono::duration_cast<std::chrono::milliseconds>(t0 - load.start).count();
           }
           ++load.writes;
         } else {
@@ -397,7 +418,8 @@ void RunLoad(const fs::path& db_path, int64_t rows, const std::atomic<bool>& sto
   threads.emplace_back([&] {
     while (!stop) {
       struct stat st {};
-      if (::stat((db_path.string() + "-wal").c_str(), &st) == 0 && st.st_size > load.max_wal) load.max_wal = st.st_size;
+      if (::stat((db_path.string() + "-wal").c_str(), &st) == 0 && st.st_size > load.max_wal)
+        load.max_wal = st.st_size;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   });
@@ -430,9 +452,14 @@ void Availability(const Settings& s) {
     struct Out {
       double secs, reads_s, writes_s, p99, max_ms, max_at_ms, errors, wal;
     };
-    return Out{secs, load.reads / secs, load.writes / secs, Percentile(load.write_ms, 99),
-               load.max_write_us / 1000.0, static_cast<double>(load.max_write_at_ms),
-               static_cast<double>(load.errors), static_cast<double>(load.max_wal)};
+    return Out{secs,
+               static_cast<double>(load.reads) / secs,
+               static_cast<double>(load.writes) / secs,
+               Percentile(load.write_ms, 99),
+               static_cast<double>(load.max_write_us) / 1000.0,
+               static_cast<double>(load.max_write_at_ms),
+               static_cast<double>(load.errors),
+               static_cast<double>(load.max_wal)};
   };
   auto during = measure(true, 0);
   auto without = measure(false, during.secs);
@@ -497,7 +524,9 @@ void Scale(const Settings& s) {
       char pid[32] = {};
       if (std::fgets(pid, sizeof pid, f)) {
         const std::string p = std::to_string(std::atoi(pid));
-        (void)std::system(("kill -TERM " + p + "; while kill -0 " + p + " 2>/dev/null; do sleep 0.05; done").c_str());
+        (void)std::system(
+            ("kill -TERM " + p + "; while kill -0 " + p + " 2>/dev/null; do sleep 0.05; done")
+                .c_str());
       }
       pclose(f);
     }
@@ -520,7 +549,8 @@ int main(int argc, char** argv) {
   std::string dir = s.dir.string();
   CLI::App app{"backup-bench: Collector Backup against sqlite3 and cp, side by side"};
   app.add_option("--scenarios", scenarios, "comma-separated")->capture_default_str();
-  app.add_option("--gb", s.gb, "size of the large collection and file set, GiB")->capture_default_str();
+  app.add_option("--gb", s.gb, "size of the large collection and file set, GiB")
+      ->capture_default_str();
   app.add_option("--reps", s.reps, "repetitions per figure (medians)")->capture_default_str();
   app.add_option("--dir", dir, "where to put the data")->capture_default_str();
   CLI11_PARSE(app, argc, argv);

@@ -52,17 +52,19 @@ void PrintTable() {
   std::printf("\n%-34s %-34s %14s  %s\n", "scenario", "figure", "value", "unit");
   for (const auto& [scenario, figures] : Table()) {
     for (const Figure& f : figures) {
-      std::printf("%-34s %-34s %14.4g  %s\n", scenario.c_str(), f.name.c_str(), f.value, f.unit.c_str());
+      std::printf("%-34s %-34s %14.4g  %s\n", scenario.c_str(), f.name.c_str(), f.value,
+                  f.unit.c_str());
     }
   }
 }
 
 int64_t DiskBytes(const std::filesystem::path& path) {
   std::error_code ec;
-  if (std::filesystem::is_regular_file(path, ec)) return static_cast<int64_t>(std::filesystem::file_size(path, ec));
+  if (std::filesystem::is_regular_file(path, ec))
+    return static_cast<int64_t>(std::filesystem::file_size(path, ec));
   int64_t total = 0;
-  for (auto it = std::filesystem::recursive_directory_iterator(path, ec); !ec && it != std::filesystem::end(it);
-       it.increment(ec)) {
+  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+       !ec && it != std::filesystem::end(it); it.increment(ec)) {
     if (it->is_regular_file(ec)) total += static_cast<int64_t>(it->file_size(ec));
   }
   return total;
