@@ -83,8 +83,10 @@ int CollectionsList(Client& client, const CollectionArgs& args) {
   }
   for (const auto& c : response.collections()) {
     std::string labels;
-    for (const auto& [k, v] : c.metadata().labels())
-      labels += (labels.empty() ? "" : ",") + k + "=" + v;
+    for (const auto& [k, v] : c.metadata().labels()) {
+      if (!labels.empty()) labels += ',';
+      labels.append(k).append("=").append(v);
+    }
     std::printf("%s/%s %s\n", c.namespace_().c_str(), c.name().c_str(), labels.c_str());
   }
   if (!response.next_page_token().empty()) {

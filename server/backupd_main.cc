@@ -1,5 +1,7 @@
 // backupd: the gRPC front-end with an embedded worker pool.
 //   backupd --data-dir DIR --listen HOST:PORT --workers N [--backup-root DIR ...]
+#include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 
@@ -20,9 +22,7 @@ void WritePortFile(const std::string& path, int port) {
   if (ec) spdlog::error("port file {}: {}", path, ec.message());
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Run(int argc, char** argv) {
   backup::HostFlags flags;
   backup::BackupServerOptions options;
   std::string port_file;
@@ -49,4 +49,17 @@ int main(int argc, char** argv) {
   spdlog::info("backupd received signal {}", sig);
   (*server)->Shutdown();
   return 0;
+}
+
+}  // namespace
+
+// Errors are values inside; an exception reaching here (a library's) ends the process
+// with a message instead of std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "backupd: %s\n", e.what());
+    return 1;
+  }
 }

@@ -7,6 +7,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <set>
 #include <thread>
@@ -34,100 +35,159 @@ std::unique_ptr<Process> StartWorker(const fs::path& data, const std::string& id
       data.string() + "." + id + ".log");
 }
 
-TEST(Chaos, KilledWorkersLoseNoJobAndLeaveNoTrace) {
-  constexpr int kCollections = 50;
-  constexpr int kJobs = 200;
-  TempDir dir;
-  const fs::path data = dir.path() / "data";
-  DataLayout layout(data);
-  BackupdProcess front(data, /*workers=*/0);
-  auto channel = grpc::CreateChannel(front.address(), grpc::InsecureChannelCredentials());
-  auto repo = collector::CollectionRepo::NewStub(channel);
-  auto jobs = collector::BackupJobs::NewStub(channel);
+constexpr int kCollections = 50;
+constexpr int kJobs = 200;
 
-  for (int c = 0; c < kCollections; ++c) {
-    collector::CreateCollectionRequest create;
-    create.mutable_collection()->set_namespace_("chaos");
-    create.mutable_collection()->set_name("c" + std::to_string(c));
-    collector::CreateCollectionResponse created;
-    ASSERT_TRUE(repo->CreateCollection(Ctx().get(), create, &created).ok());
-    FillRecords(layout.CollectionDb({"chaos", "c" + std::to_string(c)}), 1'500, 2'000);
-    WriteFiles(layout.CollectionFilesDir({"chaos", "c" + std::to_string(c)}), 3, 8'192);
-  }
-  std::vector<std::string> job_ids;
-  for (int j = 0; j < kJobs; ++j) {
-    collector::BackupCollectionRequest r;
-    r.mutable_collection()->set_namespace_("chaos");
-    r.mutable_collection()->set_name("c" + std::to_string(j % kCollections));
-    r.set_include_files(true);
-    collector::BackupCollectionResponse queued;
-    auto s = repo->BackupCollection(Ctx().get(), r, &queued);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-    job_ids.push_back(queued.job().job_id());
+class Chaos : public ::testing::Test {
+ protected:
+  Chaos()
+      : data_(dir_.path() / "data"),
+        layout_(data_),
+        front_(data_, /*workers=*/0),
+        channel_(grpc::CreateChannel(front_.address(), grpc::InsecureChannelCredentials())),
+        repo_(collector::CollectionRepo::NewStub(channel_)),
+        jobs_(collector::BackupJobs::NewStub(channel_)) {}
+
+  // kCollections collections with records and files; kJobs backups queued over them.
+  void QueueBackups() {
+    for (int c = 0; c < kCollections; ++c) {
+      const CollectionName name{"chaos", "c" + std::to_string(c)};
+      collector::CreateCollectionRequest create;
+      create.mutable_collection()->set_namespace_(name.ns);
+      create.mutable_collection()->set_name(name.name);
+      collector::CreateCollectionResponse created;
+      ASSERT_TRUE(repo_->CreateCollection(Ctx().get(), create, &created).ok());
+      FillRecords(layout_.CollectionDb(name), 1'500, 2'000);
+      WriteFiles(layout_.CollectionFilesDir(name), 3, 8'192);
+    }
+    for (int j = 0; j < kJobs; ++j) {
+      collector::BackupCollectionRequest r;
+      r.mutable_collection()->set_namespace_("chaos");
+      r.mutable_collection()->set_name("c" + std::to_string(j % kCollections));
+      r.set_include_files(true);
+      collector::BackupCollectionResponse queued;
+      auto s = repo_->BackupCollection(Ctx().get(), r, &queued);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+      job_ids_.push_back(queued.job().job_id());
+    }
   }
 
+  std::vector<collector::Job> RunningJobs() {
+    collector::ListJobsRequest list;
+    list.set_state(collector::RUNNING);
+    collector::ListJobsResponse running;
+    EXPECT_TRUE(jobs_->ListJobs(Ctx().get(), list, &running).ok());
+    return {running.jobs().begin(), running.jobs().end()};
+  }
+
+  // SIGKILLs the worker running `job` and starts a replacement. Returns whether the kill
+  // interrupted a job: the jobs still RUNNING under the dead worker are the ones it was
+  // killed in the middle of (the one seen may have finished just before the signal), and
+  // nothing can change them until their lease expires, a second from now.
+  bool KillWorkerOf(const collector::Job& job) {
+    auto it = workers_.find(job.worker_id());
+    it->second->Signal(SIGKILL);
+    it->second->Wait();
+    const std::string& id = job.worker_id();
+    workers_.erase(it);
+    workers_[id + "-again"] = StartWorker(data_, id + "-again");
+    bool interrupted = false;
+    for (const auto& j : RunningJobs()) {
+      if (j.worker_id() != id) continue;
+      killed_jobs_.insert(j.job_id());
+      interrupted = true;
+    }
+    return interrupted;
+  }
+
+  // Twice: finds a job running on a live worker and SIGKILLs that worker mid-job.
+  void KillTwoWorkersMidJob() {
+    for (const char* id : {"w1", "w2", "w3"}) workers_[id] = StartWorker(data_, id);
+    int kills = 0;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (kills < 2 && std::chrono::steady_clock::now() < deadline) {
+      for (const auto& job : RunningJobs()) {
+        if (!workers_.count(job.worker_id()) || job.progress().phase() == "starting") continue;
+        if (KillWorkerOf(job)) ++kills;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_EQ(kills, 2) << "no job was caught running";
+  }
+
+  // Polls every job until all ended (or three minutes passed); returns them by id.
+  std::map<std::string, collector::Job> WaitForAllToEnd() {
+    std::map<std::string, collector::Job> ended;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+    while (static_cast<int>(ended.size()) < kJobs && std::chrono::steady_clock::now() < deadline) {
+      for (const auto& id : job_ids_) {
+        if (ended.count(id)) continue;
+        collector::GetJobRequest get;
+        get.set_job_id(id);
+        collector::GetJobResponse got;
+        EXPECT_TRUE(jobs_->GetJob(Ctx().get(), get, &got).ok());
+        const auto state = got.job().state();
+        if (state == collector::SUCCEEDED || state == collector::FAILED ||
+            state == collector::CANCELLED) {
+          ended[id] = got.job();
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return ended;
+  }
+
+  // Each backup exists once, under its own name, and verifies; no temporary name is left.
+  void ExpectEveryBackupOnceAndValid() {
+    collector::ListBackupsRequest list;
+    collector::ListBackupsResponse backups;
+    ASSERT_TRUE(repo_->ListBackups(Ctx().get(), list, &backups).ok());
+    EXPECT_EQ(backups.total_count(), kJobs);
+    std::set<std::string> paths;
+    for (const auto& b : backups.backups()) {
+      EXPECT_EQ(b.state(), collector::BACKUP_COMPLETED) << b.backup_id();
+      paths.insert(b.storage_path());
+      collector::VerifyBackupRequest verify;
+      verify.set_backup_id(b.backup_id());
+      verify.set_wait(true);
+      collector::VerifyBackupResponse verdict;
+      auto s = repo_->VerifyBackup(Ctx().get(), verify, &verdict);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+      EXPECT_TRUE(verdict.is_valid()) << b.backup_id() << ": " << verdict.error_message();
+    }
+    EXPECT_EQ(static_cast<int>(paths.size()), kJobs);
+    int db_files = 0;
+    for (auto& e : fs::recursive_directory_iterator(layout_.BackupsRoot())) {
+      const std::string name = e.path().filename().string();
+      EXPECT_EQ(name.find(".partial"), std::string::npos) << e.path();
+      if (e.is_regular_file() && e.path().extension() == ".db") ++db_files;
+    }
+    EXPECT_EQ(db_files, kJobs);
+  }
+
+  TempDir dir_;
+  const fs::path data_;
+  DataLayout layout_;
+  BackupdProcess front_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<collector::CollectionRepo::Stub> repo_;
+  std::unique_ptr<collector::BackupJobs::Stub> jobs_;
+  std::vector<std::string> job_ids_;
+  std::map<std::string, std::unique_ptr<Process>> workers_;
+  std::set<std::string> killed_jobs_;
+};
+
+TEST_F(Chaos, KilledWorkersLoseNoJobAndLeaveNoTrace) {
+  ASSERT_NO_FATAL_FAILURE(QueueBackups());
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
-  std::map<std::string, std::unique_ptr<Process>> workers;
-  for (const char* id : {"w1", "w2", "w3"}) workers[id] = StartWorker(data, id);
+  ASSERT_NO_FATAL_FAILURE(KillTwoWorkersMidJob());
 
-  // Twice: find a job running on a live worker and SIGKILL that worker mid-job.
-  int kills = 0;
-  std::set<std::string> killed_jobs;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  while (kills < 2 && std::chrono::steady_clock::now() < deadline) {
-    collector::ListJobsRequest list;
-    list.set_state(collector::RUNNING);
-    collector::ListJobsResponse running;
-    ASSERT_TRUE(jobs->ListJobs(Ctx().get(), list, &running).ok());
-    for (const auto& job : running.jobs()) {
-      auto it = workers.find(job.worker_id());
-      if (it == workers.end() || job.progress().phase() == "starting") continue;
-      it->second->Signal(SIGKILL);
-      it->second->Wait();
-      const std::string id = job.worker_id();
-      workers.erase(it);
-      workers[id + "-again"] = StartWorker(data, id + "-again");
-      // The jobs still RUNNING under the dead worker are the ones it was killed in the
-      // middle of (the one seen above may have finished just before the signal). Nothing
-      // can change them until their lease expires, a second from now.
-      collector::ListJobsResponse after;
-      grpc::ClientContext ctx;
-      ASSERT_TRUE(jobs->ListJobs(&ctx, list, &after).ok());
-      bool interrupted = false;
-      for (const auto& j : after.jobs()) {
-        if (j.worker_id() == id) {
-          killed_jobs.insert(j.job_id());
-          interrupted = true;
-        }
-      }
-      if (interrupted) ++kills;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ASSERT_EQ(kills, 2) << "no job was caught running";
-
-  // Every job ends, and ends SUCCEEDED.
-  std::map<std::string, collector::Job> ended;
-  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
-  while (static_cast<int>(ended.size()) < kJobs && std::chrono::steady_clock::now() < deadline) {
-    for (const auto& id : job_ids) {
-      if (ended.count(id)) continue;
-      collector::GetJobRequest get;
-      get.set_job_id(id);
-      collector::GetJobResponse got;
-      ASSERT_TRUE(jobs->GetJob(Ctx().get(), get, &got).ok());
-      const auto state = got.job().state();
-      if (state == collector::SUCCEEDED || state == collector::FAILED ||
-          state == collector::CANCELLED) {
-        ended[id] = got.job();
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  // Every job ends, and ends SUCCEEDED; the interrupted ones on a later attempt.
+  auto ended = WaitForAllToEnd();
   ASSERT_EQ(static_cast<int>(ended.size()), kJobs);
   std::printf("%d jobs ended %.1f s after the workers started\n", kJobs, elapsed());
   int retried = 0;
@@ -135,38 +195,14 @@ TEST(Chaos, KilledWorkersLoseNoJobAndLeaveNoTrace) {
     EXPECT_EQ(job.state(), collector::SUCCEEDED) << id << ": " << job.error().message();
     if (job.attempt() > 1) ++retried;
   }
-  for (const auto& id : killed_jobs) {
+  for (const auto& id : killed_jobs_) {
     EXPECT_GE(ended[id].attempt(), 2) << id << " was running on a killed worker";
     EXPECT_FALSE(ended[id].attempts().empty());
   }
   EXPECT_GE(retried, 2);
 
-  // Each backup exists once, on disk under its own name, and verifies.
-  collector::ListBackupsRequest list;
-  collector::ListBackupsResponse backups;
-  ASSERT_TRUE(repo->ListBackups(Ctx().get(), list, &backups).ok());
-  EXPECT_EQ(backups.total_count(), kJobs);
-  std::set<std::string> paths;
-  for (const auto& b : backups.backups()) {
-    EXPECT_EQ(b.state(), collector::BACKUP_COMPLETED) << b.backup_id();
-    paths.insert(b.storage_path());
-    collector::VerifyBackupRequest verify;
-    verify.set_backup_id(b.backup_id());
-    verify.set_wait(true);
-    collector::VerifyBackupResponse verdict;
-    auto s = repo->VerifyBackup(Ctx().get(), verify, &verdict);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-    EXPECT_TRUE(verdict.is_valid()) << b.backup_id() << ": " << verdict.error_message();
-  }
-  EXPECT_EQ(static_cast<int>(paths.size()), kJobs);
+  ExpectEveryBackupOnceAndValid();
   std::printf("%d backups verified %.1f s after the workers started\n", kJobs, elapsed());
-  int db_files = 0;
-  for (auto& e : fs::recursive_directory_iterator(layout.BackupsRoot())) {
-    const std::string name = e.path().filename().string();
-    EXPECT_EQ(name.find(".partial"), std::string::npos) << e.path();
-    if (e.is_regular_file() && e.path().extension() == ".db") ++db_files;
-  }
-  EXPECT_EQ(db_files, kJobs);
 }
 
 }  // namespace

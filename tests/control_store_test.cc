@@ -38,7 +38,7 @@ class ControlStoreTest : public ::testing::Test {
 
   // Enqueues a backup job of prod/users; returns its id.
   std::string Enqueue(const std::string& suffix, JobKind kind = JobKind::kBackup,
-                      CollectionName c = {"prod", "users"}) {
+                      const CollectionName& c = {"prod", "users"}) {
     Job job{.id = "job-" + suffix,
             .kind = kind,
             .collection = c,
@@ -266,36 +266,41 @@ TYPED_TEST(ControlStoreTest, PruneRemovesOnlyFinishedJobsPastRetention) {
   EXPECT_TRUE(this->store_->GetBackup("backup-old"));  // backups are never pruned
 }
 
+// Enqueues backup `id` of prod/users at `path`; true when it was accepted. A refused
+// submission must be refused as a taken path and leave nothing behind, not even its job.
+template <typename Store>
+bool EnqueueAt(Store& store, const Clock& clock, const std::string& id, const std::string& path) {
+  Job job{.id = "job-" + id,
+          .collection = {"prod", "users"},
+          .backup_id = "backup-" + id,
+          .created_at_ms = clock.NowMs()};
+  BackupRecord b{.id = "backup-" + id,
+                 .collection = {"prod", "users"},
+                 .storage_path = path,
+                 .job_id = job.id};
+  auto s = store.EnqueueBackup(job, b);
+  if (s) return true;
+  EXPECT_EQ(s.error().code(), Code::kAlreadyExists) << s.error().message();
+  EXPECT_EQ(store.GetJob(job.id).error().code(), Code::kNotFound);
+  return false;
+}
+
 TYPED_TEST(ControlStoreTest, ConcurrentEnqueuesShareCommitsButFailAlone) {
   constexpr int kThreads = 16;
   constexpr int kEach = 20;
   std::atomic<int> ok{0}, conflicts{0};
+  auto submit = [&](int t) {
+    for (int i = 0; i < kEach; ++i) {
+      const std::string id = std::to_string(t) + "-" + std::to_string(i);
+      // Every thread's first backup aims at one shared path: exactly one may have it.
+      const bool accepted =
+          EnqueueAt(*this->store_, this->clock_, id, i == 0 ? "/b/shared" : "/b/" + id);
+      ++(accepted ? ok : conflicts);
+    }
+  };
   std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kEach; ++i) {
-        const std::string id = std::to_string(t) + "-" + std::to_string(i);
-        Job job{.id = "job-" + id,
-                .collection = {"prod", "users"},
-                .backup_id = "backup-" + id,
-                .created_at_ms = this->clock_.NowMs()};
-        // Every thread's first backup aims at one shared path: exactly one may have it.
-        BackupRecord b{.id = "backup-" + id,
-                       .collection = {"prod", "users"},
-                       .storage_path = i == 0 ? "/b/shared" : "/b/" + id,
-                       .job_id = job.id};
-        auto s = this->store_->EnqueueBackup(job, b);
-        if (s) {
-          ++ok;
-        } else {
-          EXPECT_EQ(s.error().code(), Code::kAlreadyExists) << s.error().message();
-          // The failed submission left nothing behind, not even its job row.
-          EXPECT_EQ(this->store_->GetJob(job.id).error().code(), Code::kNotFound);
-          ++conflicts;
-        }
-      }
-    });
-  }
+  threads.reserve(kThreads);
+  for (int t = 0; t < kThreads; ++t) threads.emplace_back(submit, t);
   for (auto& th : threads) th.join();
   EXPECT_EQ(conflicts.load(), kThreads - 1);
   EXPECT_EQ(ok.load(), kThreads * kEach - (kThreads - 1));

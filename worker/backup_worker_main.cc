@@ -1,13 +1,18 @@
 // backup-worker: a worker process without a gRPC front-end, claiming jobs from the same
 // control database as backupd (scale out by running several).
 //   backup-worker --data-dir DIR --workers N [--backup-root DIR ...]
+#include <cstdio>
+#include <exception>
+
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include "common/signals.h"
 #include "worker/host_flags.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int Run(int argc, char** argv) {
   backup::HostFlags flags;
   std::string worker_id;
   CLI::App app{"backup-worker: runs backup jobs from a shared control database"};
@@ -29,4 +34,17 @@ int main(int argc, char** argv) {
   spdlog::info("backup-worker received signal {}", sig);
   (*host)->Stop();
   return 0;
+}
+
+}  // namespace
+
+// Errors are values inside; an exception reaching here (a library's) ends the process
+// with a message instead of std::terminate.
+int main(int argc, char** argv) {
+  try {
+    return Run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "backup-worker: %s\n", e.what());
+    return 1;
+  }
 }

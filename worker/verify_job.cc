@@ -50,68 +50,84 @@ std::string IntegrityProblem(const fs::path& db_path) {
 
 }  // namespace
 
+namespace {
+
+// Appends the problems of the database file to `problems`.
+Status CheckDatabase(const BackupRecord& backup, int64_t db_bytes, JobContext& ctx,
+                     std::vector<std::string>& problems) {
+  const fs::path db_path = backup.storage_path;
+  struct stat st {};
+  if (::stat(db_path.c_str(), &st) != 0) {
+    problems.push_back("database file " + db_path.string() + " is missing");
+    return {};
+  }
+  if (st.st_size < db_bytes) {
+    problems.push_back("database file is truncated: " + std::to_string(st.st_size) + " of " +
+                       std::to_string(db_bytes) + " bytes");
+  } else if (st.st_size > db_bytes) {
+    problems.push_back("database file has " + std::to_string(st.st_size) + " bytes, expected " +
+                       std::to_string(db_bytes));
+  }
+  auto digest = HashWithProgress(db_path, ctx);
+  if (!digest) return Fail(digest.error().Context("hash database"));
+  if (digest->sha256 != backup.sha256) {
+    problems.push_back("database SHA-256 differs from the one recorded at backup (recorded " +
+                       backup.sha256.substr(0, 16) + "..., found " + digest->sha256.substr(0, 16) +
+                       "...)");
+  }
+  if (std::string p = IntegrityProblem(db_path); !p.empty()) problems.push_back(p);
+  return {};
+}
+
+// Appends the problems of the files folder (missing, resized, changed, unexpected files).
+Status CheckFiles(const BackupRecord& backup, const std::vector<ManifestEntry>& manifest,
+                  JobContext& ctx, std::vector<std::string>& problems) {
+  const fs::path dir = BackupPaths(backup.storage_path).files();
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    problems.push_back("files folder " + dir.string() + " is missing");
+    return {};
+  }
+  auto listed = ListFiles(dir);
+  if (!listed) return Fail(listed.error().Context("list backup files"));
+  std::map<std::string, int64_t> on_disk;
+  for (const SourceFile& f : *listed) on_disk[f.relative.generic_string()] = f.size;
+  for (const ManifestEntry& e : manifest) {
+    auto it = on_disk.find(e.path);
+    if (it == on_disk.end()) {
+      problems.push_back("file " + e.path + " is missing");
+      continue;
+    }
+    if (it->second != e.size) {
+      problems.push_back("file " + e.path + " has " + std::to_string(it->second) +
+                         " bytes, expected " + std::to_string(e.size));
+    } else {
+      auto digest = HashWithProgress(dir / e.path, ctx);
+      if (!digest) return Fail(digest.error().Context("hash " + e.path));
+      if (digest->sha256 != e.sha256) problems.push_back("file " + e.path + " SHA-256 differs");
+    }
+    ctx.AddItems(1);
+    on_disk.erase(it);
+  }
+  for (const auto& [path, size] : on_disk) problems.push_back("unexpected file " + path);
+  return {};
+}
+
+}  // namespace
+
 Result<std::vector<std::string>> CheckBackup(const BackupRecord& backup,
                                              const std::vector<ManifestEntry>& manifest,
                                              JobContext& ctx) {
   std::vector<std::string> problems;
-  const fs::path db_path = backup.storage_path;
   int64_t files_bytes = 0;
   for (const ManifestEntry& e : manifest) files_bytes += e.size;
   const int64_t db_bytes = backup.size_bytes - files_bytes;
   ctx.SetTotals(db_bytes + files_bytes, static_cast<int64_t>(manifest.size()));
-
   ctx.SetPhase("database");
-  struct stat st {};
-  if (::stat(db_path.c_str(), &st) != 0) {
-    problems.push_back("database file " + db_path.string() + " is missing");
-  } else {
-    if (st.st_size < db_bytes) {
-      problems.push_back("database file is truncated: " + std::to_string(st.st_size) + " of " +
-                         std::to_string(db_bytes) + " bytes");
-    } else if (st.st_size > db_bytes) {
-      problems.push_back("database file has " + std::to_string(st.st_size) + " bytes, expected " +
-                         std::to_string(db_bytes));
-    }
-    auto digest = HashWithProgress(db_path, ctx);
-    if (!digest) return Fail(digest.error().Context("hash database"));
-    if (digest->sha256 != backup.sha256) {
-      problems.push_back("database SHA-256 differs from the one recorded at backup (recorded " +
-                         backup.sha256.substr(0, 16) + "..., found " +
-                         digest->sha256.substr(0, 16) + "...)");
-    }
-    if (std::string p = IntegrityProblem(db_path); !p.empty()) problems.push_back(p);
-  }
-
+  BACKUP_TRY(CheckDatabase(backup, db_bytes, ctx, problems), "check database");
   if (backup.includes_files) {
     ctx.SetPhase("files");
-    const fs::path dir = BackupPaths(db_path).files();
-    std::error_code ec;
-    if (!fs::is_directory(dir, ec)) {
-      problems.push_back("files folder " + dir.string() + " is missing");
-      return problems;
-    }
-    auto listed = ListFiles(dir);
-    if (!listed) return Fail(listed.error().Context("list backup files"));
-    std::map<std::string, int64_t> on_disk;
-    for (const SourceFile& f : *listed) on_disk[f.relative.generic_string()] = f.size;
-    for (const ManifestEntry& e : manifest) {
-      auto it = on_disk.find(e.path);
-      if (it == on_disk.end()) {
-        problems.push_back("file " + e.path + " is missing");
-        continue;
-      }
-      if (it->second != e.size) {
-        problems.push_back("file " + e.path + " has " + std::to_string(it->second) +
-                           " bytes, expected " + std::to_string(e.size));
-      } else {
-        auto digest = HashWithProgress(dir / e.path, ctx);
-        if (!digest) return Fail(digest.error().Context("hash " + e.path));
-        if (digest->sha256 != e.sha256) problems.push_back("file " + e.path + " SHA-256 differs");
-      }
-      ctx.AddItems(1);
-      on_disk.erase(it);
-    }
-    for (const auto& [path, size] : on_disk) problems.push_back("unexpected file " + path);
+    BACKUP_TRY(CheckFiles(backup, manifest, ctx, problems), "check files");
   }
   return problems;
 }

@@ -71,21 +71,23 @@ void WorkerPool::ProduceLoop() {
       if (!claimed) {
         spdlog::warn("worker {}: {}", options_.worker_id, claimed.error().message());
       } else {
-        for (Job& job : *claimed) {
-          Lease lease{job.id, options_.worker_id, job.attempt};
-          auto ctx = std::make_shared<JobContext>(std::move(job), std::move(lease));
-          {
-            std::lock_guard lock(mu_);
-            running_[ctx->job().id] = ctx;
-          }
-          --free_slots_;
-          asio::post(*pool_, [this, ctx] { RunJob(ctx); });
-        }
+        for (Job& job : *claimed) Dispatch(std::move(job));
         if (!claimed->empty()) continue;  // there may be more
       }
     }
     store_.WaitForChange(seen, options_.poll_ms);
   }
+}
+
+void WorkerPool::Dispatch(Job job) {
+  Lease lease{job.id, options_.worker_id, job.attempt};
+  auto ctx = std::make_shared<JobContext>(std::move(job), std::move(lease));
+  {
+    std::lock_guard lock(mu_);
+    running_[ctx->job().id] = ctx;
+  }
+  --free_slots_;
+  asio::post(*pool_, [this, ctx] { RunJob(ctx); });
 }
 
 void WorkerPool::MonitorLoop() {
@@ -129,7 +131,7 @@ void WorkerPool::MonitorLoop() {
   }
 }
 
-void WorkerPool::RunJob(std::shared_ptr<JobContext> ctx) {
+void WorkerPool::RunJob(const std::shared_ptr<JobContext>& ctx) {
   spdlog::info("{} started on worker {}", ctx->LogTag(), options_.worker_id);
   auto handler = handlers_.find(ctx->job().kind);
   Status outcome = handler == handlers_.end()

@@ -34,7 +34,7 @@ struct WorkerPoolOptions {
   int64_t retry_max_ms = 60'000;  // cap on the retry delay
   int64_t shutdown_grace_ms = 10'000;                 // Stop() lets running jobs finish this long
   int64_t job_retention_ms = 7LL * 24 * 3600 * 1000;  // finished jobs are pruned after this
-  int64_t prune_interval_ms = 3600 * 1000;            // how often to prune
+  int64_t prune_interval_ms = 3600LL * 1000;           // how often to prune
 };
 
 class WorkerPool {
@@ -54,7 +54,9 @@ class WorkerPool {
  private:
   void ProduceLoop();
   void MonitorLoop();
-  void RunJob(std::shared_ptr<JobContext> ctx);
+  // Starts a claimed job on the thread pool.
+  void Dispatch(Job job);
+  void RunJob(const std::shared_ptr<JobContext>& ctx);
   void RecordOutcome(JobContext& ctx, const Status& outcome);
 
   JobQueue& store_;

@@ -1,0 +1,61 @@
+// What every backup-bench scenario shares: its settings, a backupd running in this
+// process, fresh folders, and error logging (every failure is printed, not just counted).
+// Single-threaded unless stated.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "backup_jobs.grpc.pb.h"
+#include "collection_repo.grpc.pb.h"
+#include "common/data_layout.h"
+#include "server/backup_server.h"
+
+namespace backup::bench {
+
+struct Settings {
+  double gb = 1.0;
+  int reps = 3;
+  std::filesystem::path dir = std::filesystem::temp_directory_path();
+};
+
+// A backupd in this process on a fresh (or given) data directory. Exits the process when
+// it cannot start or a setup call fails: a benchmark with a broken setup has no figures.
+struct Server {
+  Server(const std::filesystem::path& data, int workers);
+  ~Server() { server->Shutdown(); }
+
+  // Creates ns/name over gRPC and fills it with `rows` records of `payload` random bytes.
+  void Collection(const std::string& ns, const std::string& name, int64_t rows, int payload);
+  // A backup submitted over gRPC and followed to its end (wait). Returns the response.
+  collector::BackupCollectionResponse Backup(const std::string& ns, const std::string& name,
+                                             bool files);
+
+  std::unique_ptr<BackupServer> server;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<collector::CollectionRepo::Stub> repo;
+  std::unique_ptr<collector::BackupJobs::Stub> jobs;
+  std::unique_ptr<DataLayout> layout;
+};
+
+void Cleanup(const std::filesystem::path& root);
+std::filesystem::path FreshDir(const Settings& s, const std::string& name);
+
+// Counts an error of `scenario` and prints it to stderr (the first 10 of each counter in
+// full, then every 1000th), so a figure is never reported without its failures. Thread-safe.
+void LogError(const std::string& scenario, const std::string& message,
+              std::atomic<int64_t>& errors);
+
+// The scenarios, each printing its figures through Report().
+void Snapshot(const Settings& s);
+void Files(const Settings& s);
+void Queue(const Settings& s);
+void Listing(const Settings& s);
+void Availability(const Settings& s);
+void Scale(const Settings& s);
+
+}  // namespace backup::bench
