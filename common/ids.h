@@ -7,8 +7,8 @@
 namespace backup {
 
 // "backup-" + 16 hex digits of SHA-256("ns/name@<unix nanoseconds>#<64 random bits>").
-// The seed hashed only the second, so two backups in one second collided; the random
-// salt makes ids unique regardless of timing (the store's primary key still checks).
+// Two backups of one collection in the same second get different ids: the random salt
+// makes ids unique regardless of timing (the store's primary key still checks).
 std::string NewBackupId(const std::string& ns, const std::string& name, int64_t unix_nanos);
 
 // "job-" + 16 random hex digits.

@@ -84,7 +84,7 @@ std::optional<BackupState> BackupStateFromString(std::string_view s);
 struct BackupRecord {
   std::string id;
   CollectionName collection;
-  int64_t timestamp = 0;      // unix seconds, as the seed
+  int64_t timestamp = 0;      // unix seconds (BackupMetadata.timestamp)
   int64_t created_at_ms = 0;  // orders backups of the same second
   int64_t size_bytes = 0;
   int64_t record_count = 0;

@@ -1,4 +1,4 @@
-// collector.CollectionRepo: the registry (CreateCollection, Discover) and the seed's
+// collector.CollectionRepo: the registry (CreateCollection, Discover) and the Collector
 // Backup API. BackupCollection validates, writes the job and the pending backup row in
 // one transaction, and answers at once (or, with `wait`, when the job ends). Errors
 // become gRPC statuses in one place (ToGrpc); successful bodies carry Status OK.

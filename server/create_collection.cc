@@ -11,7 +11,7 @@
 namespace backup {
 namespace {
 
-// The seed's record table: one row per record, its payload a serialized protobuf.
+// The Collector record table: one row per record, its payload a serialized protobuf.
 constexpr std::string_view kCollectionSchema = R"sql(
 PRAGMA journal_mode=WAL;
 CREATE TABLE IF NOT EXISTS records (

@@ -1,5 +1,5 @@
-// The one place where an Error becomes a grpc::Status. Error codes follow the seed's
-// Status.Code enum, which is gRPC's list without DEADLINE_EXCEEDED (and so numbered
+// The one place where an Error becomes a grpc::Status. Error codes follow the Collector
+// API's Status.Code enum, which is gRPC's list without DEADLINE_EXCEEDED (and so numbered
 // differently from NOT_FOUND on): the mapping is by name, not by number.
 #pragma once
 

@@ -31,7 +31,7 @@ Result<Submitted> SubmitOnce(JobQueue& jobs, const google::protobuf::Message& re
                              const std::function<Result<Job>(const std::string&)>& enqueue);
 
 // Fills `response` for a submitted job: `job` at once, or with `wait` the job once it
-// ended, and when it SUCCEEDED the seed's full response stored as its result (taken by
+// ended, and when it SUCCEEDED the full synchronous response stored as its result (taken by
 // `result_of` from the wire Job). A job that FAILED or was CANCELLED while waited for
 // fails the call with its own error.
 template <typename Response>

@@ -33,7 +33,7 @@ class FakeClock final : public Clock {
   std::atomic<int64_t> now_;
 };
 
-// Inserts `count` rows into the seed's `records` table of the collection database at
+// Inserts `count` rows into the Collector `records` table of the collection database at
 // `db_path` (ids "r<first_id>".., payloads of `payload_bytes` pseudo-random bytes).
 void FillRecords(const std::filesystem::path& db_path, int count, int payload_bytes = 100,
                  int first_id = 0);

@@ -1,6 +1,6 @@
 // What one running job shares with the pool that runs it: its lease, its progress and
 // its cancellation flag. The handler's thread updates progress and polls cancelled();
-// the pool's monitor thread samples Snapshot() for heartbeats and calls RequestCancel().
+// the pool's monitor thread samples Snapshot() for heartbeats and calls RequestStop().
 //
 // Thread-safety: every method is safe from any thread.
 #pragma once

@@ -23,8 +23,8 @@ std::string DefaultWorkerId() {
 
 }  // namespace
 
-WorkerPool::WorkerPool(JobQueue& store, WorkerPoolOptions options)
-    : store_(store), options_(std::move(options)) {
+WorkerPool::WorkerPool(JobQueue& queue, WorkerPoolOptions options)
+    : queue_(queue), options_(std::move(options)) {
   if (options_.worker_id.empty()) options_.worker_id = DefaultWorkerId();
 }
 
@@ -46,7 +46,7 @@ void WorkerPool::Start() {
 
 void WorkerPool::Stop() {
   if (!pool_ || stopping_.exchange(true)) return;
-  store_.NotifyChange();  // wakes the producer so it sees stopping_
+  queue_.NotifyChange();  // wakes the producer so it sees stopping_
   if (producer_.joinable()) producer_.join();
   auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.shutdown_grace_ms);
@@ -64,10 +64,10 @@ void WorkerPool::Stop() {
 
 void WorkerPool::ProduceLoop() {
   while (!stopping_) {
-    uint64_t seen = store_.ChangeVersion();
+    uint64_t seen = queue_.ChangeVersion();
     int free = free_slots_.load();
     if (free > 0) {
-      auto claimed = store_.Claim(options_.worker_id, free, options_.lease_ms);
+      auto claimed = queue_.Claim(options_.worker_id, free, options_.lease_ms);
       if (!claimed) {
         spdlog::warn("worker {}: {}", options_.worker_id, claimed.error().message());
       } else {
@@ -75,7 +75,7 @@ void WorkerPool::ProduceLoop() {
         if (!claimed->empty()) continue;  // there may be more
       }
     }
-    store_.WaitForChange(seen, options_.poll_ms);
+    queue_.WaitForChange(seen, options_.poll_ms);
   }
 }
 
@@ -100,7 +100,7 @@ void WorkerPool::MonitorLoop() {
       for (auto& [id, ctx] : running_) running.push_back(ctx);
     }
     for (auto& ctx : running) {
-      auto status = store_.Heartbeat(ctx->lease(), ctx->Snapshot(), options_.lease_ms);
+      auto status = queue_.Heartbeat(ctx->lease(), ctx->Snapshot(), options_.lease_ms);
       if (!status && status.error().code() == Code::kAborted) {
         spdlog::warn("{} lease lost; stopping", ctx->LogTag());
         ctx->RequestStop(StopReason::kLeaseLost);
@@ -110,10 +110,10 @@ void WorkerPool::MonitorLoop() {
         ctx->RequestStop(StopReason::kCancelRequested);
       }
     }
-    int64_t now = store_.clock().NowMs();
+    int64_t now = queue_.clock().NowMs();
     if (now - last_rescue >= std::min<int64_t>(options_.lease_ms / 4 + 1, 5'000)) {
       last_rescue = now;
-      if (auto n = store_.RescueExpired(); !n) {
+      if (auto n = queue_.RescueExpired(); !n) {
         spdlog::warn("worker {}: {}", options_.worker_id, n.error().message());
       } else if (*n > 0) {
         spdlog::info("worker {} rescued {} job(s) with expired leases", options_.worker_id, *n);
@@ -121,7 +121,7 @@ void WorkerPool::MonitorLoop() {
     }
     if (now - last_prune >= options_.prune_interval_ms) {
       last_prune = now;
-      if (auto n = store_.PruneFinishedJobs(now - options_.job_retention_ms); !n) {
+      if (auto n = queue_.PruneFinishedJobs(now - options_.job_retention_ms); !n) {
         spdlog::warn("worker {}: {}", options_.worker_id, n.error().message());
       } else if (*n > 0) {
         spdlog::info("worker {} pruned {} finished job(s)", options_.worker_id, *n);
@@ -144,7 +144,7 @@ void WorkerPool::RunJob(const std::shared_ptr<JobContext>& ctx) {
     running_.erase(ctx->job().id);
   }
   ++free_slots_;
-  store_.NotifyChange();  // wakes the producer: a slot is free
+  queue_.NotifyChange();  // wakes the producer: a slot is free
 }
 
 void WorkerPool::RecordOutcome(JobContext& ctx, const Status& outcome) {
@@ -157,11 +157,11 @@ void WorkerPool::RecordOutcome(JobContext& ctx, const Status& outcome) {
       return;
     case StopReason::kShutdown:
       spdlog::info("{} interrupted by shutdown; given back to the queue", ctx.LogTag());
-      recorded = store_.ReleaseJob(ctx.lease());
+      recorded = queue_.ReleaseJob(ctx.lease());
       break;
     case StopReason::kCancelRequested:
       spdlog::info("{} cancelled", ctx.LogTag());
-      recorded = store_.FinishJob(ctx.lease(), JobState::kCancelled,
+      recorded = queue_.FinishJob(ctx.lease(), JobState::kCancelled,
                                   Error::Cancelled("cancelled by request"));
       break;
     case StopReason::kNone:
@@ -175,10 +175,10 @@ void WorkerPool::RecordOutcome(JobContext& ctx, const Status& outcome) {
             RetryDelayMs(ctx.lease().attempt, options_.retry_base_ms, options_.retry_max_ms, rng());
         spdlog::warn("{} failed transiently, retry in {} ms: {}", ctx.LogTag(), delay,
                      error.message());
-        recorded = store_.RetryJob(ctx.lease(), error, store_.clock().NowMs() + delay);
+        recorded = queue_.RetryJob(ctx.lease(), error, queue_.clock().NowMs() + delay);
       } else {
         spdlog::error("{} failed: {} {}", ctx.LogTag(), CodeName(error.code()), error.message());
-        recorded = store_.FinishJob(ctx.lease(), JobState::kFailed, error);
+        recorded = queue_.FinishJob(ctx.lease(), JobState::kFailed, error);
       }
       break;
   }

@@ -1,5 +1,5 @@
 // The worker: claims jobs from the control database and runs them on an
-// asio::thread_pool, as River splits it. A producer thread claims only as many jobs as
+// asio::thread_pool, in three parts. A producer thread claims only as many jobs as
 // there are free threads (woken at once by in-process submissions, and by polling for
 // other processes'); a monitor thread heartbeats every running job (renewing its lease,
 // recording its progress, learning of cancellation) and rescues jobs whose lease expired;
@@ -34,12 +34,12 @@ struct WorkerPoolOptions {
   int64_t retry_max_ms = 60'000;  // cap on the retry delay
   int64_t shutdown_grace_ms = 10'000;                 // Stop() lets running jobs finish this long
   int64_t job_retention_ms = 7LL * 24 * 3600 * 1000;  // finished jobs are pruned after this
-  int64_t prune_interval_ms = 3600LL * 1000;           // how often to prune
+  int64_t prune_interval_ms = 3600LL * 1000;          // how often to prune
 };
 
 class WorkerPool {
  public:
-  WorkerPool(JobQueue& store, WorkerPoolOptions options);
+  WorkerPool(JobQueue& queue, WorkerPoolOptions options);
   ~WorkerPool();
 
   // Registers the handler for `kind`. REQUIRES: before Start().
@@ -59,7 +59,7 @@ class WorkerPool {
   void RunJob(const std::shared_ptr<JobContext>& ctx);
   void RecordOutcome(JobContext& ctx, const Status& outcome);
 
-  JobQueue& store_;
+  JobQueue& queue_;
   WorkerPoolOptions options_;
   std::map<JobKind, std::unique_ptr<JobHandler>> handlers_;
   std::unique_ptr<asio::thread_pool> pool_;

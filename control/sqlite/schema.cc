@@ -11,7 +11,8 @@ namespace backup {
 namespace {
 
 constexpr std::array<std::string_view, 4> kMigrations = {
-    // 1: collections, backups (the seed's columns, plus state and checksums), jobs.
+    // 1: collections, backups (the Collector API's BackupMetadata columns, plus state and
+    // checksums), jobs.
     R"sql(
 CREATE TABLE collections (
   namespace TEXT NOT NULL,

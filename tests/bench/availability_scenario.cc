@@ -60,8 +60,8 @@ void LoadThread(const fs::path& db_path, int64_t rows, const std::atomic<bool>& 
   std::vector<double> local;
   while (!stop) {
     char id[24];
-    std::snprintf(id, sizeof id, "r%010llu",
-                  static_cast<unsigned long long>(rng() % static_cast<uint64_t>(rows) + 1));
+    const uint64_t row = rng() % static_cast<uint64_t>(rows) + 1;
+    std::snprintf(id, sizeof id, "r%010llu", static_cast<unsigned long long>(row));
     auto t0 = Clock::now();
     auto ran = stmt->Bind({std::string_view(id)}).Run();
     stmt->Reset();

@@ -66,9 +66,10 @@ void Scale(const Settings& s) {
       char pid[32] = {};
       if (std::fgets(pid, sizeof pid, f)) {
         const std::string p = std::to_string(std::atoi(pid));
-        (void)std::system(
-            ("kill -TERM " + p + "; while kill -0 " + p + " 2>/dev/null; do sleep 0.05; done")
-                .c_str());
+        std::string stop = "kill -TERM ";
+        stop.append(p).append("; while kill -0 ").append(p);
+        stop.append(" 2>/dev/null; do sleep 0.05; done");
+        (void)std::system(stop.c_str());
       }
       pclose(f);
     }
