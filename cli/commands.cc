@@ -97,6 +97,7 @@ int CollectionsList(Client& client, const CollectionArgs& args) {
 
 int Backup(Client& client, const BackupArgs& args) {
   collector::BackupCollectionRequest request;
+  request.set_wait(false);  // answered at once; --wait follows the job
   if (!ParseCollection(args.collection, request.mutable_collection())) {
     return Usage("expected NS/NAME, got \"" + args.collection + "\"");
   }
@@ -160,6 +161,7 @@ int BackupsList(Client& client, const BackupsListArgs& args) {
 
 int Restore(Client& client, const RestoreArgs& args) {
   collector::RestoreBackupRequest request;
+  request.set_wait(false);  // answered at once; --wait follows the job
   collector::NamespacedName dest;
   if (!ParseCollection(args.dest, &dest))
     return Usage("expected NS/NAME, got \"" + args.dest + "\"");
@@ -184,6 +186,7 @@ int Restore(Client& client, const RestoreArgs& args) {
 
 int Verify(Client& client, const std::string& backup_id, bool wait) {
   collector::VerifyBackupRequest request;
+  request.set_wait(false);  // answered at once; --wait follows the job
   request.set_backup_id(backup_id);
   collector::VerifyBackupResponse response;
   if (int rc = client.Call(&collector::CollectionRepo::Stub::VerifyBackup, request, response);

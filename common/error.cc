@@ -37,6 +37,8 @@ std::string_view CodeName(Code code) {
       return "UNAVAILABLE";
     case Code::kDataLoss:
       return "DATA_LOSS";
+    case Code::kDeadlineExceeded:
+      return "DEADLINE_EXCEEDED";
   }
   return "UNKNOWN";
 }

@@ -29,6 +29,9 @@ enum class Code {
   kInternal = 12,
   kUnavailable = 13,
   kDataLoss = 14,
+  // Not in the Collector API's Status.Code enum (which lacks it): only ever a call's gRPC
+  // status at the server edge, never stored with a job nor put in a response body.
+  kDeadlineExceeded = 15,
 };
 
 std::string_view CodeName(Code code);
@@ -50,6 +53,7 @@ class Error {
   static Error Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
   static Error Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Error DataLoss(std::string m) { return {Code::kDataLoss, std::move(m)}; }
+  static Error DeadlineExceeded(std::string m) { return {Code::kDeadlineExceeded, std::move(m)}; }
 
   // An error from a failed system call: ENOSPC/EDQUOT become kResourceExhausted,
   // EACCES/EPERM kPermissionDenied, ENOENT kNotFound, anything else kInternal.

@@ -70,8 +70,10 @@ class Catalog {
                                 const std::string& result) = 0;
 
   // Inserts a QUEUED job that reads the backup `job.backup_id` (a restore or a verify),
-  // in one transaction that checks the backup is COMPLETED: kNotFound for an unknown
-  // backup, kFailedPrecondition for one that is not COMPLETED.
+  // in one transaction that checks the backup is COMPLETED or PENDING: kNotFound for an
+  // unknown backup, kFailedPrecondition for any other state. The reader of a PENDING
+  // backup is not claimed until the backup's own job has ended (and then fails with
+  // kFailedPrecondition if that job did not complete the backup).
   virtual Status EnqueueBackupReader(const Job& job) = 0;
   // Records the outcome of a verification on the backup row and marks the job SUCCEEDED
   // with `result`, in one transaction fenced by `lease`.

@@ -60,7 +60,8 @@ class JobQueue {
   // --- Worker side --------------------------------------------------------------------
   // Claims up to `max` runnable jobs for `owner` with a lease of `lease_ms`, oldest first,
   // in one statement. Never claims a job that conflicts with a running one or with an
-  // earlier queued one (a restore into a collection excludes every other job on it).
+  // earlier queued one (a restore into a collection excludes every other job on it), nor
+  // a restore or verify of a backup whose own job has not ended.
   virtual Result<std::vector<Job>> Claim(const std::string& owner, int max, int64_t lease_ms) = 0;
   // Renews the lease and records progress. kAborted when the lease was lost.
   virtual Result<LeaseStatus> Heartbeat(const Lease& lease, const Progress& progress,

@@ -114,7 +114,7 @@ Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
   }
   *response.mutable_status() = OkStatus();
   *response.mutable_backup() = ToProto(backup);
-  return AnswerWithJob(*ctx_.jobs, job, request.wait(), context, ctx_.wait, response,
+  return AnswerWithJob(*ctx_.jobs, job, When(request), context, ctx_.wait, response,
                        &collector::Job::backup_result);
 }
 

@@ -77,7 +77,7 @@ Status CollectionRepoService::DoRestoreBackup(grpc::ServerContext& context,
   if (!job) return Fail(job.error());
   *response.mutable_status() = OkStatus();
   response.set_collection_id(dest.Key());
-  return AnswerWithJob(*ctx_.jobs, *job, request.wait(), context, ctx_.wait, response,
+  return AnswerWithJob(*ctx_.jobs, *job, When(request), context, ctx_.wait, response,
                        &collector::Job::restore_result);
 }
 
@@ -92,7 +92,7 @@ Status CollectionRepoService::DoVerifyBackup(grpc::ServerContext& context,
   if (!job) return Fail(job.error());
   *response.mutable_status() = OkStatus();
   *response.mutable_backup() = ToProto(*backup);
-  return AnswerWithJob(*ctx_.jobs, *job, request.wait(), context, ctx_.wait, response,
+  return AnswerWithJob(*ctx_.jobs, *job, When(request), context, ctx_.wait, response,
                        &collector::Job::verify_result);
 }
 

@@ -20,6 +20,7 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
   s->context_.backup_roots = s->host_->backup_roots();
   s->context_.default_max_attempts = s->options_.default_max_attempts;
   s->context_.wait = s->options_.wait;
+  s->context_.wait_by_default = s->options_.wait_by_default;
   s->repo_service_ = std::make_unique<CollectionRepoService>(s->context_);
   s->jobs_service_ = std::make_unique<BackupJobsService>(s->context_);
 

@@ -33,6 +33,10 @@ int Run(int argc, char** argv) {
   app.add_option("--max-attempts", options.default_max_attempts, "default attempts per job")
       ->capture_default_str()
       ->check(CLI::Range(1, 10));
+  app.add_option("--wait-by-default", options.wait_by_default,
+                 "a backup, restore or verify request without `wait` (every client of the "
+                 "Collector Backup API) is answered when its job ends; false: at once")
+      ->capture_default_str();
   app.add_option("--port-file", port_file, "write the bound port here once serving");
   CLI11_PARSE(app, argc, argv);
 

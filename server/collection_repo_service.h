@@ -6,6 +6,7 @@
 #pragma once
 
 #include "collection_repo.grpc.pb.h"
+#include "server/job_submission.h"
 #include "server/service_context.h"
 
 namespace backup {
@@ -55,6 +56,12 @@ class CollectionRepoService final : public collector::CollectionRepo::Service {
   Result<Job> EnqueueReader(JobKind kind, const CollectionName& collection,
                             const std::string& backup_id, const google::protobuf::Message& request,
                             const std::string& idempotency_key);
+
+  // When to answer a submission, from its optional `wait` and the server's default.
+  template <typename Request>
+  AnswerWhen When(const Request& request) const {
+    return AnswerWhenFor(request.has_wait(), request.wait(), ctx_.wait_by_default);
+  }
 
   const ServiceContext& ctx_;
 };

@@ -41,6 +41,8 @@ inline grpc::StatusCode ToGrpcCode(Code code) {
       return grpc::StatusCode::UNAVAILABLE;
     case Code::kDataLoss:
       return grpc::StatusCode::DATA_LOSS;
+    case Code::kDeadlineExceeded:
+      return grpc::StatusCode::DEADLINE_EXCEEDED;
   }
   return grpc::StatusCode::UNKNOWN;
 }

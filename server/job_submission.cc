@@ -28,4 +28,18 @@ Result<Submitted> SubmitOnce(JobQueue& jobs, const google::protobuf::Message& re
   return Fail(job.error());
 }
 
+AnswerWhen AnswerWhenFor(bool has_wait, bool wait, bool absent_waits) {
+  if (has_wait) return wait ? AnswerWhen::kEndedOrRunning : AnswerWhen::kAtOnce;
+  return absent_waits ? AnswerWhen::kEndedOrDeadline : AnswerWhen::kAtOnce;
+}
+
+Error StillRunningAtDeadline(const Job& job) {
+  return Error::DeadlineExceeded(
+      std::string(ToString(job.kind)) + " job " + job.id + " is still " +
+      std::string(ToString(job.state)) +
+      " at the call's deadline; it goes on: follow it with GetJob or WatchJob (backupctl jobs "
+      "watch " +
+      job.id + "), or call again with a longer deadline");
+}
+
 }  // namespace backup

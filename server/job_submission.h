@@ -30,22 +30,41 @@ Result<Submitted> SubmitOnce(JobQueue& jobs, const google::protobuf::Message& re
                              const std::string& idempotency_key,
                              const std::function<Result<Job>(const std::string&)>& enqueue);
 
-// Fills `response` for a submitted job: `job` at once, or with `wait` the job once it
-// ended, and when it SUCCEEDED the full synchronous response stored as its result (taken by
-// `result_of` from the wire Job). A job that FAILED or was CANCELLED while waited for
-// fails the call with its own error.
+// When a job-submitting call answers, from its request's optional `wait`.
+enum class AnswerWhen {
+  kAtOnce,           // wait = false: with the job as submitted
+  kEndedOrRunning,   // wait = true: when the job ended, or still running at the deadline
+  kEndedOrDeadline,  // wait absent (the Collector API's synchronous meaning): when the
+                     // job ended, or DEADLINE_EXCEEDED naming the job at the deadline
+};
+// `absent_waits`: what a request without `wait` means (backupd --wait-by-default).
+AnswerWhen AnswerWhenFor(bool has_wait, bool wait, bool absent_waits);
+
+// The error for a synchronous call whose deadline came before its job ended: the job goes
+// on, and the message says how to follow it.
+Error StillRunningAtDeadline(const Job& job);
+
+// Fills `response` for a submitted job: `job` at once, or the job once it ended and, when
+// it SUCCEEDED, the full synchronous response stored as its result (taken by `result_of`
+// from the wire Job). A job that FAILED or was CANCELLED while waited for fails the call
+// with its own error.
 template <typename Response>
-Status AnswerWithJob(JobQueue& jobs, const Job& job, bool wait, grpc::ServerContext& context,
+Status AnswerWithJob(JobQueue& jobs, const Job& job, AnswerWhen when, grpc::ServerContext& context,
                      const WaitOptions& options, Response& response,
                      const Response& (collector::Job::*result_of)() const) {
   Job current = job;
-  if (wait) {
+  if (when != AnswerWhen::kAtOnce) {
     auto ended = AwaitJob(jobs, job.id, context, options);
     if (!ended) return Fail(ended.error());
     current = std::move(*ended);
+    if (when == AnswerWhen::kEndedOrDeadline && !IsTerminal(current.state)) {
+      return Fail(StillRunningAtDeadline(current));
+    }
   }
   collector::Job wire = ToProto(current);
-  if (wait && current.state == JobState::kSucceeded) response = (wire.*result_of)();
+  if (current.state == JobState::kSucceeded && when != AnswerWhen::kAtOnce) {
+    response = (wire.*result_of)();
+  }
   *response.mutable_job() = std::move(wire);
   return {};
 }

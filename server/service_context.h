@@ -20,6 +20,9 @@ struct ServiceContext {
   std::vector<std::filesystem::path> backup_roots;
   int default_max_attempts = 3;
   WaitOptions wait;
+  // What a submission without `wait` means: true, answer when its job ends (the Collector
+  // API's synchronous meaning); false, answer at once as with wait = false.
+  bool wait_by_default = true;
 };
 
 }  // namespace backup

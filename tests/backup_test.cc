@@ -281,6 +281,7 @@ TEST_F(BackupEndToEnd, BadInputIsRefusedWithAClearMessageAndWritesNothing) {
   };
   for (const BadRequest& c : cases) {
     collector::BackupCollectionRequest request;
+    request.set_wait(false);
     request.mutable_collection()->set_namespace_(c.ns);
     request.mutable_collection()->set_name(c.name);
     request.set_dest_path(c.dest);
@@ -291,6 +292,7 @@ TEST_F(BackupEndToEnd, BadInputIsRefusedWithAClearMessageAndWritesNothing) {
         << c.what << ": " << status.error_message();
   }
   collector::BackupCollectionRequest missing;
+  missing.set_wait(false);
   collector::BackupCollectionResponse response;
   EXPECT_EQ(repo_->BackupCollection(Ctx().get(), missing, &response).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);

@@ -62,6 +62,7 @@ class Chaos : public ::testing::Test {
     }
     for (int j = 0; j < kJobs; ++j) {
       collector::BackupCollectionRequest r;
+      r.set_wait(false);
       r.mutable_collection()->set_namespace_("chaos");
       r.mutable_collection()->set_name("c" + std::to_string(j % kCollections));
       r.set_include_files(true);

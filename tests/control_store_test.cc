@@ -125,6 +125,46 @@ TYPED_TEST(ControlStoreTest, RestoreIntoACollectionWaitsForItsRunningJobs) {
   EXPECT_EQ((*second)[0].id, "job-restore1");
 }
 
+// A verify (or restore) of a backup whose job is still queued or running is accepted and
+// waits for that job, instead of reading a backup that does not exist yet.
+TYPED_TEST(ControlStoreTest, AReaderOfAPendingBackupWaitsForTheBackupsJob) {
+  const std::string backup_job = this->Enqueue("a");
+  Job verify{.id = "job-verify",
+             .kind = JobKind::kVerify,
+             .collection = {"prod", "users"},
+             .backup_id = "backup-a",
+             .created_at_ms = this->clock_.NowMs()};
+  ASSERT_TRUE(this->store_->EnqueueBackupReader(verify));
+  auto first = this->store_->Claim("w1", 5, 10'000);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].id, backup_job);
+  EXPECT_TRUE(this->store_->Claim("w1", 5, 10'000)->empty());  // still running: wait
+
+  BackupRecord done = *this->store_->GetBackup("backup-a");
+  done.sha256 = "00";
+  ASSERT_TRUE(this->store_->CompleteBackup({backup_job, "w1", 1}, done, {}, ""));
+  auto second = this->store_->Claim("w1", 5, 10'000);
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].id, "job-verify");
+}
+
+TYPED_TEST(ControlStoreTest, AReaderOfAFailedBackupIsRefused) {
+  const std::string backup_job = this->Enqueue("a");
+  ASSERT_EQ(this->store_->Claim("w1", 5, 10'000)->size(), 1u);
+  ASSERT_TRUE(
+      this->store_->FinishJob({backup_job, "w1", 1}, JobState::kFailed, Error::Internal("x")));
+  Job verify{.id = "job-verify",
+             .kind = JobKind::kVerify,
+             .collection = {"prod", "users"},
+             .backup_id = "backup-a",
+             .created_at_ms = this->clock_.NowMs()};
+  auto refused = this->store_->EnqueueBackupReader(verify);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), Code::kFailedPrecondition) << refused.error().message();
+  EXPECT_EQ(this->store_->GetJob("job-verify").error().code(), Code::kNotFound);
+}
+
 TYPED_TEST(ControlStoreTest, WritesAreFencedByTheLease) {
   this->Enqueue("a");
   auto claimed = this->store_->Claim("w1", 1, 1'000);

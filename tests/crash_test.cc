@@ -92,6 +92,7 @@ TEST(RestoreCrash, KilledAtAnyPointLeavesTheOldOrTheNewCollectionAndFinishesAfte
       ASSERT_NE(old_dump, new_dump);
 
       collector::RestoreBackupRequest restore;
+      restore.set_wait(false);
       restore.set_backup_id(backup_id);
       restore.set_dest_namespace("prod");
       restore.set_dest_name("users");

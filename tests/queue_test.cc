@@ -18,6 +18,7 @@ class QueueTest : public ServerTest {
   collector::BackupCollectionRequest BackupRequest(const std::string& key,
                                                    const std::string& note) {
     collector::BackupCollectionRequest r;
+    r.set_wait(false);
     r.mutable_collection()->set_namespace_("prod");
     r.mutable_collection()->set_name("users");
     r.set_idempotency_key(key);
@@ -54,6 +55,7 @@ TEST_F(QueueTest, RepeatedVerifyWithAKeyIsOneJob) {
   CreateCollection("prod", "users", 100);
   auto b = Watch(Backup("prod", "users").job().job_id()).back().backup_result().backup();
   collector::VerifyBackupRequest v;
+  v.set_wait(false);
   v.set_backup_id(b.backup_id());
   v.set_idempotency_key("check-1");
   collector::VerifyBackupResponse r1, r2;
@@ -68,6 +70,7 @@ TEST_F(QueueTest, ARestoreIntoACollectionNeverOverlapsABackupOfIt) {
   auto earlier = Watch(Backup("prod", "users").job().job_id()).back().backup_result().backup();
   for (int round = 0; round < 2; ++round) {
     collector::RestoreBackupRequest restore;
+    restore.set_wait(false);
     restore.set_backup_id(earlier.backup_id());
     restore.set_dest_namespace("prod");
     restore.set_dest_name("users");

@@ -234,6 +234,7 @@ TEST_F(RestoreTest, DeleteIsRefusedWhileAVerifyOfItIsQueued) {
   StopServer();
   StartServer(/*workers=*/0);
   collector::VerifyBackupRequest verify;
+  verify.set_wait(false);
   verify.set_backup_id(b.backup_id());
   collector::VerifyBackupResponse queued;
   ASSERT_TRUE(repo_->VerifyBackup(Ctx().get(), verify, &queued).ok());

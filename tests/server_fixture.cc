@@ -45,6 +45,7 @@ collector::BackupCollectionResponse ServerTest::Backup(const std::string& ns,
                                                        const std::string& name, bool files,
                                                        const std::string& dest) {
   collector::BackupCollectionRequest request;
+  request.set_wait(false);
   request.mutable_collection()->set_namespace_(ns);
   request.mutable_collection()->set_name(name);
   request.set_include_files(files);

@@ -37,7 +37,8 @@ finished_at, idempotency_key, request_hash)sql";
 // ?1 owner, ?2 now, ?3 lease length, ?4 how many. A job is runnable when it is QUEUED,
 // due, and conflicts with no RUNNING job and no earlier QUEUED one (a restore into a
 // collection conflicts with every other job on it), so conflicting jobs run in the order
-// they were submitted and never at once.
+// they were submitted and never at once; and a restore or verify of a backup whose own
+// job has not ended yet waits for it.
 constexpr std::string_view kClaim = R"sql(
 UPDATE jobs SET state = 'RUNNING', lease_owner = ?1, lease_expires_at = ?2 + ?3,
                 attempt = attempt + 1, cancel_requested = 0, phase = 'starting',
@@ -52,6 +53,10 @@ WHERE seq IN (
         AND o.collection_name = q.collection_name
         AND (o.kind = 'RESTORE' OR q.kind = 'RESTORE')
         AND (o.state = 'RUNNING' OR (o.state = 'QUEUED' AND o.seq < q.seq)))
+    AND (q.kind = 'BACKUP' OR NOT EXISTS (
+      SELECT 1 FROM jobs b
+      WHERE b.backup_id = q.backup_id AND b.state IN ('QUEUED', 'RUNNING')
+        AND b.kind = 'BACKUP'))
   ORDER BY q.seq LIMIT ?4)
 RETURNING )sql";
 

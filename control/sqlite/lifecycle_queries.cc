@@ -37,10 +37,11 @@ Status SqliteControlStore::EnqueueBackupReader(const Job& job) {
     auto row = stmt->Step();
     if (!row) return Fail(row.error());
     if (!*row) return Fail(Error::NotFound("backup " + job.backup_id + " not found"));
+    // A PENDING backup's reader is queued behind the backup's job (see the claim).
     std::string state = stmt->Text(0);
-    if (state != "COMPLETED") {
+    if (state != "COMPLETED" && state != "PENDING") {
       return Fail(Error::FailedPrecondition("backup " + job.backup_id + " is " + state +
-                                            ", not COMPLETED"));
+                                            "; only a COMPLETED or PENDING backup can be read"));
     }
     return InsertJob(job);
   };

@@ -41,6 +41,7 @@ void Scale(const Settings& s) {
     }
     for (int c = 0; c < 500; ++c) {
       collector::BackupCollectionRequest r;
+      r.set_wait(false);
       r.mutable_collection()->set_namespace_("scale");
       r.mutable_collection()->set_name("c" + std::to_string(c));
       collector::BackupCollectionResponse resp;

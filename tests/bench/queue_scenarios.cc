@@ -26,6 +26,7 @@ void EnqueueFrom(int port, int client, int count, std::atomic<int64_t>& errors) 
   auto repo = collector::CollectionRepo::NewStub(channel);
   for (int i = 0; i < count; ++i) {
     collector::BackupCollectionRequest r;
+    r.set_wait(false);
     r.mutable_collection()->set_namespace_("bench");
     r.mutable_collection()->set_name("tiny");
     collector::BackupCollectionResponse resp;
