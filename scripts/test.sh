@@ -27,7 +27,7 @@ bash scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DBACKUP_SANITIZE=addr
 
 step "ThreadSanitizer"
 bash scripts/build.sh build-tsan -DBACKUP_SANITIZE=thread -DBACKUP_TESTS=ON
-(cd build-tsan && TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/../tests/tsan.supp" \
+(cd build-tsan && TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1:suppressions=$PWD/../tests/tsan.supp" \
   ctest --output-on-failure -j 2)
 
 step "Release build of the container recipe"

@@ -93,37 +93,42 @@ Status SqliteControlStore::GroupCommit(const std::function<Status()>& work) {
     std::vector<PendingWork*> batch;
     batch.swap(pending_);
     lock.unlock();
-    CommitBatch(batch);
+    std::vector<Status> results = CommitBatch(batch);
     lock.lock();
+    // Results are published under batch_mu_, which every waiter reads them under.
+    for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
     leader_active_ = false;
     batch_cv_.notify_all();
   }
   return *me.result;
 }
 
-void SqliteControlStore::CommitBatch(const std::vector<PendingWork*>& batch) {
+std::vector<Status> SqliteControlStore::CommitBatch(const std::vector<PendingWork*>& batch) {
+  std::vector<Status> results;
+  results.reserve(batch.size());
   std::lock_guard db_lock(mu_);
   auto tx = sql::Transaction::Begin(db_);
   for (PendingWork* p : batch) {
     if (!tx) {
-      p->result = Fail(tx.error());
+      results.emplace_back(Fail(tx.error()));
       continue;
     }
     if (auto s = db_.Exec("SAVEPOINT item"); !s) {
-      p->result = Fail(s.error());
+      results.emplace_back(Fail(s.error()));
       continue;
     }
     Status done = (*p->work)();
     if (!done) (void)db_.Exec("ROLLBACK TO item");
     (void)db_.Exec("RELEASE item");
-    p->result = done;
+    results.push_back(std::move(done));
   }
-  if (!tx) return;
+  if (!tx) return results;
   if (auto committed = tx->Commit(); !committed) {
-    for (PendingWork* p : batch) {
-      if (*p->result) p->result = Fail(committed.error());
+    for (Status& result : results) {
+      if (result) result = Fail(committed.error());
     }
   }
+  return results;
 }
 
 std::string EncodeJsonMap(const std::map<std::string, std::string>& map) {

@@ -112,10 +112,12 @@ class SqliteControlStore final : public JobQueue, public Catalog {
   Status GroupCommit(const std::function<Status()>& work);
   struct PendingWork {
     const std::function<Status()>* work;
-    std::optional<Status> result;
+    std::optional<Status> result;  // guarded by batch_mu_
   };
-  // Runs one batch of group commit. REQUIRES: this thread leads the batch.
-  void CommitBatch(const std::vector<PendingWork*>& batch);
+  // Runs one batch of group commit; returns each item's outcome, in order. REQUIRES: this
+  // thread leads the batch (the items' `result` is published by the caller, under
+  // batch_mu_).
+  std::vector<Status> CommitBatch(const std::vector<PendingWork*>& batch);
 
   Result<std::map<std::string, std::string>> DecodeJsonMap(const std::string& json);
   Result<std::vector<BackupRecord>> ReadBackups(sql::Statement& stmt);
