@@ -3,8 +3,9 @@
 # engine: no engine can build it here, since the base image comes from a registry this
 # machine cannot reach. So that the recipe cannot rot unseen, this script
 #   1. reads the build stage's packages and checks each exists in Debian 12;
-#   2. runs the build stage's own cmake commands on a copy of the tracked files (as its
-#      COPY . /src would see them), i.e. the image's Release build;
+#   2. runs the build stage's own `RUN cmake ...` step (and nothing else of the recipe) on a
+#      copy of the tracked files (as its COPY . /src would see them): the image's Release
+#      build;
 #   3. reads the runtime stage's packages and the binaries it copies from the build stage,
 #      and checks that every shared library each binary loads belongs to a runtime package,
 #      to a package those depend on, or to a package every Debian image has (Priority
@@ -40,9 +41,14 @@ echo "check-container: ${#build_pkgs[@]} build and ${#runtime_pkgs[@]} runtime p
 # The build stage's commands, with its /src and /build mapped into $work.
 mkdir -p "$work/src"
 git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$work/src"
-grep '^RUN .*cmake' <<<"$build_stage" | sed -e 's/^RUN //' \
+grep '^RUN cmake ' <<<"$build_stage" | sed -e 's/^RUN //' \
   -e "s#/src#$work/src#g" -e "s#/build#$work/build#g" >"$work/build.sh"
 [ -s "$work/build.sh" ] || { echo "check-container: no cmake step in the build stage" >&2; exit 1; }
+# Only the build itself runs on this machine: never the recipe's package installs or removals.
+if grep -qE 'apt-get|apt |dpkg|rm |rm$' "$work/build.sh"; then
+  echo "check-container: the cmake step does more than build; run it in a container instead" >&2
+  exit 1
+fi
 echo "check-container: running the build stage: $(tr '\n' ' ' <"$work/build.sh")"
 bash -e "$work/build.sh" >"$work/build.log" 2>&1 || {
   tail -40 "$work/build.log" >&2
