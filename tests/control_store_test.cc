@@ -201,6 +201,47 @@ TYPED_TEST(ControlStoreTest, ExpiredLeaseIsRescuedAndTheOldOwnerIsFencedOut) {
   EXPECT_EQ(this->store_->GetJob("job-a")->lease_owner, "w2");
 }
 
+// Hands out strictly increasing times, so a store that reads the clock twice where it
+// means one instant sees two.
+class TickingClock final : public Clock {
+ public:
+  int64_t NowMs() const override { return now_.fetch_add(1); }
+  void Set(int64_t ms) { now_ = ms; }
+
+ private:
+  mutable std::atomic<int64_t> now_{1'000'000};
+};
+
+// Found by the chaos test under ASan: a lease that expired between the rescue's two
+// statements was requeued without its lost attempt in the history.
+TYPED_TEST(ControlStoreTest, EveryJobARescueRequeuesHasItsLostAttemptRecorded) {
+  TickingClock clock;
+  TempDir dir;
+  auto store = TypeParam::Open(dir, &clock);
+  ASSERT_TRUE(store) << store.error().message();
+  ASSERT_TRUE(
+      (*store)->CreateCollection({.name = {"prod", "users"}, .db_path = "x", .files_path = "y"}));
+  Job job{.id = "job-t",
+          .collection = {"prod", "users"},
+          .backup_id = "backup-t",
+          .max_attempts = 3,
+          .created_at_ms = clock.NowMs()};
+  BackupRecord b{
+      .id = "backup-t", .collection = {"prod", "users"}, .storage_path = "/b/t", .job_id = job.id};
+  ASSERT_TRUE((*store)->EnqueueBackup(job, b));
+  ASSERT_EQ((*store)->Claim("w1", 1, 100)->size(), 1u);
+  const int64_t expires = (*store)->GetJob(job.id)->lease_expires_at_ms;
+  for (int64_t at : {expires - 1, expires, expires + 5}) {
+    clock.Set(at);
+    ASSERT_TRUE((*store)->RescueExpired());
+    auto now = (*store)->GetJob(job.id);
+    if (now->state == JobState::kQueued) {
+      ASSERT_EQ(now->attempts.size(), 1u) << "requeued at " << at << " without its attempt";
+    }
+  }
+  EXPECT_EQ((*store)->GetJob(job.id)->state, JobState::kQueued);
+}
+
 TYPED_TEST(ControlStoreTest, RescueFailsTheJobWhenAttemptsAreUsedUp) {
   this->Enqueue("a");  // max_attempts = 2
   for (int attempt = 1; attempt <= 2; ++attempt) {

@@ -320,8 +320,11 @@ Result<int> SqliteControlStore::RescueExpired() {
     std::lock_guard lock(mu_);
     auto tx = sql::Transaction::Begin(db_);
     if (!tx) return Fail(tx.error().Context("rescue expired leases"));
-    BACKUP_TRY(db_.Run(kRecordExpiredAttempts, {Now()}), "rescue expired leases: attempt history");
-    BACKUP_TRY(db_.Run(kRescue, {Now()}), "rescue expired leases");
+    // One instant for both statements: a lease expiring between two readings of the clock
+    // would be requeued without its attempt being recorded.
+    const int64_t now = Now();
+    BACKUP_TRY(db_.Run(kRecordExpiredAttempts, {now}), "rescue expired leases: attempt history");
+    BACKUP_TRY(db_.Run(kRescue, {now}), "rescue expired leases");
     touched = static_cast<int>(db_.Changes());
     if (touched == 0) return 0;
     BACKUP_TRY(db_.Run(kSettleBackups, {}), "rescue expired leases: backup rows");
