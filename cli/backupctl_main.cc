@@ -24,10 +24,12 @@ class CommandLine {
         ->check(CLI::IsMember({"text", "json"}))
         ->capture_default_str();
     app_.add_option("--timeout", options_.timeout_s, "seconds per call")->capture_default_str();
+    AddSecurityOptions();
     AddCollections();
     AddBackupCommands();
     AddBackupsList();
     AddJobs();
+    AddAuth();
   }
 
   int Run(int argc, char** argv) {
@@ -48,6 +50,34 @@ class CommandLine {
       Client client(options_);
       rc_ = command(client);
     };
+  }
+
+  void AddSecurityOptions() {
+    app_.add_option("--tls-ca", options_.tls_ca, "PEM CA that signed backupd's certificate: use TLS")
+        ->envname("BACKUPCTL_TLS_CA");
+    app_.add_option("--tls-cert", options_.tls_cert, "PEM client certificate (mutual TLS)")
+        ->envname("BACKUPCTL_TLS_CERT");
+    app_.add_option("--tls-key", options_.tls_key, "PEM key of --tls-cert")
+        ->envname("BACKUPCTL_TLS_KEY");
+    app_.add_option("--tls-server-name", options_.tls_server_name,
+                    "name to expect in backupd's certificate (default: the --server host)")
+        ->envname("BACKUPCTL_TLS_SERVER_NAME");
+    app_.add_option("--token-file", options_.token_file, "file holding the bearer token")
+        ->envname("BACKUPCTL_TOKEN_FILE");
+    if (const char* env = std::getenv("BACKUPCTL_TOKEN")) options_.token = env;
+  }
+
+  void AddAuth() {
+    auto* auth = app_.add_subcommand("auth", "tokens for backupd --auth-file")->require_subcommand(1);
+    auto* create = auth->add_subcommand("new-token", "print a new token and its auth-file entry");
+    create->add_option("name", token_.name, "who the token is for (audit lines name it)")
+        ->required();
+    create->add_option("--role", token_.role, "viewer, operator or admin")
+        ->check(CLI::IsMember({"viewer", "operator", "admin"}))
+        ->capture_default_str();
+    create->add_option("--namespace", token_.namespaces, "namespace glob it may act in (repeatable)")
+        ->required();
+    create->callback([this] { rc_ = AuthNewToken(token_); });
   }
 
   void AddCollections() {
@@ -133,6 +163,7 @@ class CommandLine {
   JobsListArgs jlist_;
   std::string backup_id_, job_id_;
   bool verify_wait_ = false;
+  NewTokenArgs token_;
 };
 
 }  // namespace

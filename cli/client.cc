@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <google/protobuf/util/json_util.h>
 
@@ -10,14 +12,53 @@
 
 namespace backup::cli {
 
+namespace {
+
+// The whole of a small file, without a trailing newline; "" when it cannot be read.
+std::string ReadSmallFile(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "backupctl: cannot read %s %s\n", std::string(what).c_str(),
+                 path.c_str());
+    return "";
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string s = text.str().substr(0, 1 << 20);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+std::shared_ptr<grpc::Channel> Connect(const ClientOptions& o) {
+  if (o.tls_ca.empty() && o.tls_cert.empty()) {
+    return grpc::CreateChannel(o.server, grpc::InsecureChannelCredentials());
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!o.tls_ca.empty()) ssl.pem_root_certs = ReadSmallFile(o.tls_ca, "TLS CA");
+  if (!o.tls_cert.empty()) ssl.pem_cert_chain = ReadSmallFile(o.tls_cert, "TLS certificate");
+  if (!o.tls_key.empty()) ssl.pem_private_key = ReadSmallFile(o.tls_key, "TLS key");
+  grpc::ChannelArguments args;
+  if (!o.tls_server_name.empty()) args.SetSslTargetNameOverride(o.tls_server_name);
+  return grpc::CreateCustomChannel(o.server, grpc::SslCredentials(ssl), args);
+}
+
+}  // namespace
+
 Client::Client(const ClientOptions& options)
     : options_(options),
-      channel_(grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials())),
+      token_(!options.token_file.empty() ? ReadSmallFile(options.token_file, "token file")
+                                         : options.token),
+      channel_(Connect(options)),
       repo_(collector::CollectionRepo::NewStub(channel_)),
       jobs_(collector::BackupJobs::NewStub(channel_)) {}
 
+void Client::Authorize(grpc::ClientContext& context) const {
+  if (!token_.empty()) context.AddMetadata("authorization", "Bearer " + token_);
+}
+
 std::unique_ptr<grpc::ClientContext> Client::Context() const {
   auto ctx = std::make_unique<grpc::ClientContext>();
+  Authorize(*ctx);
   ctx->set_deadline(std::chrono::system_clock::now() +
                     std::chrono::milliseconds(static_cast<int64_t>(options_.timeout_s * 1000)));
   return ctx;
@@ -63,6 +104,7 @@ void Client::PrintJson(const google::protobuf::Message& message) const {
 
 int Client::Watch(const std::string& job_id) {
   grpc::ClientContext ctx;  // no deadline: a backup may run for hours
+  Authorize(ctx);
   collector::WatchJobRequest request;
   request.set_job_id(job_id);
   auto reader = jobs_->WatchJob(&ctx, request);

@@ -22,12 +22,20 @@ constexpr int kExitJobFailed = 3;
 
 struct ClientOptions {
   std::string server = "127.0.0.1:50051";
+  std::string tls_ca;           // PEM: connect with TLS, trusting this CA
+  std::string tls_cert;         // PEM client certificate (mutual TLS)
+  std::string tls_key;          // its key
+  std::string tls_server_name;  // the name to expect in the server's certificate
+  std::string token_file;       // a file holding the bearer token
+  std::string token;            // the bearer token itself (env BACKUPCTL_TOKEN)
   bool json = false;
   double timeout_s = 30;  // per unary call; watching has no deadline
 };
 
 class Client {
  public:
+  // Connects lazily; a TLS or token file that cannot be read is reported by the first
+  // call (and makes every call fail with UNAVAILABLE or UNAUTHENTICATED).
   explicit Client(const ClientOptions& options);
 
   collector::CollectionRepo::Stub& repo() { return *repo_; }
@@ -61,7 +69,11 @@ class Client {
   int Watch(const std::string& job_id);
 
  private:
+  // Adds the bearer token, if any, to a call.
+  void Authorize(grpc::ClientContext& context) const;
+
   ClientOptions options_;
+  std::string token_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<collector::CollectionRepo::Stub> repo_;
   std::unique_ptr<collector::BackupJobs::Stub> jobs_;

@@ -3,7 +3,11 @@
 #include <cstdio>
 #include <ctime>
 
+#include <google/protobuf/util/json_util.h>
+
+#include "auth_file.pb.h"
 #include "cli/progress_view.h"
+#include "server/token_table.h"
 
 namespace backup::cli {
 namespace {
@@ -279,6 +283,9 @@ int JobsGet(Client& client, const std::string& job_id) {
     client.PrintJson(response.job());
   } else {
     PrintJobLine(response.job());
+    if (!response.job().submitted_by().empty()) {
+      std::printf("submitted by: %s\n", response.job().submitted_by().c_str());
+    }
     if (response.job().has_error()) {
       std::printf("error: %s: %s\n",
                   collector::Status::Code_Name(response.job().error().code()).c_str(),
@@ -303,6 +310,29 @@ int JobsCancel(Client& client, const std::string& job_id) {
                 collector::JobState_Name(response.job().state()).c_str(),
                 response.job().state() == collector::RUNNING ? " (cancel requested)" : "");
   }
+  return kExitOk;
+}
+
+int AuthNewToken(const NewTokenArgs& args) {
+  auto scope = NamespaceScope::Parse(args.namespaces);
+  if (!scope) {
+    std::fprintf(stderr, "backupctl: %s\n", scope.error().message().c_str());
+    return kExitUsage;
+  }
+  auto token = GenerateToken();
+  if (!token) {
+    std::fprintf(stderr, "backupctl: %s\n", token.error().message().c_str());
+    return kExitRpcError;
+  }
+  collector::config::TokenEntry entry;
+  entry.set_name(args.name);
+  entry.set_sha256(token->sha256_hex);
+  entry.set_role(args.role);
+  for (const auto& ns : args.namespaces) entry.add_namespaces(ns);
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(entry, &json);
+  // The token once, for the client; the entry, which holds only its hash, for the server.
+  std::printf("token: %s\nauth-file entry: %s\n", token->token.c_str(), json.c_str());
   return kExitOk;
 }
 

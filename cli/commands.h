@@ -55,4 +55,12 @@ int JobsList(Client& client, const JobsListArgs& args);
 int JobsGet(Client& client, const std::string& job_id);
 int JobsCancel(Client& client, const std::string& job_id);
 
+struct NewTokenArgs {
+  std::string name;
+  std::string role = "viewer";
+  std::vector<std::string> namespaces;
+};
+// Prints a new random token and the auth-file entry that admits it; needs no server.
+int AuthNewToken(const NewTokenArgs& args);
+
 }  // namespace backup::cli

@@ -39,6 +39,8 @@ std::string_view CodeName(Code code) {
       return "DATA_LOSS";
     case Code::kDeadlineExceeded:
       return "DEADLINE_EXCEEDED";
+    case Code::kUnauthenticated:
+      return "UNAUTHENTICATED";
   }
   return "UNKNOWN";
 }

@@ -32,6 +32,8 @@ enum class Code {
   // Not in the Collector API's Status.Code enum (which lacks it): only ever a call's gRPC
   // status at the server edge, never stored with a job nor put in a response body.
   kDeadlineExceeded = 15,
+  // Likewise edge-only: a call without valid credentials.
+  kUnauthenticated = 16,
 };
 
 std::string_view CodeName(Code code);
@@ -54,6 +56,7 @@ class Error {
   static Error Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Error DataLoss(std::string m) { return {Code::kDataLoss, std::move(m)}; }
   static Error DeadlineExceeded(std::string m) { return {Code::kDeadlineExceeded, std::move(m)}; }
+  static Error Unauthenticated(std::string m) { return {Code::kUnauthenticated, std::move(m)}; }
 
   // An error from a failed system call: ENOSPC/EDQUOT become kResourceExhausted,
   // EACCES/EPERM kPermissionDenied, ENOENT kNotFound, anything else kInternal.

@@ -65,6 +65,7 @@ struct Job {
   int64_t finished_at_ms = 0;
   std::string idempotency_key;         // "" when none was given
   std::string request_hash;            // SHA-256 of the request, to recognise a repeat
+  std::string submitted_by;            // the principal that submitted it (audit)
   std::vector<AttemptError> attempts;  // filled by GetJob only
 };
 

@@ -95,6 +95,7 @@ collector::Job ToProto(const Job& j) {
   out.set_cancel_requested(j.cancel_requested);
   if (j.error) *out.mutable_error() = ToProtoStatus(*j.error);
   out.set_idempotency_key(j.idempotency_key);
+  out.set_submitted_by(j.submitted_by);
   for (const AttemptError& a : j.attempts) {
     auto* e = out.add_attempts();
     e->set_attempt(a.attempt);

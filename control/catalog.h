@@ -21,6 +21,7 @@ namespace backup {
 
 struct DiscoverQuery {
   std::string ns;                             // empty: all
+  std::vector<std::string> namespace_globs;   // only these namespaces; empty: all
   std::map<std::string, std::string> labels;  // all must match
   int page_size = 100;
   std::string page_token;  // the last page's next_page_token; "" for the first page
@@ -34,6 +35,7 @@ struct CollectionPage {
 struct BackupQuery {
   std::optional<CollectionName> collection;
   std::string ns;
+  std::vector<std::string> namespace_globs;  // only these namespaces; empty: all
   int limit = 0;  // 0: all
   int64_t since_timestamp = 0;
 };

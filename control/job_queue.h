@@ -30,6 +30,7 @@ struct JobQuery {
   std::optional<JobState> state;
   std::optional<JobKind> kind;
   std::optional<CollectionName> collection;
+  std::vector<std::string> namespace_globs;  // only these namespaces; empty: all
   int page_size = 100;
   std::string page_token;  // the last page's next_page_token; "" for the first page
 };

@@ -10,6 +10,7 @@
 #include "server/grpc_status.h"
 #include "server/job_submission.h"
 #include "server/request_checks.h"
+#include "server/serve_call.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -46,7 +47,8 @@ int64_t UnixNanos() {
 
 }  // namespace
 
-Result<Job> CollectionRepoService::EnqueueBackup(const collector::BackupCollectionRequest& request,
+Result<Job> CollectionRepoService::EnqueueBackup(const Principal& who,
+                                                 const collector::BackupCollectionRequest& request,
                                                  const CollectionName& name,
                                                  const std::string& request_hash,
                                                  BackupRecord& backup) {
@@ -68,6 +70,7 @@ Result<Job> CollectionRepoService::EnqueueBackup(const collector::BackupCollecti
   job.created_at_ms = now_ms;
   job.idempotency_key = request.idempotency_key();
   job.request_hash = request_hash;
+  job.submitted_by = who.name;
 
   backup.id = backup_id;
   backup.collection = name;
@@ -83,7 +86,8 @@ Result<Job> CollectionRepoService::EnqueueBackup(const collector::BackupCollecti
   return job;
 }
 
-Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
+Status CollectionRepoService::DoBackupCollection(const Principal& who,
+                                                 grpc::ServerContext& context,
                                                  const collector::BackupCollectionRequest& request,
                                                  collector::BackupCollectionResponse& response) {
   if (!request.has_collection()) {
@@ -91,6 +95,7 @@ Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
   }
   CollectionName name = FromProto(request.collection());
   BACKUP_TRY(ValidateCollectionName(name), "backup");
+  BACKUP_TRY(Require(who, Role::kOperator, name.ns, "BackupCollection"), "backup");
   BACKUP_TRY(ValidateStringMap(request.metadata(), "metadata"), "backup");
   if (request.max_attempts() < 0 || request.max_attempts() > kMaxAttemptsLimit) {
     return Fail(Error::InvalidArgument("backup: max_attempts must be between 0 (default) and " +
@@ -99,7 +104,7 @@ Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
   BackupRecord backup;
   auto submitted = SubmitOnce(
       *ctx_.jobs, request, request.idempotency_key(),
-      [&](const std::string& hash) { return EnqueueBackup(request, name, hash, backup); });
+      [&](const std::string& hash) { return EnqueueBackup(who, request, name, hash, backup); });
   if (!submitted) return Fail(submitted.error().Context("backup"));
   Job job = std::move(submitted->job);
   // A new backup is answered from the rows just committed (4 queries fewer on the hot
@@ -118,7 +123,8 @@ Status CollectionRepoService::DoBackupCollection(grpc::ServerContext& context,
                        &collector::Job::backup_result);
 }
 
-Status CollectionRepoService::DoListBackups(const collector::ListBackupsRequest& request,
+Status CollectionRepoService::DoListBackups(const Principal& who,
+                                            const collector::ListBackupsRequest& request,
                                             collector::ListBackupsResponse& response) {
   BackupQuery query;
   if (request.has_collection() &&
@@ -136,6 +142,11 @@ Status CollectionRepoService::DoListBackups(const collector::ListBackupsRequest&
   }
   if (request.limit() < 0) return Fail(Error::InvalidArgument("list backups: limit is negative"));
   query.ns = request.namespace_();
+  if (query.collection) query.ns = query.collection->ns;
+  if (!query.ns.empty()) {
+    BACKUP_TRY(Require(who, Role::kViewer, query.ns, "ListBackups"), "list backups");
+  }
+  query.namespace_globs = VisibleNamespaces(who);
   query.limit = request.limit();
   query.since_timestamp = request.since_timestamp();
   auto list = ctx_.catalog->ListBackups(query);
@@ -149,13 +160,21 @@ Status CollectionRepoService::DoListBackups(const collector::ListBackupsRequest&
 grpc::Status CollectionRepoService::BackupCollection(
     grpc::ServerContext* context, const collector::BackupCollectionRequest* request,
     collector::BackupCollectionResponse* response) {
-  return Answer(DoBackupCollection(*context, *request, *response));
+  return ServeChange(
+      ctx_, *context, "BackupCollection",
+      [&](const Principal& who) { return DoBackupCollection(who, *context, *request, *response); },
+      [&] {
+        return "collection=" + request->collection().namespace_() + "/" +
+               request->collection().name() + " backup=" + response->backup().backup_id() +
+               " job=" + response->job().job_id();
+      });
 }
 
-grpc::Status CollectionRepoService::ListBackups(grpc::ServerContext*,
+grpc::Status CollectionRepoService::ListBackups(grpc::ServerContext* context,
                                                 const collector::ListBackupsRequest* request,
                                                 collector::ListBackupsResponse* response) {
-  return Answer(DoListBackups(*request, *response));
+  return ServeRead(ctx_, *context,
+                   [&](const Principal& who) { return DoListBackups(who, *request, *response); });
 }
 
 }  // namespace backup

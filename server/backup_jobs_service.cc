@@ -5,29 +5,44 @@
 #include "common/wire.h"
 #include "server/grpc_status.h"
 #include "server/request_checks.h"
+#include "server/serve_call.h"
 
 namespace backup {
 namespace {
 
 Status ValidateJobId(const std::string& job_id) {
   if (job_id.empty()) return Fail(Error::InvalidArgument("job_id is required"));
+  if (job_id.size() > 64) {
+    return Fail(Error::InvalidArgument("job_id \"" + job_id.substr(0, 64) + "...\" is not a job id"));
+  }
   return {};
+}
+
+// The job `job_id`, once `who` may see it with `needed` (viewer to read, operator to cancel).
+Result<Job> VisibleJob(const ServiceContext& ctx, const Principal& who, const std::string& job_id,
+                       Role needed, std::string_view call) {
+  BACKUP_TRY(ValidateJobId(job_id), call);
+  auto job = ctx.jobs->GetJob(job_id);
+  if (!job) return Fail(job.error());
+  BACKUP_TRY(Require(who, needed, job->collection.ns, call), "job " + job_id);
+  return job;
 }
 
 }  // namespace
 
-grpc::Status BackupJobsService::GetJob(grpc::ServerContext*,
+grpc::Status BackupJobsService::GetJob(grpc::ServerContext* context,
                                        const collector::GetJobRequest* request,
                                        collector::GetJobResponse* response) {
-  if (auto s = ValidateJobId(request->job_id()); !s) return ToGrpc(s.error());
-  auto job = ctx_.jobs->GetJob(request->job_id());
-  if (!job) return ToGrpc(job.error());
-  *response->mutable_status() = OkStatus();
-  *response->mutable_job() = ToProto(*job);
-  return grpc::Status::OK;
+  return ServeRead(ctx_, *context, [&](const Principal& who) -> Status {
+    auto job = VisibleJob(ctx_, who, request->job_id(), Role::kViewer, "GetJob");
+    if (!job) return Fail(job.error());
+    *response->mutable_status() = OkStatus();
+    *response->mutable_job() = ToProto(*job);
+    return {};
+  });
 }
 
-Status BackupJobsService::DoListJobs(const collector::ListJobsRequest& request,
+Status BackupJobsService::DoListJobs(const Principal& who, const collector::ListJobsRequest& request,
                                      collector::ListJobsResponse& response) {
   JobQuery query;
   if (request.state() != collector::JOB_STATE_UNSPECIFIED) {
@@ -40,8 +55,10 @@ Status BackupJobsService::DoListJobs(const collector::ListJobsRequest& request,
       !(request.collection().namespace_().empty() && request.collection().name().empty())) {
     CollectionName name = FromProto(request.collection());
     BACKUP_TRY(ValidateCollectionName(name), "list jobs");
+    BACKUP_TRY(Require(who, Role::kViewer, name.ns, "ListJobs"), "list jobs");
     query.collection = name;
   }
+  query.namespace_globs = VisibleNamespaces(who);
   auto page_size = PageSize(request.page_size());
   if (!page_size) return Fail(page_size.error().Context("list jobs"));
   query.page_size = *page_size;
@@ -54,16 +71,21 @@ Status BackupJobsService::DoListJobs(const collector::ListJobsRequest& request,
   return {};
 }
 
-grpc::Status BackupJobsService::ListJobs(grpc::ServerContext*,
+grpc::Status BackupJobsService::ListJobs(grpc::ServerContext* context,
                                          const collector::ListJobsRequest* request,
                                          collector::ListJobsResponse* response) {
-  return Answer(DoListJobs(*request, *response));
+  return ServeRead(ctx_, *context,
+                   [&](const Principal& who) { return DoListJobs(who, *request, *response); });
 }
 
 grpc::Status BackupJobsService::WatchJob(grpc::ServerContext* context,
                                          const collector::WatchJobRequest* request,
                                          grpc::ServerWriter<collector::Job>* writer) {
-  if (auto s = ValidateJobId(request->job_id()); !s) return ToGrpc(s.error());
+  auto who = Authenticate(ctx_, *context);
+  if (!who) return ToGrpc(who.error());
+  if (auto job = VisibleJob(ctx_, *who, request->job_id(), Role::kViewer, "WatchJob"); !job) {
+    return ToGrpc(job.error());
+  }
   bool client_gone = false;
   auto last = FollowJob(*ctx_.jobs, request->job_id(), *context, ctx_.wait, [&](const Job& job) {
     client_gone = !writer->Write(ToProto(job));
@@ -79,17 +101,26 @@ grpc::Status BackupJobsService::WatchJob(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status BackupJobsService::CancelJob(grpc::ServerContext*,
+grpc::Status BackupJobsService::CancelJob(grpc::ServerContext* context,
                                           const collector::CancelJobRequest* request,
                                           collector::CancelJobResponse* response) {
-  if (auto s = ValidateJobId(request->job_id()); !s) return ToGrpc(s.error());
-  auto job = ctx_.jobs->CancelJob(request->job_id());
-  if (!job) return ToGrpc(job.error());
-  spdlog::info("job={} collection={} cancel requested (state {})", job->id, job->collection.Key(),
-               ToString(job->state));
-  *response->mutable_status() = OkStatus();
-  *response->mutable_job() = ToProto(*job);
-  return grpc::Status::OK;
+  return ServeChange(
+      ctx_, *context, "CancelJob",
+      [&](const Principal& who) -> Status {
+        auto visible = VisibleJob(ctx_, who, request->job_id(), Role::kOperator, "CancelJob");
+        if (!visible) return Fail(visible.error());
+        auto job = ctx_.jobs->CancelJob(request->job_id());
+        if (!job) return Fail(job.error());
+        spdlog::info("job={} collection={} cancel requested (state {})", job->id,
+                     job->collection.Key(), ToString(job->state));
+        *response->mutable_status() = OkStatus();
+        *response->mutable_job() = ToProto(*job);
+        return {};
+      },
+      [&] {
+        return "job=" + request->job_id() + " collection=" + response->job().collection().namespace_() +
+               "/" + response->job().collection().name();
+      });
 }
 
 }  // namespace backup

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "backup_jobs.grpc.pb.h"
+#include "server/access_control.h"
 #include "server/service_context.h"
 
 namespace backup {
@@ -22,7 +23,7 @@ class BackupJobsService final : public collector::BackupJobs::Service {
                          collector::CancelJobResponse*) override;
 
  private:
-  Status DoListJobs(const collector::ListJobsRequest& request,
+  Status DoListJobs(const Principal& who, const collector::ListJobsRequest& request,
                     collector::ListJobsResponse& response);
 
   const ServiceContext& ctx_;

@@ -8,6 +8,7 @@
 #include "server/collection_repo_service.h"
 #include "server/grpc_status.h"
 #include "server/job_submission.h"
+#include "server/serve_call.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -25,7 +26,7 @@ Status ValidateBackupId(const std::string& id) {
 
 }  // namespace
 
-Result<Job> CollectionRepoService::EnqueueReader(JobKind kind, const CollectionName& collection,
+Result<Job> CollectionRepoService::EnqueueReader(const Principal& who, JobKind kind, const CollectionName& collection,
                                                  const std::string& backup_id,
                                                  const google::protobuf::Message& request,
                                                  const std::string& idempotency_key) {
@@ -41,6 +42,7 @@ Result<Job> CollectionRepoService::EnqueueReader(JobKind kind, const CollectionN
         job.created_at_ms = ctx_.jobs->clock().NowMs();
         job.idempotency_key = idempotency_key;
         job.request_hash = hash;
+        job.submitted_by = who.name;
         BACKUP_TRY(ctx_.catalog->EnqueueBackupReader(job),
                    "enqueue " + std::string(ToString(kind)));
         spdlog::info("job={} collection={} backup={} {} queued", job.id, collection.Key(),
@@ -51,7 +53,8 @@ Result<Job> CollectionRepoService::EnqueueReader(JobKind kind, const CollectionN
   return ctx_.jobs->GetJob(submitted->job.id);
 }
 
-Status CollectionRepoService::DoRestoreBackup(grpc::ServerContext& context,
+Status CollectionRepoService::DoRestoreBackup(const Principal& who,
+                                              grpc::ServerContext& context,
                                               const collector::RestoreBackupRequest& request,
                                               collector::RestoreBackupResponse& response) {
   BACKUP_TRY(ValidateBackupId(request.backup_id()), "restore");
@@ -60,6 +63,9 @@ Status CollectionRepoService::DoRestoreBackup(grpc::ServerContext& context,
   BACKUP_TRY(ValidateName(dest.name, "dest_name"), "restore");
   auto backup = ctx_.catalog->GetBackup(request.backup_id());
   if (!backup) return Fail(backup.error().Context("restore"));
+  // Reading the backup out and replacing the destination each need the right.
+  BACKUP_TRY(Require(who, Role::kAdmin, backup->collection.ns, "RestoreBackup"), "restore");
+  BACKUP_TRY(Require(who, Role::kAdmin, dest.ns, "RestoreBackup"), "restore");
   bool repeated = false;  // a retried submission answers with its job, not ALREADY_EXISTS
   if (!request.idempotency_key().empty()) {
     auto found = ctx_.jobs->FindByIdempotencyKey(request.idempotency_key());
@@ -72,7 +78,7 @@ Status CollectionRepoService::DoRestoreBackup(grpc::ServerContext& context,
                                        " already exists; set overwrite to replace it"));
     }
   }
-  auto job = EnqueueReader(JobKind::kRestore, dest, request.backup_id(), request,
+  auto job = EnqueueReader(who, JobKind::kRestore, dest, request.backup_id(), request,
                            request.idempotency_key());
   if (!job) return Fail(job.error());
   *response.mutable_status() = OkStatus();
@@ -81,13 +87,14 @@ Status CollectionRepoService::DoRestoreBackup(grpc::ServerContext& context,
                        &collector::Job::restore_result);
 }
 
-Status CollectionRepoService::DoVerifyBackup(grpc::ServerContext& context,
+Status CollectionRepoService::DoVerifyBackup(const Principal& who, grpc::ServerContext& context,
                                              const collector::VerifyBackupRequest& request,
                                              collector::VerifyBackupResponse& response) {
   BACKUP_TRY(ValidateBackupId(request.backup_id()), "verify");
   auto backup = ctx_.catalog->GetBackup(request.backup_id());
   if (!backup) return Fail(backup.error().Context("verify"));
-  auto job = EnqueueReader(JobKind::kVerify, backup->collection, backup->id, request,
+  BACKUP_TRY(Require(who, Role::kOperator, backup->collection.ns, "VerifyBackup"), "verify");
+  auto job = EnqueueReader(who, JobKind::kVerify, backup->collection, backup->id, request,
                            request.idempotency_key());
   if (!job) return Fail(job.error());
   *response.mutable_status() = OkStatus();
@@ -99,13 +106,25 @@ Status CollectionRepoService::DoVerifyBackup(grpc::ServerContext& context,
 grpc::Status CollectionRepoService::RestoreBackup(grpc::ServerContext* context,
                                                   const collector::RestoreBackupRequest* request,
                                                   collector::RestoreBackupResponse* response) {
-  return Answer(DoRestoreBackup(*context, *request, *response));
+  return ServeChange(
+      ctx_, *context, "RestoreBackup",
+      [&](const Principal& who) { return DoRestoreBackup(who, *context, *request, *response); },
+      [&] {
+        return "backup=" + request->backup_id() + " collection=" + request->dest_namespace() +
+               "/" + request->dest_name() + " overwrite=" +
+               (request->overwrite() ? "true" : "false") + " job=" + response->job().job_id();
+      });
 }
 
 grpc::Status CollectionRepoService::VerifyBackup(grpc::ServerContext* context,
                                                  const collector::VerifyBackupRequest* request,
                                                  collector::VerifyBackupResponse* response) {
-  return Answer(DoVerifyBackup(*context, *request, *response));
+  return ServeChange(
+      ctx_, *context, "VerifyBackup",
+      [&](const Principal& who) { return DoVerifyBackup(who, *context, *request, *response); },
+      [&] {
+        return "backup=" + request->backup_id() + " job=" + response->job().job_id();
+      });
 }
 
 }  // namespace backup

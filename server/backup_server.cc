@@ -6,14 +6,44 @@
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
+#include "server/reflection_guard.h"
+
 namespace backup {
+namespace {
+
+// A server reachable from other hosts must authenticate callers and encrypt the traffic,
+// unless the operator says otherwise.
+Status CheckExposure(const BackupServerOptions& o) {
+  if (IsLoopbackAddress(o.listen)) return {};
+  if (o.tls.enabled() && o.auth_file) return {};
+  if (o.insecure) {
+    spdlog::warn("backupd: serving {} without {} (--insecure): anyone who reaches the port "
+                 "can restore over and delete every collection",
+                 o.listen, o.tls.enabled() ? "an auth file" : "TLS");
+    return {};
+  }
+  return Fail(Error::FailedPrecondition(
+      "refusing to serve " + o.listen +
+      ", which is not a loopback address, without TLS and an auth file (--tls-cert, "
+      "--tls-key, --auth-file); pass --insecure to do so anyway"));
+}
+
+}  // namespace
+
 Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions options) {
   std::unique_ptr<BackupServer> s(new BackupServer());
   s->options_ = std::move(options);
+  BACKUP_TRY(CheckExposure(s->options_), "backupd");
+  auto credentials = MakeServerCredentials(s->options_.tls);
+  if (!credentials) return Fail(credentials.error());
+  auto access = AccessControl::Open(s->options_.auth_file);
+  if (!access) return Fail(access.error());
+  s->access_ = std::move(*access);
   auto host = WorkerHost::Open(s->options_.host);
   if (!host) return Fail(host.error());
   s->host_ = std::move(*host);
 
+  s->context_.access = s->access_.get();
   s->context_.jobs = &s->host_->jobs();
   s->context_.catalog = &s->host_->catalog();
   s->context_.layout = s->host_->layout();
@@ -27,7 +57,10 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(s->options_.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(s->options_.listen, *credentials, &s->port_);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> guards;
+  guards.push_back(MakeReflectionGuard(*s->access_));
+  builder.experimental().SetInterceptorCreators(std::move(guards));
   builder.RegisterService(s->repo_service_.get());
   builder.RegisterService(s->jobs_service_.get());
   s->server_ = builder.BuildAndStart();
@@ -35,8 +68,11 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
     return Fail(Error::Unavailable("cannot listen on " + s->options_.listen));
   }
   s->host_->StartPool();
-  spdlog::info("backupd serving on port {} (data {}, {} worker threads)", s->port_,
-               s->host_->layout().root().string(), s->options_.host.pool.threads);
+  spdlog::info("backupd serving on port {} (data {}, {} worker threads, {}{}, {})", s->port_,
+               s->host_->layout().root().string(), s->options_.host.pool.threads,
+               s->options_.tls.enabled() ? "TLS" : "plaintext",
+               s->options_.tls.client_ca_file.empty() ? "" : " with client certificates",
+               s->access_->enabled() ? "bearer tokens" : "no authentication");
   return s;
 }
 

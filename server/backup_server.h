@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 
 #include "server/backup_jobs_service.h"
 #include "server/collection_repo_service.h"
+#include "server/tls.h"
 #include "worker/worker_host.h"
 
 namespace backup {
@@ -24,17 +26,25 @@ struct BackupServerOptions {
   WaitOptions wait;
   bool wait_by_default = true;           // see ServiceContext::wait_by_default
   int64_t shutdown_deadline_ms = 2'000;  // open streams are cancelled after this
+  TlsOptions tls;                          // no cert: plaintext
+  std::optional<std::filesystem::path> auth_file;  // none: every caller is an admin
+  // Serve a non-loopback address without TLS and an auth file (logged as a warning).
+  bool insecure = false;
 };
 
 class BackupServer {
  public:
   // Opens the data directory and starts serving. Fails when the data directory or the
-  // control database cannot be opened, or the address cannot be bound.
+  // control database cannot be opened, the TLS files or auth file are unusable, the
+  // address is not loopback and the server would be open (no TLS or no auth file, without
+  // `insecure`), or the address cannot be bound.
   static Result<std::unique_ptr<BackupServer>> Start(BackupServerOptions options);
   ~BackupServer();
 
   int port() const { return port_; }
   SqliteControlStore& store() { return host_->store(); }
+  // Re-reads the auth file (SIGHUP); on error the previous tokens stay in force.
+  Status ReloadAuth() { return access_->Reload(); }
   // Stops accepting calls, cancels open streams after the deadline, stops the workers.
   void Shutdown();
   // Blocks until Shutdown() has completed.
@@ -45,6 +55,7 @@ class BackupServer {
 
   BackupServerOptions options_;
   std::unique_ptr<WorkerHost> host_;
+  std::unique_ptr<AccessControl> access_;
   ServiceContext context_;
   std::unique_ptr<CollectionRepoService> repo_service_;
   std::unique_ptr<BackupJobsService> jobs_service_;

@@ -22,6 +22,27 @@ void WritePortFile(const std::string& path, int port) {
   if (ec) spdlog::error("port file {}: {}", path, ec.message());
 }
 
+void AddSecurityFlags(CLI::App& app, backup::BackupServerOptions& options) {
+  app.add_option("--tls-cert", options.tls.cert_file, "PEM certificate chain: serve TLS")
+      ->envname("BACKUPD_TLS_CERT");
+  app.add_option("--tls-key", options.tls.key_file, "PEM private key of --tls-cert")
+      ->envname("BACKUPD_TLS_KEY");
+  app.add_option("--tls-client-ca", options.tls.client_ca_file,
+                 "PEM CA: clients must present a certificate it signed (mutual TLS)")
+      ->envname("BACKUPD_TLS_CLIENT_CA");
+  app.add_option("--tls-refresh", options.tls.refresh_seconds,
+                 "seconds between re-reads of the TLS files (rotation without restart)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 86400));
+  app.add_option_function<std::string>(
+         "--auth-file",
+         [&options](const std::string& path) { options.auth_file = path; },
+         "JSON token file: every call needs a bearer token listed there; re-read on SIGHUP")
+      ->envname("BACKUPD_AUTH_FILE");
+  app.add_flag("--insecure", options.insecure,
+               "serve a non-loopback address without TLS or without an auth file");
+}
+
 int Run(int argc, char** argv) {
   backup::HostFlags flags;
   backup::BackupServerOptions options;
@@ -38,6 +59,7 @@ int Run(int argc, char** argv) {
                  "Collector Backup API) is answered when its job ends; false: at once")
       ->capture_default_str();
   app.add_option("--port-file", port_file, "write the bound port here once serving");
+  AddSecurityFlags(app, options);
   CLI11_PARSE(app, argc, argv);
 
   if (!backup::InitLoggingFromFlags(flags, "backupd")) return 2;
@@ -49,7 +71,13 @@ int Run(int argc, char** argv) {
     return 1;
   }
   if (!port_file.empty()) WritePortFile(port_file, (*server)->port());
-  int sig = backup::WaitForTerminationSignal();
+  int sig = backup::WaitForTerminationSignal([&] {
+    spdlog::info("backupd received SIGHUP: re-reading the auth file");
+    if (auto s = (*server)->ReloadAuth(); !s) {
+      spdlog::error("auth file not reloaded, the previous tokens stay in force: {}",
+                    s.error().message());
+    }
+  });
   spdlog::info("backupd received signal {}", sig);
   (*server)->Shutdown();
   return 0;

@@ -31,29 +31,29 @@ class CollectionRepoService final : public collector::CollectionRepo::Service {
                             collector::DeleteBackupResponse*) override;
 
  private:
-  Status DoCreateCollection(const collector::CreateCollectionRequest& request,
+  Status DoCreateCollection(const Principal& who, const collector::CreateCollectionRequest& request,
                             collector::CreateCollectionResponse& response);
-  Status DoDiscover(const collector::DiscoverRequest& request,
+  Status DoDiscover(const Principal& who, const collector::DiscoverRequest& request,
                     collector::DiscoverResponse& response);
-  Status DoBackupCollection(grpc::ServerContext& context,
+  Status DoBackupCollection(const Principal& who, grpc::ServerContext& context,
                             const collector::BackupCollectionRequest& request,
                             collector::BackupCollectionResponse& response);
   // Builds and enqueues a backup job with its PENDING row (returned in `backup`).
-  Result<Job> EnqueueBackup(const collector::BackupCollectionRequest& request,
+  Result<Job> EnqueueBackup(const Principal& who, const collector::BackupCollectionRequest& request,
                             const CollectionName& name, const std::string& request_hash,
                             BackupRecord& backup);
-  Status DoListBackups(const collector::ListBackupsRequest& request,
+  Status DoListBackups(const Principal& who, const collector::ListBackupsRequest& request,
                        collector::ListBackupsResponse& response);
-  Status DoRestoreBackup(grpc::ServerContext& context,
+  Status DoRestoreBackup(const Principal& who, grpc::ServerContext& context,
                          const collector::RestoreBackupRequest& request,
                          collector::RestoreBackupResponse& response);
-  Status DoVerifyBackup(grpc::ServerContext& context, const collector::VerifyBackupRequest& request,
+  Status DoVerifyBackup(const Principal& who, grpc::ServerContext& context, const collector::VerifyBackupRequest& request,
                         collector::VerifyBackupResponse& response);
-  Status DoDeleteBackup(const collector::DeleteBackupRequest& request,
+  Status DoDeleteBackup(const Principal& who, const collector::DeleteBackupRequest& request,
                         collector::DeleteBackupResponse& response);
   // Builds, enqueues (checking the backup is COMPLETED) and returns a restore or verify job.
   // Returns the original job for a repeated idempotency key.
-  Result<Job> EnqueueReader(JobKind kind, const CollectionName& collection,
+  Result<Job> EnqueueReader(const Principal& who, JobKind kind, const CollectionName& collection,
                             const std::string& backup_id, const google::protobuf::Message& request,
                             const std::string& idempotency_key);
 

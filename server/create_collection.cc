@@ -7,6 +7,7 @@
 #include "server/collection_repo_service.h"
 #include "server/grpc_status.h"
 #include "server/request_checks.h"
+#include "server/serve_call.h"
 
 namespace backup {
 namespace {
@@ -25,11 +26,13 @@ CREATE TABLE IF NOT EXISTS records (
 
 }  // namespace
 
-Status CollectionRepoService::DoCreateCollection(const collector::CreateCollectionRequest& request,
+Status CollectionRepoService::DoCreateCollection(const Principal& who,
+                                                 const collector::CreateCollectionRequest& request,
                                                  collector::CreateCollectionResponse& response) {
   const auto& c = request.collection();
   CollectionName name{c.namespace_(), c.name()};
   BACKUP_TRY(ValidateCollectionName(name), "create collection");
+  BACKUP_TRY(Require(who, Role::kOperator, name.ns, "CreateCollection"), "create collection");
   BACKUP_TRY(ValidateStringMap(c.metadata().labels(), "labels"), "create collection");
   if (auto existing = ctx_.catalog->GetCollection(name); existing) {
     return Fail(Error::AlreadyExists("collection " + name.Key() + " already exists"));
@@ -54,14 +57,18 @@ Status CollectionRepoService::DoCreateCollection(const collector::CreateCollecti
   return {};
 }
 
-Status CollectionRepoService::DoDiscover(const collector::DiscoverRequest& request,
+Status CollectionRepoService::DoDiscover(const Principal& who,
+                                         const collector::DiscoverRequest& request,
                                          collector::DiscoverResponse& response) {
-  if (!request.namespace_().empty())
+  if (!request.namespace_().empty()) {
     BACKUP_TRY(ValidateName(request.namespace_(), "namespace"), "discover");
+    BACKUP_TRY(Require(who, Role::kViewer, request.namespace_(), "Discover"), "discover");
+  }
   auto page_size = PageSize(request.page_size());
   if (!page_size) return Fail(page_size.error().Context("discover"));
   DiscoverQuery query;
   query.ns = request.namespace_();
+  query.namespace_globs = VisibleNamespaces(who);
   query.labels.insert(request.label_filter().begin(), request.label_filter().end());
   query.page_size = *page_size;
   query.page_token = request.page_token();
@@ -74,15 +81,22 @@ Status CollectionRepoService::DoDiscover(const collector::DiscoverRequest& reque
 }
 
 grpc::Status CollectionRepoService::CreateCollection(
-    grpc::ServerContext*, const collector::CreateCollectionRequest* request,
+    grpc::ServerContext* context, const collector::CreateCollectionRequest* request,
     collector::CreateCollectionResponse* response) {
-  return Answer(DoCreateCollection(*request, *response));
+  return ServeChange(
+      ctx_, *context, "CreateCollection",
+      [&](const Principal& who) { return DoCreateCollection(who, *request, *response); },
+      [&] {
+        return "collection=" + request->collection().namespace_() + "/" +
+               request->collection().name();
+      });
 }
 
-grpc::Status CollectionRepoService::Discover(grpc::ServerContext*,
+grpc::Status CollectionRepoService::Discover(grpc::ServerContext* context,
                                              const collector::DiscoverRequest* request,
                                              collector::DiscoverResponse* response) {
-  return Answer(DoDiscover(*request, *response));
+  return ServeRead(ctx_, *context,
+                   [&](const Principal& who) { return DoDiscover(who, *request, *response); });
 }
 
 }  // namespace backup

@@ -10,6 +10,7 @@
 #include "common/wire.h"
 #include "server/collection_repo_service.h"
 #include "server/grpc_status.h"
+#include "server/serve_call.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -35,10 +36,14 @@ int64_t DiskBytes(const fs::path& path) {
 
 }  // namespace
 
-Status CollectionRepoService::DoDeleteBackup(const collector::DeleteBackupRequest& request,
+Status CollectionRepoService::DoDeleteBackup(const Principal& who,
+                                             const collector::DeleteBackupRequest& request,
                                              collector::DeleteBackupResponse& response) {
   if (request.backup_id().empty())
     return Fail(Error::InvalidArgument("delete: backup_id is required"));
+  auto existing = ctx_.catalog->GetBackup(request.backup_id());
+  if (!existing) return Fail(existing.error().Context("delete"));
+  BACKUP_TRY(Require(who, Role::kAdmin, existing->collection.ns, "DeleteBackup"), "delete");
   auto backup = ctx_.catalog->BeginDeleteBackup(request.backup_id());
   if (!backup) return Fail(backup.error().Context("delete"));
   const BackupPaths paths(backup->storage_path);
@@ -68,10 +73,16 @@ Status CollectionRepoService::DoDeleteBackup(const collector::DeleteBackupReques
   return {};
 }
 
-grpc::Status CollectionRepoService::DeleteBackup(grpc::ServerContext*,
+grpc::Status CollectionRepoService::DeleteBackup(grpc::ServerContext* context,
                                                  const collector::DeleteBackupRequest* request,
                                                  collector::DeleteBackupResponse* response) {
-  return Answer(DoDeleteBackup(*request, *response));
+  return ServeChange(
+      ctx_, *context, "DeleteBackup",
+      [&](const Principal& who) { return DoDeleteBackup(who, *request, *response); },
+      [&] {
+        return "backup=" + request->backup_id() +
+               " bytes_freed=" + std::to_string(response->bytes_freed());
+      });
 }
 
 }  // namespace backup

@@ -43,6 +43,8 @@ inline grpc::StatusCode ToGrpcCode(Code code) {
       return grpc::StatusCode::DATA_LOSS;
     case Code::kDeadlineExceeded:
       return grpc::StatusCode::DEADLINE_EXCEEDED;
+    case Code::kUnauthenticated:
+      return grpc::StatusCode::UNAUTHENTICATED;
   }
   return grpc::StatusCode::UNKNOWN;
 }

@@ -8,11 +8,13 @@
 #include "common/data_layout.h"
 #include "control/catalog.h"
 #include "control/job_queue.h"
+#include "server/access_control.h"
 #include "server/job_waiter.h"
 
 namespace backup {
 
 struct ServiceContext {
+  AccessControl* access = nullptr;  // who may call what; never null while serving
   JobQueue* jobs = nullptr;
   Catalog* catalog = nullptr;
   DataLayout layout{"./data"};

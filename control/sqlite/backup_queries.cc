@@ -1,6 +1,7 @@
 // Backup rows: enqueue (with the job, atomically), read, list, complete.
 #include <string>
 
+#include "control/sqlite/scope_filter.h"
 #include "control/sqlite/sqlite_control_store.h"
 
 namespace backup {
@@ -104,15 +105,21 @@ Result<BackupList> SqliteControlStore::ListBackups(const BackupQuery& q) {
   std::string where(kWhereSince);
   if (!ns.empty()) where += kAndNamespace;
   if (!name.empty()) where += kAndName;
+  where += ScopeFilter("collection_namespace", q.namespace_globs.size(), 5);
   std::lock_guard lock(mu_);
   BackupList list;
-  auto count = db_.QueryInt("SELECT count(*) FROM backups" + where, {ns, name, q.since_timestamp});
-  if (!count) return Fail(count.error().Context("count backups"));
-  list.total_count = *count;
+  auto count_stmt = db_.Prepare("SELECT count(*) FROM backups" + where);
+  if (!count_stmt) return Fail(count_stmt.error());
+  count_stmt->Bind({ns, name, q.since_timestamp});
+  BindScope(*count_stmt, q.namespace_globs, 5);
+  auto counted = count_stmt->Step();
+  if (!counted) return Fail(counted.error().Context("count backups"));
+  list.total_count = *counted ? count_stmt->Int(0) : 0;
   auto stmt = db_.Prepare(std::string(kSelectBackupColumns) + where +
                           " ORDER BY timestamp DESC, created_at_ms DESC LIMIT ?4");
   if (!stmt) return Fail(stmt.error());
   stmt->Bind({ns, name, q.since_timestamp, static_cast<int64_t>(q.limit > 0 ? q.limit : -1)});
+  BindScope(*stmt, q.namespace_globs, 5);
   auto rows = ReadBackups(*stmt);
   if (!rows) return Fail(rows.error());
   list.backups = std::move(*rows);

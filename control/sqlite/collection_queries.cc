@@ -1,6 +1,7 @@
 // The collection registry: CreateCollection, GetCollection, Discover.
 #include <string>
 
+#include "control/sqlite/scope_filter.h"
 #include "control/sqlite/sqlite_control_store.h"
 
 namespace backup {
@@ -94,7 +95,10 @@ Result<CollectionPage> SqliteControlStore::Discover(const DiscoverQuery& query) 
         std::string(kSelectCollectionColumns) +
         " WHERE (?1 = '' OR c.namespace = ?1) AND (c.namespace || '/' || c.name) > ?2";
     for (size_t i = 0; i < query.labels.size(); ++i) sql += kLabelFilter;
-    sql += " ORDER BY c.namespace, c.name LIMIT ?";
+    // The scope's patterns take the numbers after the labels' and the limit's.
+    const int scope_index = 3 + 2 * static_cast<int>(query.labels.size()) + 1;
+    sql += ScopeFilter("c.namespace", query.namespace_globs.size(), scope_index);
+    sql += " ORDER BY c.namespace, c.name LIMIT ?" + std::to_string(scope_index - 1);
     auto stmt = db_.Prepare(sql);
     if (!stmt) return Fail(stmt.error());
     stmt->Bind({query.ns, query.page_token});
@@ -104,6 +108,7 @@ Result<CollectionPage> SqliteControlStore::Discover(const DiscoverQuery& query) 
       stmt->BindAt(index++, std::string_view(v));
     }
     stmt->BindAt(index, static_cast<int64_t>(query.page_size) + 1);
+    BindScope(*stmt, query.namespace_globs, scope_index);
     for (;;) {
       auto row = stmt->Step();
       if (!row) return Fail(row.error().Context("discover"));

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <string>
 
+#include "control/sqlite/scope_filter.h"
 #include "control/sqlite/sqlite_control_store.h"
 
 namespace backup {
@@ -10,8 +11,8 @@ namespace {
 constexpr std::string_view kInsertJob = R"sql(
 INSERT INTO jobs (job_id, kind, state, collection_namespace, collection_name, backup_id,
                   params, max_attempts, run_after, created_at, updated_at, idempotency_key,
-                  request_hash)
-VALUES (?1, ?2, 'QUEUED', ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8, ?9, ?10))sql";
+                  request_hash, submitted_by)
+VALUES (?1, ?2, 'QUEUED', ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8, ?9, ?10, ?11))sql";
 
 constexpr std::string_view kInsertAttempt = R"sql(
 INSERT OR REPLACE INTO job_attempts (job_id, attempt, worker, error_code, error_message, finished_at)
@@ -32,7 +33,7 @@ constexpr std::string_view kJobColumns = R"sql(
 seq, job_id, kind, state, collection_namespace, collection_name, backup_id, params, result,
 phase, bytes_done, bytes_total, items_done, items_total, attempt, max_attempts, lease_owner,
 lease_expires_at, cancel_requested, error_code, error_message, created_at, started_at,
-finished_at, idempotency_key, request_hash)sql";
+finished_at, idempotency_key, request_hash, submitted_by)sql";
 
 // ?1 owner, ?2 now, ?3 lease length, ?4 how many. A job is runnable when it is QUEUED,
 // due, and conflicts with no RUNNING job and no earlier QUEUED one (a restore into a
@@ -128,6 +129,7 @@ Job ReadJob(const sql::Statement& s) {
   j.finished_at_ms = s.Int(23);
   j.idempotency_key = s.Text(24);
   j.request_hash = s.Text(25);
+  j.submitted_by = s.Text(26);
   return j;
 }
 
@@ -150,7 +152,8 @@ std::string SelectJobs(std::string_view where) {
 Status SqliteControlStore::InsertJob(const Job& job) {
   return db_.Run(kInsertJob, {job.id, ToString(job.kind), job.collection.ns, job.collection.name,
                               job.backup_id, job.params, static_cast<int64_t>(job.max_attempts),
-                              job.created_at_ms, job.idempotency_key, job.request_hash});
+                              job.created_at_ms, job.idempotency_key, job.request_hash,
+                              job.submitted_by});
 }
 
 Status SqliteControlStore::RecordAttempt(const Lease& lease, const Error& error) {
@@ -221,9 +224,11 @@ Result<JobPage> SqliteControlStore::ListJobs(const JobQuery& q) {
   std::lock_guard lock(mu_);
   auto stmt = db_.Prepare(
       SelectJobs("WHERE seq < ?1 AND (?2 = '' OR state = ?2) AND (?3 = '' OR kind = ?3) "
-                 "AND (?4 = '' OR collection_namespace = ?4) AND (?5 = '' OR collection_name = ?5) "
-                 "ORDER BY seq DESC LIMIT ?6"));
+                 "AND (?4 = '' OR collection_namespace = ?4) AND (?5 = '' OR collection_name = ?5)" +
+                 ScopeFilter("collection_namespace", q.namespace_globs.size(), 7) +
+                 " ORDER BY seq DESC LIMIT ?6"));
   if (!stmt) return Fail(stmt.error());
+  BindScope(*stmt, q.namespace_globs, 7);
   stmt->Bind({before, q.state ? ToString(*q.state) : "", q.kind ? ToString(*q.kind) : "",
               q.collection ? std::string_view(q.collection->ns) : "",
               q.collection ? std::string_view(q.collection->name) : "",

@@ -10,7 +10,7 @@
 namespace backup {
 namespace {
 
-constexpr std::array<std::string_view, 4> kMigrations = {
+constexpr std::array<std::string_view, 5> kMigrations = {
     // 1: collections, backups (the Collector API's BackupMetadata columns, plus state and
     // checksums), jobs.
     R"sql(
@@ -137,6 +137,10 @@ CREATE INDEX idx_backups_collection_order
   ON backups (collection_namespace, collection_name, timestamp DESC, created_at_ms DESC);
 CREATE INDEX idx_backups_namespace_order
   ON backups (collection_namespace, timestamp DESC, created_at_ms DESC);
+)sql",
+    // 5: who submitted each job (the audit trail of GetJob).
+    R"sql(
+ALTER TABLE jobs ADD COLUMN submitted_by TEXT NOT NULL DEFAULT '';
 )sql",
 };
 
