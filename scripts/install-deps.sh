@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config sqlite3 libsqlite3-dev libgrpc++-dev libprotobuf-dev
   protobuf-compiler protobuf-compiler-grpc libasio-dev libspdlog-dev libexpected-dev libssl-dev
-  libcli11-dev libgtest-dev libgmock-dev clang-format clang-tidy)
+  libcli11-dev libgtest-dev libgmock-dev clang-format clang-tidy openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

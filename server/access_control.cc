@@ -76,11 +76,13 @@ Result<Principal> AccessControl::Authenticate(const Metadata& metadata,
   }
   auto header = metadata.find("authorization");
   if (header == metadata.end()) {
-    return Fail(Error::Unauthenticated("this server needs a bearer token (authorization "
-                                       "metadata; backupctl --token-file)"));
+    return Fail(
+        Error::Unauthenticated("this server needs a bearer token (authorization "
+                               "metadata; backupctl --token-file)"));
   }
   std::string_view value(header->second.data(), header->second.size());
-  if (value.substr(0, kBearer.size()) != kBearer || value.size() > kBearer.size() + kMaxTokenBytes) {
+  if (value.substr(0, kBearer.size()) != kBearer ||
+      value.size() > kBearer.size() + kMaxTokenBytes) {
     return Fail(Error::Unauthenticated("authorization must be \"Bearer <token>\""));
   }
   auto tokens = table();
@@ -100,11 +102,23 @@ Status Require(const Principal& who, Role needed, std::string_view ns, std::stri
       " has role " + std::string(ToString(who.role)) + " on " + who.scope.Describe()));
 }
 
-void Audit(const Principal& who, std::string_view call, std::string_view target,
+AuditFields& AuditFields::Add(std::string_view key, std::string_view value) {
+  if (!text_.empty()) text_ += ' ';
+  text_ += key;
+  text_ += '=';
+  for (char c : value.substr(0, 200)) {
+    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '/' || c == ':' || c == '-';
+    text_ += plain ? std::string(1, c) : fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+  }
+  if (value.size() > 200) text_ += "...";
+  return *this;
+}
+
+void Audit(const Principal& who, std::string_view call, const AuditFields& target,
            const Status& outcome) {
-  spdlog::info("audit call={} principal=\"{}\" peer={} {} outcome={}{}", call,
-               Printable(who.name), Printable(who.peer), Printable(target),
-               outcome ? "OK" : CodeName(outcome.error().code()),
+  spdlog::info("audit call={} principal=\"{}\" peer={} {} outcome={}{}", call, Printable(who.name),
+               Printable(who.peer), target.str(), outcome ? "OK" : CodeName(outcome.error().code()),
                outcome ? "" : " error=\"" + Printable(outcome.error().message()) + "\"");
 }
 

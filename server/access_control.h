@@ -58,9 +58,20 @@ class AccessControl {
 // the call, the role and the namespace it would need.
 Status Require(const Principal& who, Role needed, std::string_view ns, std::string_view call);
 
+// The target of an audited call as "key=value" pairs. Values come from requests, so every
+// byte outside [A-Za-z0-9._/:-] is written as \xNN: no value can end its pair or its line.
+class AuditFields {
+ public:
+  AuditFields& Add(std::string_view key, std::string_view value);
+  const std::string& str() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
 // One audit line for a call that changes something: principal, peer, call, target
-// ("collection=prod/users backup=... job=...") and outcome.
-void Audit(const Principal& who, std::string_view call, std::string_view target,
+// (collection=prod/users backup=... job=...) and outcome.
+void Audit(const Principal& who, std::string_view call, const AuditFields& target,
            const Status& outcome);
 
 }  // namespace backup

@@ -86,8 +86,7 @@ Result<Job> CollectionRepoService::EnqueueBackup(const Principal& who,
   return job;
 }
 
-Status CollectionRepoService::DoBackupCollection(const Principal& who,
-                                                 grpc::ServerContext& context,
+Status CollectionRepoService::DoBackupCollection(const Principal& who, grpc::ServerContext& context,
                                                  const collector::BackupCollectionRequest& request,
                                                  collector::BackupCollectionResponse& response) {
   if (!request.has_collection()) {
@@ -164,9 +163,11 @@ grpc::Status CollectionRepoService::BackupCollection(
       ctx_, *context, "BackupCollection",
       [&](const Principal& who) { return DoBackupCollection(who, *context, *request, *response); },
       [&] {
-        return "collection=" + request->collection().namespace_() + "/" +
-               request->collection().name() + " backup=" + response->backup().backup_id() +
-               " job=" + response->job().job_id();
+        return AuditFields()
+            .Add("collection",
+                 request->collection().namespace_() + "/" + request->collection().name())
+            .Add("backup", response->backup().backup_id())
+            .Add("job", response->job().job_id());
       });
 }
 

@@ -13,7 +13,8 @@ namespace {
 Status ValidateJobId(const std::string& job_id) {
   if (job_id.empty()) return Fail(Error::InvalidArgument("job_id is required"));
   if (job_id.size() > 64) {
-    return Fail(Error::InvalidArgument("job_id \"" + job_id.substr(0, 64) + "...\" is not a job id"));
+    return Fail(
+        Error::InvalidArgument("job_id \"" + job_id.substr(0, 64) + "...\" is not a job id"));
   }
   return {};
 }
@@ -42,7 +43,8 @@ grpc::Status BackupJobsService::GetJob(grpc::ServerContext* context,
   });
 }
 
-Status BackupJobsService::DoListJobs(const Principal& who, const collector::ListJobsRequest& request,
+Status BackupJobsService::DoListJobs(const Principal& who,
+                                     const collector::ListJobsRequest& request,
                                      collector::ListJobsResponse& response) {
   JobQuery query;
   if (request.state() != collector::JOB_STATE_UNSPECIFIED) {
@@ -118,8 +120,10 @@ grpc::Status BackupJobsService::CancelJob(grpc::ServerContext* context,
         return {};
       },
       [&] {
-        return "job=" + request->job_id() + " collection=" + response->job().collection().namespace_() +
-               "/" + response->job().collection().name();
+        const auto& c = response->job().collection();
+        return AuditFields()
+            .Add("job", request->job_id())
+            .Add("collection", c.namespace_() + "/" + c.name());
       });
 }
 

@@ -26,7 +26,8 @@ Status ValidateBackupId(const std::string& id) {
 
 }  // namespace
 
-Result<Job> CollectionRepoService::EnqueueReader(const Principal& who, JobKind kind, const CollectionName& collection,
+Result<Job> CollectionRepoService::EnqueueReader(const Principal& who, JobKind kind,
+                                                 const CollectionName& collection,
                                                  const std::string& backup_id,
                                                  const google::protobuf::Message& request,
                                                  const std::string& idempotency_key) {
@@ -53,8 +54,7 @@ Result<Job> CollectionRepoService::EnqueueReader(const Principal& who, JobKind k
   return ctx_.jobs->GetJob(submitted->job.id);
 }
 
-Status CollectionRepoService::DoRestoreBackup(const Principal& who,
-                                              grpc::ServerContext& context,
+Status CollectionRepoService::DoRestoreBackup(const Principal& who, grpc::ServerContext& context,
                                               const collector::RestoreBackupRequest& request,
                                               collector::RestoreBackupResponse& response) {
   BACKUP_TRY(ValidateBackupId(request.backup_id()), "restore");
@@ -110,9 +110,11 @@ grpc::Status CollectionRepoService::RestoreBackup(grpc::ServerContext* context,
       ctx_, *context, "RestoreBackup",
       [&](const Principal& who) { return DoRestoreBackup(who, *context, *request, *response); },
       [&] {
-        return "backup=" + request->backup_id() + " collection=" + request->dest_namespace() +
-               "/" + request->dest_name() + " overwrite=" +
-               (request->overwrite() ? "true" : "false") + " job=" + response->job().job_id();
+        return AuditFields()
+            .Add("backup", request->backup_id())
+            .Add("collection", request->dest_namespace() + "/" + request->dest_name())
+            .Add("overwrite", request->overwrite() ? "true" : "false")
+            .Add("job", response->job().job_id());
       });
 }
 
@@ -123,7 +125,9 @@ grpc::Status CollectionRepoService::VerifyBackup(grpc::ServerContext* context,
       ctx_, *context, "VerifyBackup",
       [&](const Principal& who) { return DoVerifyBackup(who, *context, *request, *response); },
       [&] {
-        return "backup=" + request->backup_id() + " job=" + response->job().job_id();
+        return AuditFields()
+            .Add("backup", request->backup_id())
+            .Add("job", response->job().job_id());
       });
 }
 

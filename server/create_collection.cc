@@ -87,8 +87,8 @@ grpc::Status CollectionRepoService::CreateCollection(
       ctx_, *context, "CreateCollection",
       [&](const Principal& who) { return DoCreateCollection(who, *request, *response); },
       [&] {
-        return "collection=" + request->collection().namespace_() + "/" +
-               request->collection().name();
+        return AuditFields().Add(
+            "collection", request->collection().namespace_() + "/" + request->collection().name());
       });
 }
 

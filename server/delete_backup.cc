@@ -80,8 +80,9 @@ grpc::Status CollectionRepoService::DeleteBackup(grpc::ServerContext* context,
       ctx_, *context, "DeleteBackup",
       [&](const Principal& who) { return DoDeleteBackup(who, *request, *response); },
       [&] {
-        return "backup=" + request->backup_id() +
-               " bytes_freed=" + std::to_string(response->bytes_freed());
+        return AuditFields()
+            .Add("backup", request->backup_id())
+            .Add("bytes_freed", std::to_string(response->bytes_freed()));
       });
 }
 

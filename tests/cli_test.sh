@@ -11,8 +11,10 @@ fail() { echo "FAIL: $*"; echo "--- backupd log"; cat "$work/log" || true; exit 
 
 start() {
   rm -f "$work/port"
+  local workers=$1
+  shift
   "$bin/backupd" --data-dir "$work/data" --listen 127.0.0.1:0 --port-file "$work/port" \
-    --workers "$1" --log-format json >>"$work/log" 2>&1 &
+    --workers "$workers" --log-format json "$@" >>"$work/log" 2>&1 &
   pid=$!
   for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.05; done
   [ -s "$work/port" ] || fail "backupd did not start"
@@ -68,4 +70,48 @@ grep -q "SUCCEEDED" "$work/watch" || fail "watched job did not succeed"
 $ctl jobs list --state SUCCEEDED --kind BACKUP | grep -c SUCCEEDED | grep -q '^2$' || fail "jobs list"
 grep -q '"msg":"job=job-' "$work/log" || fail "json logs carry the job id"
 stop
+
+# Secured: TLS with a test CA, bearer tokens made by backupctl, re-read on SIGHUP.
+pki="$work/pki"
+mkdir -p "$pki"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -subj /CN=e2e-ca -keyout "$pki/ca.key" -out "$pki/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=backupd \
+  -keyout "$pki/server.key" -out "$pki/server.csr" 2>/dev/null
+echo "subjectAltName=DNS:localhost,IP:127.0.0.1" >"$pki/ext"
+openssl x509 -req -days 1 -in "$pki/server.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
+  -CAcreateserial -extfile "$pki/ext" -out "$pki/server.pem" 2>/dev/null
+$bin/backupctl auth new-token ci --role operator --namespace prod >"$work/ci" || fail "new-token"
+sed -n 's/^token: //p' "$work/ci" >"$work/ci.token"
+entry=$(sed -n 's/^auth-file entry: //p' "$work/ci")
+echo "{\"tokens\": [$entry]}" >"$work/auth.json"
+grep -q "$(cat "$work/ci.token")" "$work/auth.json" && fail "the auth file holds the token itself"
+start 1 --tls-cert "$pki/server.pem" --tls-key "$pki/server.key" --auth-file "$work/auth.json"
+tls="--tls-ca $pki/ca.pem"
+if $ctl $tls collections list 2>"$work/err"; then fail "a call without a token was answered"; fi
+grep -q "UNAUTHENTICATED" "$work/err" || fail "no token: $(cat "$work/err")"
+if $ctl --token-file "$work/ci.token" collections list 2>"$work/err"; then fail "plaintext answered"; fi
+out=$($ctl $tls --token-file "$work/ci.token" backup prod/users --wait) || fail "backup as ci: $out"
+job=$(echo "$out" | sed -n 's/.*job \(job-[0-9a-f]*\).*/\1/p' | head -1)
+backup_id=$(echo "$out" | sed -n 's/.*: backup \(backup-[0-9a-f]*\),.*/\1/p' | head -1)
+BACKUPCTL_TOKEN_FILE="$work/ci.token" $ctl $tls jobs get "$job" | grep -q "submitted by: ci" \
+  || fail "jobs get does not name the submitter"
+if $ctl $tls --token-file "$work/ci.token" delete "$backup_id" 2>"$work/err"; then fail "operator deleted"; fi
+grep -q "PERMISSION_DENIED: delete: DeleteBackup in namespace \"prod\" needs role admin" "$work/err" \
+  || fail "operator delete: $(cat "$work/err")"
+grep -q 'audit call=DeleteBackup principal=\\"ci\\"' "$work/log" || fail "no audit line for the refused delete"
+# SIGHUP: a new token file replaces the old one without a restart.
+$bin/backupctl auth new-token ops --role admin --namespace '*' >"$work/ops"
+sed -n 's/^token: //p' "$work/ops" >"$work/ops.token"
+echo "{\"tokens\": [$(sed -n 's/^auth-file entry: //p' "$work/ops")]}" >"$work/auth.json"
+kill -HUP "$pid"
+for _ in $(seq 50); do
+  $ctl $tls --token-file "$work/ops.token" collections list >/dev/null 2>&1 && break
+  sleep 0.1
+done
+$ctl $tls --token-file "$work/ops.token" collections list | grep -q prod/users || fail "new token after SIGHUP"
+if $ctl $tls --token-file "$work/ci.token" collections list 2>/dev/null; then fail "old token kept after SIGHUP"; fi
+stop
+if "$bin/backupd" --data-dir "$work/data" --listen 0.0.0.0:0 2>"$work/err"; then fail "served 0.0.0.0 openly"; fi
+grep -q "refusing to serve 0.0.0.0:0" "$work/err" || fail "open listen: $(cat "$work/err")"
 echo "cli_end_to_end: 1 passed, 0 failed"

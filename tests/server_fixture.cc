@@ -25,6 +25,7 @@ void ServerTest::StopServer() {
 std::unique_ptr<grpc::ClientContext> ServerTest::Ctx(int seconds) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  if (!token_.empty()) ctx->AddMetadata("authorization", "Bearer " + token_);
   return ctx;
 }
 

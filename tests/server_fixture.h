@@ -24,6 +24,7 @@ class ServerTest : public ::testing::Test {
   void StopServer();
   DataLayout layout() const { return DataLayout(dir_.path() / "data"); }
 
+  // A call context with a deadline, carrying `token_` as a bearer token when set.
   std::unique_ptr<grpc::ClientContext> Ctx(int seconds = 30);
   // CreateCollection over gRPC, then `records` rows and `files` files of 1 KiB.
   void CreateCollection(const std::string& ns, const std::string& name, int records = 0,
@@ -38,6 +39,7 @@ class ServerTest : public ::testing::Test {
   TempDir dir_;
   BackupServerOptions options_;
   std::unique_ptr<BackupServer> server_;
+  std::string token_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<collector::CollectionRepo::Stub> repo_;
   std::unique_ptr<collector::BackupJobs::Stub> jobs_;
