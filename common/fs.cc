@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <cerrno>
 #include <future>
@@ -74,7 +75,7 @@ Result<size_t> ReadChunk(int fd, std::vector<char>& buf, const fs::path& path) {
 // one writes it and reads the next, so SHA-256 costs (almost) no extra time on two cores;
 // a one-chunk file is hashed inline (a thread per small file would cost more than it saves).
 Result<FileDigest> Stream(const fs::path& src, int in_fd, int out_fd, const fs::path& dst,
-                          const ChunkCallback& on_chunk) {
+                          const ChunkCallback& on_chunk, int64_t limit = -1) {
   // Reused by every file this thread copies: a fresh 1 MiB buffer per file costs page
   // faults that dominate copying many small files.
   thread_local std::vector<char> bufs[2] = {std::vector<char>(kChunkBytes),
@@ -89,8 +90,10 @@ Result<FileDigest> Stream(const fs::path& src, int in_fd, int out_fd, const fs::
     }
   } join{hashing};
   for (int cur = 0;; cur ^= 1) {
+    if (limit >= 0 && digest.size >= limit) break;
     auto n = ReadChunk(in_fd, bufs[cur], src);
     if (!n) return Fail(n.error());
+    if (limit >= 0) *n = static_cast<size_t>(std::min<int64_t>(*n, limit - digest.size));
     if (*n == 0) break;
     if (hashing.valid()) hashing.get();  // chunks enter the hash in order
     const char* data = bufs[cur].data();
@@ -141,27 +144,70 @@ Status CreateDirs(const fs::path& dir) {
   return {};
 }
 
+Status CreatePrivateDir(const fs::path& dir) {
+  if (::mkdir(dir.c_str(), 0700) != 0) {
+    if (errno == EEXIST) return {};
+    return Fail(Error::FromErrno(errno, "create directory " + dir.string()));
+  }
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0 || ::fchmod(fd.get(), 0700) != 0) {
+    return Fail(Error::FromErrno(errno, "chmod " + dir.string()));
+  }
+  return {};
+}
+
 Result<FileDigest> HashFile(const fs::path& path, const ChunkCallback& on_chunk) {
-  Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  Fd in(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (in.get() < 0) return Fail(Error::FromErrno(errno, "open " + path.string()));
+  struct stat st {};
+  if (::fstat(in.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return Fail(Error::FailedPrecondition(path.string() + " is not a regular file"));
+  }
+  ::fcntl(in.get(), F_SETFL, ::fcntl(in.get(), F_GETFL) & ~O_NONBLOCK);
   ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   return Stream(path, in.get(), -1, path, on_chunk);
 }
 
 Result<FileDigest> CopyFileHashed(const fs::path& src, const fs::path& dst,
-                                  const ChunkCallback& on_chunk) {
-  Fd in(::open(src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (in.get() < 0) return Fail(Error::FromErrno(errno, "open " + src.string()));
+                                  const ChunkCallback& on_chunk, std::optional<mode_t> mode) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below).
+  Fd in(::open(src.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (in.get() < 0) {
+    if (errno == ELOOP) {
+      return Fail(Error::FailedPrecondition(src.string() + " is a symbolic link; not followed"));
+    }
+    return Fail(Error::FromErrno(errno, "open " + src.string()));
+  }
+  return CopyOpenFileHashed(in.get(), src, dst, on_chunk, mode);
+}
+
+Result<FileDigest> CopyOpenFileHashed(int in_fd, const fs::path& src, const fs::path& dst,
+                                      const ChunkCallback& on_chunk, std::optional<mode_t> mode) {
   struct stat st {};
-  if (::fstat(in.get(), &st) != 0) return Fail(Error::FromErrno(errno, "stat " + src.string()));
-  ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  Fd out(::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                st.st_mode & 07777));
+  if (::fstat(in_fd, &st) != 0) return Fail(Error::FromErrno(errno, "stat " + src.string()));
+  if (!S_ISREG(st.st_mode)) {
+    return Fail(Error::FailedPrecondition(src.string() + " is not a regular file"));
+  }
+  // Reads block from here on (the flag only served the open).
+  ::fcntl(in_fd, F_SETFL, ::fcntl(in_fd, F_GETFL) & ~O_NONBLOCK);
+  ::posix_fadvise(in_fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  const mode_t bits = mode.value_or(st.st_mode & 07777);
+  Fd out(::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, bits));
   if (out.get() < 0) return Fail(Error::FromErrno(errno, "create " + dst.string()));
-  auto digest = Stream(src, in.get(), out.get(), dst, on_chunk);
+  if (::fchmod(out.get(), bits) != 0) return Fail(Error::FromErrno(errno, "chmod " + dst.string()));
+  // The size at open bounds the copy: bytes appended meanwhile belong to a later backup,
+  // and the manifest records exactly what was copied.
+  auto digest = Stream(src, in_fd, out.get(), dst, on_chunk, st.st_size);
   if (!digest) return digest;
   BACKUP_TRY(out.Close(dst), "copy");
   return digest;
+}
+
+Status SetMode(const fs::path& path, mode_t mode) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (fd.get() < 0) return Fail(Error::FromErrno(errno, "open " + path.string()));
+  if (::fchmod(fd.get(), mode) != 0) return Fail(Error::FromErrno(errno, "chmod " + path.string()));
+  return {};
 }
 
 Status RemoveAll(const fs::path& path) {

@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
+
+#include <sys/types.h>
 #include <string>
 
 #include "common/error.h"
@@ -21,6 +24,9 @@ Status FsyncDir(const std::filesystem::path& dir);
 // syncfs(2) on the filesystem holding `path`: one call instead of an fsync per file.
 Status SyncFilesystem(const std::filesystem::path& path);
 Status CreateDirs(const std::filesystem::path& dir);
+// Creates the folder `dir` (its parent must exist) with mode 0700 whatever the umask; an
+// existing folder is left as it is.
+Status CreatePrivateDir(const std::filesystem::path& dir);
 
 struct FileDigest {
   int64_t size = 0;
@@ -31,9 +37,20 @@ struct FileDigest {
 Result<FileDigest> HashFile(const std::filesystem::path& path, const ChunkCallback& on_chunk);
 
 // Copies `src` to the new file `dst` (which must not exist; links are not followed),
-// hashing the bytes as they pass. Keeps the source's permission bits. Does not fsync.
+// hashing the bytes as they pass. `src` must be a regular file (a FIFO or device is
+// refused without blocking). Copies exactly the size `src` had when opened, even if it
+// grows meanwhile. `dst` gets `mode` (default: the source's permission bits) whatever
+// the umask. Does not fsync.
 Result<FileDigest> CopyFileHashed(const std::filesystem::path& src,
-                                  const std::filesystem::path& dst, const ChunkCallback& on_chunk);
+                                  const std::filesystem::path& dst, const ChunkCallback& on_chunk,
+                                  std::optional<mode_t> mode = std::nullopt);
+// The same from an open regular file `in_fd` (`src` names it in messages).
+Result<FileDigest> CopyOpenFileHashed(int in_fd, const std::filesystem::path& src,
+                                      const std::filesystem::path& dst,
+                                      const ChunkCallback& on_chunk,
+                                      std::optional<mode_t> mode = std::nullopt);
+// Sets `path`'s permission bits without following a link at its end.
+Status SetMode(const std::filesystem::path& path, mode_t mode);
 
 // Keeps the dirty page cache of a file being written small: every `chunk` bytes it starts
 // writeback of the new range and waits for the range before it (sync_file_range), so the

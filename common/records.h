@@ -101,6 +101,7 @@ struct BackupRecord {
   int64_t last_verified_at = 0;  // unix seconds of the last verify job, 0: never
   bool last_verify_valid = false;
   std::string last_verify_error;
+  int db_mode = 0644;  // the source database's permission bits, given back by a restore
 };
 
 // One copied file of a backup, relative to the files folder.
@@ -108,6 +109,7 @@ struct ManifestEntry {
   std::string path;
   int64_t size = 0;
   std::string sha256;
+  int mode = 0644;  // the source file's permission bits, given back by a restore
 };
 
 struct CollectionRecord {

@@ -1,5 +1,7 @@
 #include "common/sqlite.h"
 
+#include "common/beneath.h"
+
 #include <string>
 
 namespace backup::sql {
@@ -87,6 +89,7 @@ std::string Statement::Blob(int col) const {
 }
 
 Result<Database> Database::Open(const std::string& path, const OpenOptions& options) {
+  InstallPinnedPathVfs();  // paths through pinned folders are opened as given
   int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
   if (options.read_only) {
     flags |= SQLITE_OPEN_READONLY;

@@ -8,6 +8,7 @@
 
 #include "backup.pb.h"
 #include "common/backup_paths.h"
+#include "common/beneath.h"
 #include "common/fs.h"
 #include "common/names.h"
 #include "common/wire.h"
@@ -35,12 +36,18 @@ class Laps {
 
 }  // namespace
 
-// What the rows say this backup is, and what it will copy.
+// What the rows say this backup is, and what it will copy. Every path below goes through
+// a folder pinned at planning time (beneath.h): source and destination cannot be
+// redirected by a link or a swap after this point.
 struct BackupJob::Plan {
   BackupRecord backup;
   CollectionRecord collection;
-  BackupPaths paths;
-  std::vector<SourceFile> files;  // empty unless the backup includes files
+  PinnedName source;                   // the collection database
+  int db_mode = 0644;                  // its permission bits
+  std::optional<PinnedDir> files_dir;  // its files folder, when backed up and present
+  PinnedName dest;                     // the backup's final database name
+  BackupPaths paths;                   // the backup's names, through dest.dir
+  FileListing listing;                 // empty unless the backup includes files
   int64_t files_bytes = 0;
 };
 
@@ -62,6 +69,7 @@ struct BackupJob::Attempt {
   const fs::path files_partial;
   ScopedRemove guard_partial, guard_journal, guard_files_partial;
   std::optional<ScopedRemove> guard_final, guard_files_final;
+  Skipped skipped;  // what the files folder held that this attempt did not copy
   Laps laps;
   int64_t snapshot_ms = 0, hash_ms = 0, count_ms = 0, files_ms = 0;
 };
@@ -76,33 +84,63 @@ Result<BackupJob::Plan> BackupJob::MakePlan(const Job& job) const {
   if (!backup) return Fail(backup.error());
   auto collection = catalog_.GetCollection(job.collection);
   if (!collection) return Fail(collection.error());
-  const fs::path final_path = backup->storage_path;
-  auto confined = ConfinePath(final_path.string(), options_.backup_roots);
-  if (!confined) return Fail(confined.error().Context("backup destination"));
-  if (*confined != final_path) {
-    return Fail(Error::PermissionDenied("backup destination " + final_path.string() +
-                                        " now resolves to " + confined->string()));
-  }
-  Plan plan{*backup, *collection, BackupPaths(final_path), {}, 0};
-  if (backup->includes_files) {
-    auto listed = ListFiles(collection->files_path);
-    if (!listed) return Fail(listed.error());
-    plan.files = std::move(*listed);
-    for (const SourceFile& f : plan.files) plan.files_bytes += f.size;
-  }
+  const std::vector<fs::path> data_root{options_.data_root};
+  auto source = PinParent(collection->db_path, data_root, false);
+  if (!source) return Fail(source.error().Context("collection database"));
+  BACKUP_TRY(RequireSafeDatabase(source->dir, source->name, false), "collection database");
+  auto st = source->dir.LstatIn(source->name);
+  if (!st || !*st) return Fail(Error::NotFound("collection database " + collection->db_path));
+  // The destination folder is pinned (and made 0700) below its backup root: a link
+  // swapped in after the submission's check cannot move the write elsewhere.
+  auto dest = PinParent(backup->storage_path, options_.backup_roots, true);
+  if (!dest) return Fail(dest.error().Context("backup destination"));
+  Plan plan{*backup,
+            *collection,
+            *source,
+            static_cast<int>((*st)->st_mode & 07777),
+            {},
+            *dest,
+            BackupPaths(dest->path()),
+            {},
+            0};
+  if (backup->includes_files) BACKUP_TRY(PlanFiles(plan), "files folder");
   return plan;
+}
+
+Status BackupJob::PlanFiles(Plan& plan) const {
+  auto rel = RelativeInside(plan.collection.files_path, options_.data_root);
+  if (!rel) return Fail(rel.error());
+  auto root = PinnedDir::Root(options_.data_root);
+  if (!root) return Fail(root.error());
+  auto dir = root->Sub(*rel, false);
+  if (!dir && dir.error().code() == Code::kNotFound) return {};  // no files yet
+  if (!dir && dir.error().code() == Code::kPermissionDenied) {
+    // The folder itself is (or passes through) a link: nothing in it is the collection's.
+    spdlog::warn("files folder {}: {}; no files backed up", plan.collection.files_path,
+                 dir.error().message());
+    plan.listing.skipped.Add(".");
+    return {};
+  }
+  if (!dir) return Fail(dir.error());
+  plan.files_dir = *dir;
+  auto listed = ListFiles(*dir);
+  if (!listed) return Fail(listed.error());
+  plan.listing = std::move(*listed);
+  for (const SourceFile& f : plan.listing.files) plan.files_bytes += f.size;
+  return {};
 }
 
 Result<BackupJob::Snapshot> BackupJob::TakeSnapshot(const Plan& plan, Attempt& attempt,
                                                     JobContext& ctx) const {
-  const fs::path source = plan.collection.db_path;
+  const fs::path source = plan.source.path();
   const fs::path& final_path = plan.paths.db();
   auto estimate = EstimateSnapshotBytes(source);
   if (!estimate) return Fail(estimate.error().Context("read source " + source.string()));
-  const auto items = static_cast<int64_t>(plan.files.size());
+  const auto items = static_cast<int64_t>(plan.listing.files.size());
   ctx.SetTotals(*estimate + plan.files_bytes, items);
   ctx.SetPhase("snapshot");
   BACKUP_TRY(VacuumInto(source, attempt.partial, ctx, options_.checkpoint_source), "snapshot");
+  BACKUP_TRY(SetMode(attempt.partial, 0600), "snapshot");
   attempt.snapshot_ms = attempt.laps.Lap();
   // The snapshot is still in the page cache: hash it while the kernel writes it out, so
   // the fsync and the SHA-256 overlap instead of adding up.
@@ -130,8 +168,13 @@ Result<std::vector<ManifestEntry>> BackupJob::CopyFiles(const Plan& plan, Attemp
                                                         JobContext& ctx) const {
   if (!plan.backup.includes_files) return std::vector<ManifestEntry>{};
   ctx.SetPhase("files");
-  auto copied = CopyTree(plan.collection.files_path, plan.files, attempt.files_partial, ctx);
+  std::vector<SourceFile> none;
+  const std::vector<SourceFile>& files = plan.files_dir ? plan.listing.files : none;
+  auto copied = plan.files_dir
+                    ? CopyTree(*plan.files_dir, files, attempt.files_partial, ctx, attempt.skipped)
+                    : Result<std::vector<ManifestEntry>>(std::vector<ManifestEntry>{});
   if (!copied) return Fail(copied.error());
+  if (!plan.files_dir) BACKUP_TRY(CreatePrivateDir(attempt.files_partial), "files");
   const fs::path files_final = plan.paths.files();
   BACKUP_TRY(RenameNoReplace(attempt.files_partial, files_final), "files");
   attempt.guard_files_final.emplace(files_final);
@@ -141,11 +184,15 @@ Result<std::vector<ManifestEntry>> BackupJob::CopyFiles(const Plan& plan, Attemp
 }
 
 Status BackupJob::Finalize(const Plan& plan, const Snapshot& snapshot,
-                           const std::vector<ManifestEntry>& manifest, JobContext& ctx) const {
+                           const std::vector<ManifestEntry>& manifest, const Skipped& skipped,
+                           JobContext& ctx) const {
   ctx.SetPhase("finalize");
   if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled before completion"));
   BackupRecord done = plan.backup;
-  done.size_bytes = snapshot.digest.size + plan.files_bytes;
+  int64_t files_bytes = 0;  // what was copied, not what was listed
+  for (const ManifestEntry& e : manifest) files_bytes += e.size;
+  done.size_bytes = snapshot.digest.size + files_bytes;
+  done.db_mode = plan.db_mode;
   done.record_count = snapshot.records;
   done.file_count = static_cast<int64_t>(manifest.size());
   done.sha256 = snapshot.digest.sha256;
@@ -155,6 +202,8 @@ Status BackupJob::Finalize(const Plan& plan, const Snapshot& snapshot,
   *result.mutable_status() = OkStatus();
   *result.mutable_backup() = ToProto(done);
   result.set_bytes_transferred(done.size_bytes);
+  result.set_files_skipped(skipped.count);
+  for (const std::string& name : skipped.names) result.add_skipped_files(name);
   return catalog_.CompleteBackup(ctx.lease(), done, manifest, result.SerializeAsString());
 }
 
@@ -168,13 +217,13 @@ Status BackupJob::Run(JobContext& ctx) {
   BACKUP_TRY(RemoveAll(plan->paths.db()), "remove leftovers of an earlier attempt");
   BACKUP_TRY(RemoveAll(plan->paths.files()), "remove leftovers of an earlier attempt");
   Attempt attempt(plan->paths, ctx.lease().attempt);
-  BACKUP_TRY(CreateDirs(plan->paths.db().parent_path()), "backup destination");
+  attempt.skipped = plan->listing.skipped;
 
   auto snapshot = TakeSnapshot(*plan, attempt, ctx);
   if (!snapshot) return Fail(snapshot.error());
   auto manifest = CopyFiles(*plan, attempt, ctx);
   if (!manifest) return Fail(manifest.error());
-  BACKUP_TRY(Finalize(*plan, *snapshot, *manifest, ctx), "record completion");
+  BACKUP_TRY(Finalize(*plan, *snapshot, *manifest, attempt.skipped, ctx), "record completion");
   attempt.Commit();
   spdlog::info(
       "{} backup completed: {} bytes, {} records, {} files, sha256 {} (ms: snapshot {}, "

@@ -1,6 +1,8 @@
 // Runs a BACKUP job in named steps:
-//   Plan      read the rows, confine the destination again (a symlink swapped in after
-//             submission cannot redirect the write), list the files to copy;
+//   Plan      read the rows; pin the source's folder below the data root and the
+//             destination's below its backup root (beneath.h: no link is followed and a
+//             swap after this point cannot redirect a read or a write); refuse a source
+//             database that is not a regular file; list the files to copy;
 //   Snapshot  VACUUM INTO a per-attempt temporary name, hash and fsync it, rename it
 //             into place (never replacing anything), fsync the folder, count records;
 //   CopyFiles copy the files folder the same way, hashing every byte;
@@ -17,11 +19,14 @@
 
 #include "common/clock.h"
 #include "control/catalog.h"
+#include "worker/file_tree.h"
 #include "worker/job_handler.h"
 
 namespace backup {
 
 struct BackupJobOptions {
+  // Where collections live: their databases and files folders are read only below it.
+  std::filesystem::path data_root;
   // Where backups may be written.
   std::vector<std::filesystem::path> backup_roots;
   // PASSIVE WAL checkpoints of the source around the snapshot (see snapshot.h).
@@ -39,11 +44,13 @@ class BackupJob final : public JobHandler {
   struct Attempt;
   struct Snapshot;
   Result<Plan> MakePlan(const Job& job) const;
+  Status PlanFiles(Plan& plan) const;
   Result<Snapshot> TakeSnapshot(const Plan& plan, Attempt& attempt, JobContext& ctx) const;
   Result<std::vector<ManifestEntry>> CopyFiles(const Plan& plan, Attempt& attempt,
                                                JobContext& ctx) const;
   Status Finalize(const Plan& plan, const Snapshot& snapshot,
-                  const std::vector<ManifestEntry>& manifest, JobContext& ctx) const;
+                  const std::vector<ManifestEntry>& manifest, const Skipped& skipped,
+                  JobContext& ctx) const;
 
   Catalog& catalog_;
   const Clock& clock_;

@@ -1,10 +1,15 @@
 // The files half of a backup: list a collection's files folder and copy it, preserving
-// the tree, hashing every byte as it passes. Functions are thread-safe.
+// the tree, hashing every byte as it passes. The source is a pinned folder (beneath.h):
+// only regular files and folders really inside it are copied, each opened without
+// following a link in any component, so a link put in place while the job runs leads
+// nowhere; what is not copied is reported, not silently dropped. Functions are thread-safe.
 #pragma once
 
 #include <filesystem>
+#include <string>
 #include <vector>
 
+#include "common/beneath.h"
 #include "common/error.h"
 #include "common/records.h"
 #include "worker/job_context.h"
@@ -16,16 +21,34 @@ struct SourceFile {
   int64_t size = 0;
 };
 
-// Regular files below `root`, sorted by path. Symlinks are not followed (a link could
-// point outside the collection) and are skipped with a warning. A missing root is empty.
-Result<std::vector<SourceFile>> ListFiles(const std::filesystem::path& root);
+// Entries that a backup does not copy: links, FIFOs, sockets, devices, and files that
+// turned into one of those (or moved behind a link) before they were copied.
+struct Skipped {
+  static constexpr size_t kListed = 100;  // names kept; `count` counts them all
+  std::vector<std::string> names;
+  int64_t count = 0;
+  void Add(std::string name) {
+    if (names.size() < kListed) names.push_back(std::move(name));
+    ++count;
+  }
+};
 
-// Copies `files` from `root` into the new folder `dest`, adding bytes and items to ctx's
-// progress. Returns the manifest. With `sync`, one syncfs at the end makes the whole tree
-// durable (instead of an fsync per file); fails with kCancelled soon after ctx is cancelled.
-Result<std::vector<ManifestEntry>> CopyTree(const std::filesystem::path& root,
+struct FileListing {
+  std::vector<SourceFile> files;  // regular files, sorted by path
+  Skipped skipped;
+};
+
+// Regular files below `root`. Symbolic links are never followed.
+Result<FileListing> ListFiles(const PinnedDir& root);
+
+// Copies `files` from `root` into the new folder `dest` (folders 0700, files 0600; the
+// manifest keeps each source's mode for restore), adding bytes and items to ctx's progress.
+// A file that is no longer a regular file inside `root` is added to `skipped`. With `sync`,
+// one syncfs at the end makes the tree durable; fails with kCancelled soon after ctx is
+// cancelled.
+Result<std::vector<ManifestEntry>> CopyTree(const PinnedDir& root,
                                             const std::vector<SourceFile>& files,
                                             const std::filesystem::path& dest, JobContext& ctx,
-                                            bool sync = true);
+                                            Skipped& skipped, bool sync = true);
 
 }  // namespace backup

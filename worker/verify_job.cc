@@ -8,6 +8,7 @@
 
 #include "backup.pb.h"
 #include "common/backup_paths.h"
+#include "common/beneath.h"
 #include "common/fs.h"
 #include "common/sqlite.h"
 #include "common/wire.h"
@@ -88,10 +89,15 @@ Status CheckFiles(const BackupRecord& backup, const std::vector<ManifestEntry>& 
     problems.push_back("files folder " + dir.string() + " is missing");
     return {};
   }
-  auto listed = ListFiles(dir);
+  auto pinned = PinnedDir::Root(dir);
+  if (!pinned) return Fail(pinned.error().Context("open backup files"));
+  auto listed = ListFiles(*pinned);
   if (!listed) return Fail(listed.error().Context("list backup files"));
+  for (const std::string& odd : listed->skipped.names) {
+    problems.push_back("unexpected non-regular file " + odd);
+  }
   std::map<std::string, int64_t> on_disk;
-  for (const SourceFile& f : *listed) on_disk[f.relative.generic_string()] = f.size;
+  for (const SourceFile& f : listed->files) on_disk[f.relative.generic_string()] = f.size;
   for (const ManifestEntry& e : manifest) {
     auto it = on_disk.find(e.path);
     if (it == on_disk.end()) {

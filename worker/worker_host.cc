@@ -62,7 +62,8 @@ void WorkerHost::MakePool() {
   pool_ = std::make_unique<WorkerPool>(jobs(), options_.pool);
   pool_->SetHandler(JobKind::kBackup,
                     std::make_unique<BackupJob>(catalog(), store_->clock(),
-                                                BackupJobOptions{.backup_roots = backup_roots_}));
+                                                BackupJobOptions{.data_root = layout_.root(),
+                                                                 .backup_roots = backup_roots_}));
   pool_->SetHandler(JobKind::kRestore, std::make_unique<RestoreJob>(catalog(), layout_));
   pool_->SetHandler(JobKind::kVerify, std::make_unique<VerifyJob>(catalog(), store_->clock()));
 }

@@ -16,7 +16,8 @@ VALUES (?1, ?2, ?3, ?4, 0, 0, 0, ?5, ?6, ?7, ?8, ?4, 'PENDING', ?9, ?10))sql";
 constexpr std::string_view kSelectBackupColumns = R"sql(
 SELECT backup_id, collection_namespace, collection_name, timestamp, size_bytes, record_count,
        file_count, includes_files, storage_path, storage_type, metadata, state, sha256,
-       completed_at, job_id, created_at_ms, last_verified_at, last_verify_valid, last_verify_error
+       completed_at, job_id, created_at_ms, last_verified_at, last_verify_valid, last_verify_error,
+       db_mode
 FROM backups)sql";
 
 // ListBackups' WHERE clause is assembled from these fixed fragments, only the ones a
@@ -28,11 +29,11 @@ constexpr std::string_view kAndName = " AND collection_name = ?2";
 
 constexpr std::string_view kCompleteBackup = R"sql(
 UPDATE backups SET state = 'COMPLETED', size_bytes = ?2, record_count = ?3, file_count = ?4,
-                   sha256 = ?5, completed_at = ?6
+                   sha256 = ?5, completed_at = ?6, db_mode = ?7
 WHERE backup_id = ?1 AND state = 'PENDING')sql";
 
 constexpr std::string_view kInsertManifest =
-    "INSERT INTO backup_files (backup_id, path, size, sha256) VALUES (?1, ?2, ?3, ?4)";
+    "INSERT INTO backup_files (backup_id, path, size, sha256, mode) VALUES (?1, ?2, ?3, ?4, ?5)";
 
 }  // namespace
 
@@ -83,6 +84,7 @@ Result<std::vector<BackupRecord>> SqliteControlStore::ReadBackups(sql::Statement
     b.last_verified_at = s.Int(16);
     b.last_verify_valid = s.Int(17) != 0;
     b.last_verify_error = s.Text(18);
+    b.db_mode = static_cast<int>(s.Int(19));
     out.push_back(std::move(b));
   }
   return out;
@@ -129,7 +131,7 @@ Result<BackupList> SqliteControlStore::ListBackups(const BackupQuery& q) {
 Result<std::vector<ManifestEntry>> SqliteControlStore::GetManifest(const std::string& backup_id) {
   std::lock_guard lock(mu_);
   auto stmt =
-      db_.Prepare("SELECT path, size, sha256 FROM backup_files WHERE backup_id = ?1 ORDER BY path");
+      db_.Prepare("SELECT path, size, sha256, mode FROM backup_files WHERE backup_id = ?1 ORDER BY path");
   if (!stmt) return Fail(stmt.error());
   stmt->Bind({backup_id});
   std::vector<ManifestEntry> out;
@@ -137,7 +139,7 @@ Result<std::vector<ManifestEntry>> SqliteControlStore::GetManifest(const std::st
     auto row = stmt->Step();
     if (!row) return Fail(row.error().Context("read manifest"));
     if (!*row) break;
-    out.push_back({stmt->Text(0), stmt->Int(1), stmt->Text(2)});
+    out.push_back({stmt->Text(0), stmt->Int(1), stmt->Text(2), static_cast<int>(stmt->Int(3))});
   }
   return out;
 }
@@ -147,7 +149,7 @@ Status SqliteControlStore::CompleteBackup(const Lease& lease, const BackupRecord
                                           const std::string& result) {
   auto complete_row = [&]() -> Status {
     BACKUP_TRY(db_.Run(kCompleteBackup, {b.id, b.size_bytes, b.record_count, b.file_count, b.sha256,
-                                         b.completed_at}),
+                                         b.completed_at, static_cast<int64_t>(b.db_mode)}),
                "backup row");
     if (db_.Changes() != 1) {
       return Fail(Error::Aborted("backup " + b.id + " is no longer pending"));
@@ -156,7 +158,8 @@ Status SqliteControlStore::CompleteBackup(const Lease& lease, const BackupRecord
     if (!insert) return Fail(insert.error());
     for (const ManifestEntry& e : manifest) {
       // One prepared statement reused for every row: manifests can hold many files.
-      BACKUP_TRY(insert->Bind({b.id, e.path, e.size, e.sha256}).Run(), "manifest");
+      BACKUP_TRY(insert->Bind({b.id, e.path, e.size, e.sha256, static_cast<int64_t>(e.mode)}).Run(),
+                 "manifest");
       insert->Reset();
     }
     return {};

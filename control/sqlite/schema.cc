@@ -10,7 +10,7 @@
 namespace backup {
 namespace {
 
-constexpr std::array<std::string_view, 5> kMigrations = {
+constexpr std::array<std::string_view, 6> kMigrations = {
     // 1: collections, backups (the Collector API's BackupMetadata columns, plus state and
     // checksums), jobs.
     R"sql(
@@ -141,6 +141,12 @@ CREATE INDEX idx_backups_namespace_order
     // 5: who submitted each job (the audit trail of GetJob).
     R"sql(
 ALTER TABLE jobs ADD COLUMN submitted_by TEXT NOT NULL DEFAULT '';
+)sql",
+    // 6: permission bits of the copied sources, so a restore gives them back (backups
+    // themselves are 0600).
+    R"sql(
+ALTER TABLE backups ADD COLUMN db_mode INTEGER NOT NULL DEFAULT 420;
+ALTER TABLE backup_files ADD COLUMN mode INTEGER NOT NULL DEFAULT 420;
 )sql",
 };
 

@@ -101,10 +101,12 @@ void Files(const Settings& s) {
                                  "' && sync"));
       };
       if (rep % 2 == 0) baseline();
-      auto files = ListFiles(src);
+      auto pinned = PinnedDir::Root(src);
+      auto files = ListFiles(*pinned);
       JobContext ctx(Job{.id = "job-bench"}, Lease{});
+      Skipped skipped;
       auto t = Clock::now();
-      auto manifest = CopyTree(src, *files, root / ("ours" + n), ctx);
+      auto manifest = CopyTree(*pinned, files->files, root / ("ours" + n), ctx, skipped);
       ours.push_back(SecondsSince(t));
       if (!manifest) {
         std::fprintf(stderr, "backup-bench: files: %s\n", manifest.error().message().c_str());
@@ -119,10 +121,14 @@ void Files(const Settings& s) {
       const std::string n = "c" + std::to_string(rep);
       base_cached.push_back(
           TimeShell("cp -r '" + src.string() + "' '" + (root / ("cp" + n)).string() + "'"));
-      auto files = ListFiles(src);
+      auto pinned = PinnedDir::Root(src);
+      auto files = ListFiles(*pinned);
       JobContext ctx(Job{.id = "job-bench"}, Lease{});
+      Skipped skipped;
       auto t = Clock::now();
-      if (auto copied = CopyTree(src, *files, root / ("ours" + n), ctx, /*sync=*/false); !copied) {
+      if (auto copied = CopyTree(*pinned, files->files, root / ("ours" + n), ctx, skipped,
+                                 /*sync=*/false);
+          !copied) {
         std::fprintf(stderr, "backup-bench: files: %s\n", copied.error().message().c_str());
         std::exit(1);
       }
