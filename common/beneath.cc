@@ -54,15 +54,16 @@ int OpenAt2(int parent, const fs::path& relative) {
   return static_cast<int>(::syscall(SYS_openat2, parent, relative.c_str(), &how, sizeof(how)));
 }
 
-// Makes `name` in `parent` as a 0700 folder whatever the umask; an existing one is fine.
-Status MakeFolder(int parent, const std::string& name, const fs::path& where) {
-  if (::mkdirat(parent, name.c_str(), 0700) != 0) {
+// Makes `name` in `parent` as a folder with `mode` whatever the umask; an existing one is
+// fine.
+Status MakeFolder(int parent, const std::string& name, const fs::path& where, mode_t mode) {
+  if (::mkdirat(parent, name.c_str(), mode) != 0) {
     if (errno == EEXIST) return {};
     return Fail(Error::FromErrno(errno, "create folder " + where.string()));
   }
   int fd = ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return Fail(WalkError(errno, where));
-  int rc = ::fchmod(fd, 0700);
+  int rc = ::fchmod(fd, mode);
   ::close(fd);
   if (rc != 0) return Fail(Error::FromErrno(errno, "chmod " + where.string()));
   return {};
@@ -90,7 +91,7 @@ Result<PinnedDir> PinnedDir::Root(const fs::path& root) {
 
 int PinnedDir::fd() const { return handle_->fd; }
 
-Result<PinnedDir> PinnedDir::Sub(const fs::path& relative, bool create) const {
+Result<PinnedDir> PinnedDir::Sub(const fs::path& relative, bool create, mode_t mode) const {
   const fs::path where = display_ / relative;
   if (relative.empty() || relative.is_absolute()) {
     return Fail(Error::InvalidArgument("folder " + relative.string() + " must be relative"));
@@ -116,7 +117,7 @@ Result<PinnedDir> PinnedDir::Sub(const fs::path& relative, bool create) const {
     walked /= part;
     int fd = OpenComponent(current->fd, part.string());
     if (fd < 0 && errno == ENOENT && create) {
-      BACKUP_TRY(MakeFolder(current->fd, part.string(), walked), "pin folder");
+      BACKUP_TRY(MakeFolder(current->fd, part.string(), walked, mode), "pin folder");
       fd = OpenComponent(current->fd, part.string());
     }
     if (fd < 0) {
@@ -217,15 +218,15 @@ Status RequireSafeDatabase(const PinnedDir& dir, const std::string& name, bool m
   return {};
 }
 
-Result<PinnedName> PinParent(const fs::path& path, const std::vector<fs::path>& roots,
-                             bool create) {
+Result<PinnedName> PinParent(const fs::path& path, const std::vector<fs::path>& roots, bool create,
+                             mode_t mode) {
   for (const fs::path& root : roots) {
     auto rel = RelativeInside(path, root);
     if (!rel) continue;
     auto pinned_root = PinnedDir::Root(root);
     if (!pinned_root) return Fail(pinned_root.error());
     if (!rel->has_parent_path()) return PinnedName{*pinned_root, rel->filename().string()};
-    auto dir = pinned_root->Sub(rel->parent_path(), create);
+    auto dir = pinned_root->Sub(rel->parent_path(), create, mode);
     if (!dir) return Fail(dir.error());
     return PinnedName{*dir, rel->filename().string()};
   }

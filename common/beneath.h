@@ -35,9 +35,10 @@ class PinnedDir {
 
   // Pins the folder `relative` below this one. Fails with kPermissionDenied when a
   // component is a symlink or leads outside, kFailedPrecondition when one is not a folder,
-  // kNotFound when missing and !create. With `create`, missing folders are made 0700
-  // whatever the umask.
-  Result<PinnedDir> Sub(const std::filesystem::path& relative, bool create) const;
+  // kNotFound when missing and !create. With `create`, missing folders are made with
+  // `mode` whatever the umask (0700: private to the service).
+  Result<PinnedDir> Sub(const std::filesystem::path& relative, bool create,
+                        mode_t mode = 0700) const;
 
   // The path of `name` (one component or a relative path) through the pinned folder.
   std::filesystem::path Path(const std::filesystem::path& name) const;
@@ -102,7 +103,8 @@ struct PinnedName {
   std::filesystem::path path() const { return dir.Path(name); }
 };
 Result<PinnedName> PinParent(const std::filesystem::path& path,
-                             const std::vector<std::filesystem::path>& roots, bool create);
+                             const std::vector<std::filesystem::path>& roots, bool create,
+                             mode_t mode = 0700);
 
 // Registers, once, a default SQLite VFS that takes "/proc/self/fd/" paths verbatim and
 // behaves exactly as the unix VFS for every other path.

@@ -1,5 +1,7 @@
 #include "worker/restore_job.h"
 
+#include <sys/stat.h>
+
 #include <map>
 #include <optional>
 #include <system_error>
@@ -8,6 +10,7 @@
 
 #include "backup.pb.h"
 #include "common/backup_paths.h"
+#include "common/beneath.h"
 #include "common/fs.h"
 #include "common/sqlite.h"
 #include "worker/job_handler.h"
@@ -18,17 +21,45 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Every name a restore touches, through the destination's folders pinned below the data
+// root (beneath.h), so a link put in place of a folder cannot turn the restore's writes
+// elsewhere. `db_display` and `files_display` are the same places as the registry names them.
 struct RestorePaths {
   fs::path db;          // the collection database
   fs::path files;       // the collection's files folder
   fs::path temp_db;     // <db>.restoring-<job>
   fs::path temp_files;  // <files>.restoring-<job>
   fs::path old_files;   // <files>.old-<job>
+  fs::path db_display;
+  fs::path files_display;
+  std::vector<PinnedDir> pins;  // keep the folders above pinned while the paths are in use
 };
 
-RestorePaths PathsFor(const fs::path& db, const fs::path& files, const std::string& job_id) {
-  return {db, files, db.string() + ".restoring-" + job_id, files.string() + ".restoring-" + job_id,
-          files.string() + ".old-" + job_id};
+// Pins the destination's folders (made 0755 when missing, as CreateCollection makes them)
+// and checks what is there: the database and its companions absent or regular files, the
+// files folder absent or a real folder.
+Result<RestorePaths> PinDestination(const fs::path& db, const fs::path& files,
+                                    const fs::path& data_root, const std::string& job_id) {
+  auto pinned_db = PinParent(db, {data_root}, true, 0755);
+  if (!pinned_db) return Fail(pinned_db.error().Context("restore destination"));
+  BACKUP_TRY(RequireSafeDatabase(pinned_db->dir, pinned_db->name, true), "restore destination");
+  auto pinned_files = PinParent(files, {data_root}, true, 0755);
+  if (!pinned_files) return Fail(pinned_files.error().Context("restore destination"));
+  auto st = pinned_files->dir.LstatIn(pinned_files->name);
+  if (!st) return Fail(st.error());
+  if (*st && !S_ISDIR((*st)->st_mode)) {
+    return Fail(Error::PermissionDenied("restore destination " + files.string() +
+                                        " is not a folder (a link?); refusing to replace it"));
+  }
+  const fs::path d = pinned_db->path(), f = pinned_files->path();
+  return RestorePaths{d,
+                      f,
+                      d.string() + ".restoring-" + job_id,
+                      f.string() + ".restoring-" + job_id,
+                      f.string() + ".old-" + job_id,
+                      db,
+                      files,
+                      {pinned_db->dir, pinned_files->dir}};
 }
 
 bool Exists(const fs::path& p) {
@@ -78,11 +109,14 @@ Status ConditionCopy(const BackupRecord& backup, const RestorePaths& p, bool des
 Status PrepareDatabase(const BackupRecord& backup, const RestorePaths& p, bool dest_exists,
                        JobContext& ctx) {
   int64_t reported = 0;
-  auto digest = CopyFileHashed(backup.storage_path, p.temp_db, [&](int64_t done) {
-    ctx.AddBytes(done - reported);
-    reported = done;
-    return !ctx.cancelled();
-  });
+  auto digest = CopyFileHashed(
+      backup.storage_path, p.temp_db,
+      [&](int64_t done) {
+        ctx.AddBytes(done - reported);
+        reported = done;
+        return !ctx.cancelled();
+      },
+      static_cast<mode_t>(backup.db_mode));
   if (!digest) {
     if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while copying the database"));
     return Fail(digest.error().Context("copy backup database"));
@@ -107,11 +141,14 @@ Status PrepareFiles(const BackupRecord& backup, const std::vector<ManifestEntry>
     fs::path target = p.temp_files / e.path;
     BACKUP_TRY(CreateDirs(target.parent_path()), "restore files");
     int64_t reported = 0;
-    auto digest = CopyFileHashed(src / e.path, target, [&](int64_t done) {
-      ctx.AddBytes(done - reported);
-      reported = done;
-      return !ctx.cancelled();
-    });
+    auto digest = CopyFileHashed(
+        src / e.path, target,
+        [&](int64_t done) {
+          ctx.AddBytes(done - reported);
+          reported = done;
+          return !ctx.cancelled();
+        },
+        static_cast<mode_t>(e.mode));
     if (!digest) {
       if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while copying files"));
       if (digest.error().code() == Code::kNotFound) {
@@ -235,12 +272,13 @@ Result<RestoreJob::Plan> RestoreJob::MakePlan(const Job& job) const {
   if (!existing && existing.error().code() != Code::kNotFound) return Fail(existing.error());
   std::optional<CollectionRecord> found;
   if (existing) found = std::move(*existing);
-  const RestorePaths paths = PathsFor(
+  auto paths = PinDestination(
       found ? fs::path(found->db_path) : layout_.CollectionDb(job.collection),
-      found ? fs::path(found->files_path) : layout_.CollectionFilesDir(job.collection), job.id);
-  return Plan{std::move(*backup),   std::move(*manifest),
-              std::move(found),     paths,
-              request->overwrite(), *intent};
+      found ? fs::path(found->files_path) : layout_.CollectionFilesDir(job.collection),
+      layout_.root(), job.id);
+  if (!paths) return Fail(paths.error());
+  return Plan{std::move(*backup), std::move(*manifest), std::move(found),
+              std::move(*paths),  request->overwrite(), *intent};
 }
 
 Status RestoreJob::Stage(const Plan& plan, JobContext& ctx) const {
@@ -281,8 +319,8 @@ Status RestoreJob::Register(const Plan& plan, JobContext& ctx) const {
   if (!records) return Fail(records.error().Context("count restored records"));
   CollectionRecord record = plan.existing.value_or(CollectionRecord{});
   record.name = job.collection;
-  record.db_path = plan.paths.db.string();
-  record.files_path = plan.paths.files.string();
+  record.db_path = plan.paths.db_display.string();
+  record.files_path = plan.paths.files_display.string();
   record.labels["restored_from_backup"] = plan.backup.id;
   record.labels["original_collection"] = plan.backup.collection.Key();
   record.labels["backup_timestamp"] = std::to_string(plan.backup.timestamp);
