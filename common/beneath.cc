@@ -36,7 +36,16 @@ Error WalkError(int err, const fs::path& where) {
 // One component below `parent`, never following a link. -1 with errno on failure.
 int OpenComponent(int parent, const std::string& name) {
   int fd = ::openat(parent, name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return -1;
+  if (fd < 0) {
+    int err = errno;
+    struct stat st {};
+    if (err == ENOTDIR && ::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISLNK(st.st_mode)) {
+      err = ELOOP;  // a link, not merely something that is not a folder
+    }
+    errno = err;
+    return -1;
+  }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
     ::close(fd);
@@ -129,9 +138,9 @@ Result<PinnedDir> PinnedDir::Sub(const fs::path& relative, bool create, mode_t m
   return PinnedDir(std::move(current), where);
 }
 
-fs::path PinnedDir::Path(const fs::path& name) const {
-  return fs::path(std::string(kProcFd) + std::to_string(handle_->fd)) / name;
-}
+fs::path PinnedDir::Self() const { return std::string(kProcFd) + std::to_string(handle_->fd); }
+
+fs::path PinnedDir::Path(const fs::path& name) const { return Self() / name; }
 
 Result<std::optional<struct stat>> PinnedDir::LstatIn(const std::string& name) const {
   struct stat st {};

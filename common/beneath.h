@@ -42,6 +42,8 @@ class PinnedDir {
 
   // The path of `name` (one component or a relative path) through the pinned folder.
   std::filesystem::path Path(const std::filesystem::path& name) const;
+  // The pinned folder itself ("/proc/self/fd/<fd>").
+  std::filesystem::path Self() const;
   // The folder's path when it was pinned, for messages.
   const std::filesystem::path& display() const { return display_; }
   int fd() const;

@@ -35,13 +35,13 @@ Status MakePrivateDirs(const fs::path& dest, const fs::path& relative) {
 
 Result<FileListing> ListFiles(const PinnedDir& root) {
   FileListing out;
-  const fs::path base = root.Path("");
+  const fs::path base = root.Self();
   std::error_code ec;
   // directory_options::none: links to folders are listed, never entered.
   for (auto it = fs::recursive_directory_iterator(base, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
     const fs::directory_entry& entry = *it;
-    const fs::path relative = fs::relative(entry.path(), base);
+    const fs::path relative = entry.path().lexically_relative(base);  // never resolves links
     auto st = entry.symlink_status(ec);
     if (ec) break;
     if (fs::is_directory(st)) continue;

@@ -1,0 +1,233 @@
+// The file-system attacks of someone who can write to a collection's folders, against a real
+// server: links and FIFOs where the service expects files and folders, and folders swapped
+// for links. Each test asserts the refusal (or the skip) and that nothing outside the data
+// root was read into a backup or changed.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "common/beneath.h"
+#include "common/sqlite.h"
+#include "tests/server_fixture.h"
+
+namespace backup::testing {
+namespace {
+namespace fs = std::filesystem;
+
+mode_t ModeOf(const fs::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::lstat(p.c_str(), &st), 0) << p;
+  return st.st_mode & 07777;
+}
+
+class ConfinementTest : public ServerTest {
+ protected:
+  void SetUp() override {
+    ServerTest::SetUp();
+    outside_ = dir_.path() / "outside";
+    fs::create_directories(outside_);
+    std::ofstream(outside_ / "secret.txt") << "root-only secret";
+  }
+
+  // BackupCollection with wait; the status and response of the ended job.
+  grpc::Status BackupAndWait(const std::string& ns, const std::string& name, bool files,
+                             collector::BackupCollectionResponse* response) {
+    collector::BackupCollectionRequest request;
+    request.mutable_collection()->set_namespace_(ns);
+    request.mutable_collection()->set_name(name);
+    request.set_include_files(files);
+    request.set_max_attempts(1);
+    request.set_wait(true);
+    return repo_->BackupCollection(Ctx(30).get(), request, response);
+  }
+
+  grpc::Status RestoreAndWait(const std::string& id, const std::string& ns,
+                              const std::string& name) {
+    collector::RestoreBackupRequest request;
+    request.set_backup_id(id);
+    request.set_dest_namespace(ns);
+    request.set_dest_name(name);
+    request.set_overwrite(true);
+    request.set_wait(true);
+    collector::RestoreBackupResponse response;
+    return repo_->RestoreBackup(Ctx(30).get(), request, &response);
+  }
+
+  std::string GoodBackup() {
+    CreateCollection("prod", "users", 50, 2);
+    collector::BackupCollectionResponse r;
+    auto status = BackupAndWait("prod", "users", true, &r);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return r.backup().backup_id();
+  }
+
+  fs::path outside_;
+};
+
+TEST_F(ConfinementTest, RestoreDoesNotWriteThroughALinkedDatabase) {
+  const std::string id = GoodBackup();
+  CreateCollection("prod", "target", 5);
+  const fs::path victim = outside_ / "victim.db";
+  std::ofstream(victim) << "precious";
+  const fs::path db = layout().CollectionDb({"prod", "target"});
+  fs::remove(db);
+  fs::create_symlink(victim, db);
+  auto status = RestoreAndWait(id, "prod", "target");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_NE(status.error_message().find("symbolic link"), std::string::npos)
+      << status.error_message();
+  EXPECT_EQ(ReadFile(victim), "precious");
+  EXPECT_TRUE(fs::is_symlink(db));
+}
+
+TEST_F(ConfinementTest, RestoreDoesNotWriteThroughALinkedCompanionFile) {
+  const std::string id = GoodBackup();
+  CreateCollection("prod", "target", 5);
+  const fs::path victim = outside_ / "victim";
+  std::ofstream(victim) << "precious";
+  fs::create_symlink(victim, layout().CollectionDb({"prod", "target"}).string() + "-shm");
+  auto status = RestoreAndWait(id, "prod", "target");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_EQ(ReadFile(victim), "precious");
+}
+
+TEST_F(ConfinementTest, RestoreDoesNotWriteThroughALinkedCollectionFolder) {
+  const std::string id = GoodBackup();
+  CreateCollection("prod", "target", 5);
+  const fs::path folder = layout().CollectionDb({"prod", "target"}).parent_path();
+  fs::create_directories(outside_ / "elsewhere");
+  std::ofstream(outside_ / "elsewhere" / "collection.db") << "precious";
+  fs::remove_all(folder);
+  fs::create_directory_symlink(outside_ / "elsewhere", folder);
+  auto status = RestoreAndWait(id, "prod", "target");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  EXPECT_EQ(ReadFile(outside_ / "elsewhere" / "collection.db"), "precious");
+  EXPECT_EQ(fs::directory_iterator(outside_ / "elsewhere")->path().filename(), "collection.db");
+}
+
+TEST_F(ConfinementTest, BackupCopiesOnlyRegularFilesReallyInsideTheCollection) {
+  CreateCollection("prod", "users", 10, 0);
+  const fs::path files = layout().CollectionFilesDir({"prod", "users"});
+  fs::create_directories(files / "docs");
+  std::ofstream(files / "docs" / "a.txt") << "mine";
+  fs::create_symlink(outside_ / "secret.txt", files / "secret.txt");
+  fs::create_directory_symlink(outside_, files / "linked-folder");
+  ASSERT_EQ(::mkfifo((files / "pipe").c_str(), 0600), 0);
+
+  collector::BackupCollectionResponse r;
+  auto status = BackupAndWait("prod", "users", true, &r);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(r.backup().file_count(), 1);
+  EXPECT_EQ(r.files_skipped(), 3);
+  std::set<std::string> skipped(r.skipped_files().begin(), r.skipped_files().end());
+  EXPECT_EQ(skipped, (std::set<std::string>{"linked-folder", "pipe", "secret.txt"}));
+  const fs::path copied = r.backup().storage_path() + ".files";
+  EXPECT_EQ(FileTree(copied), (std::map<std::string, std::string>{{"docs/a.txt", "mine"}}));
+}
+
+TEST_F(ConfinementTest, AFilesFolderThatIsALinkIsNotCopiedAtAll) {
+  CreateCollection("prod", "users", 10, 0);
+  const fs::path files = layout().CollectionFilesDir({"prod", "users"});
+  fs::remove_all(files);
+  fs::create_directory_symlink(outside_, files);
+  collector::BackupCollectionResponse r;
+  auto status = BackupAndWait("prod", "users", true, &r);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(r.backup().file_count(), 0);
+  EXPECT_EQ(r.files_skipped(), 1);
+  EXPECT_TRUE(FileTree(r.backup().storage_path() + ".files").empty());
+}
+
+TEST_F(ConfinementTest, AFifoInPlaceOfTheDatabaseFailsTheJobAtOnce) {
+  CreateCollection("prod", "users", 10, 0);
+  const fs::path db = layout().CollectionDb({"prod", "users"});
+  fs::remove(db);
+  ASSERT_EQ(::mkfifo(db.c_str(), 0600), 0);
+  collector::BackupCollectionResponse r;
+  auto started = std::chrono::steady_clock::now();
+  auto status = BackupAndWait("prod", "users", false, &r);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_NE(status.error_message().find("is a FIFO"), std::string::npos) << status.error_message();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
+TEST_F(ConfinementTest, BackupsArePrivateWhateverTheUmaskAndRestoresGiveTheModesBack) {
+  const mode_t old_umask = ::umask(0);
+  CreateCollection("prod", "users", 10, 0);
+  const fs::path files = layout().CollectionFilesDir({"prod", "users"});
+  std::ofstream(files / "shared.txt") << "for the group";
+  fs::permissions(files / "shared.txt", fs::perms(0640));
+  fs::permissions(layout().CollectionDb({"prod", "users"}), fs::perms(0660));
+  collector::BackupCollectionResponse r;
+  auto status = BackupAndWait("prod", "users", true, &r);
+  ::umask(old_umask);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const fs::path db = r.backup().storage_path();
+  EXPECT_EQ(ModeOf(db), 0600u);
+  EXPECT_EQ(ModeOf(db.parent_path()), 0700u);
+  EXPECT_EQ(ModeOf(db.string() + ".files"), 0700u);
+  EXPECT_EQ(ModeOf(db.string() + ".files/shared.txt"), 0600u);
+
+  ASSERT_TRUE(RestoreAndWait(r.backup().backup_id(), "prod", "copy").ok());
+  EXPECT_EQ(ModeOf(layout().CollectionDb({"prod", "copy"})), 0660u);
+  EXPECT_EQ(ModeOf(layout().CollectionFilesDir({"prod", "copy"}) / "shared.txt"), 0640u);
+}
+
+// The primitive itself: once a folder is pinned, putting a link in its place sends
+// neither reads nor writes (nor SQLite) anywhere else.
+TEST(PinnedDir, ASwapAfterThePinChangesNothing) {
+  TempDir dir;
+  const fs::path root = dir.path() / "root", outside = dir.path() / "outside";
+  fs::create_directories(root / "a" / "b");
+  fs::create_directories(outside);
+  {
+    auto db = sql::Database::Open((root / "a" / "b" / "x.db").string(), {});
+    ASSERT_TRUE(db);
+    ASSERT_TRUE(db->Exec("CREATE TABLE t (v); INSERT INTO t VALUES ('inside')"));
+  }
+  auto pinned = PinnedDir::Root(root)->Sub("a/b", false);
+  ASSERT_TRUE(pinned) << pinned.error().message();
+  fs::rename(root / "a" / "b", root / "a" / "moved");
+  fs::create_directory_symlink(outside, root / "a" / "b");
+
+  std::ofstream(pinned->Path("written.txt")) << "stays inside";
+  EXPECT_TRUE(fs::exists(root / "a" / "moved" / "written.txt"));
+  EXPECT_TRUE(fs::is_empty(outside));
+  auto db = sql::Database::Open(pinned->Path("x.db").string(), {.create = false});
+  ASSERT_TRUE(db) << db.error().message();
+  auto stmt = db->Prepare("SELECT v FROM t");
+  ASSERT_TRUE(stmt && stmt->Step().value_or(false));
+  EXPECT_EQ(stmt->Text(0), "inside");
+  EXPECT_TRUE(fs::is_empty(outside)) << "SQLite created its files outside";
+
+  // A new pin refuses the link.
+  auto again = PinnedDir::Root(root)->Sub("a/b", false);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), Code::kPermissionDenied);
+  EXPECT_FALSE(PinnedDir::Root(root)->Sub("a/../../outside", false));
+}
+
+TEST(PinnedDir, OpenFileInRefusesLinksInAnyComponent) {
+  TempDir dir;
+  const fs::path root = dir.path() / "root";
+  fs::create_directories(root / "real");
+  std::ofstream(root / "real" / "f") << "x";
+  std::ofstream(dir.path() / "secret") << "s";
+  fs::create_directory_symlink(root / "real", root / "link");
+  fs::create_symlink(dir.path() / "secret", root / "real" / "s");
+  auto pinned = PinnedDir::Root(root);
+  ASSERT_TRUE(pinned);
+  EXPECT_TRUE(OpenFileIn(*pinned, "real/f"));
+  for (const char* bad : {"link/f", "real/s", "../secret"}) {
+    auto fd = OpenFileIn(*pinned, bad);
+    ASSERT_FALSE(fd) << bad;
+    EXPECT_EQ(fd.error().code(), Code::kPermissionDenied) << bad << ": " << fd.error().message();
+  }
+}
+
+}  // namespace
+}  // namespace backup::testing
