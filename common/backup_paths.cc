@@ -18,4 +18,22 @@ Status BackupPaths::RemovePartials() const {
   return RemoveAllWithPrefix(db_.parent_path(), PartialFilesPrefix());
 }
 
+Status BackupPaths::CheckClaimable(const fs::path& relative) {
+  const std::string name = relative.filename().string();
+  if (name.size() < 4 || name.substr(name.size() - 3) != ".db") {
+    return Fail(Error::InvalidArgument("dest_path " + relative.string().substr(0, 200) +
+                                       ": a backup's file name must end in \".db\""));
+  }
+  for (const fs::path& part : relative) {
+    const std::string p = part.string();
+    const bool files_folder = p.size() >= 6 && p.substr(p.size() - 6) == ".files";
+    if (files_folder || p.find(".partial-") != std::string::npos) {
+      return Fail(Error::InvalidArgument("dest_path " + relative.string().substr(0, 200) +
+                                         ": \"" + p.substr(0, 64) +
+                                         "\" is a name reserved for a backup's own files"));
+    }
+  }
+  return {};
+}
+
 }  // namespace backup

@@ -29,6 +29,13 @@ class BackupPaths {
   // Removes every attempt's temporary names (not the final ones).
   Status RemovePartials() const;
 
+  // Whether `relative` (a new backup's database, relative to its backup root) may be
+  // claimed: it ends in ".db", and no component is a name some backup owns beside its
+  // database (one ending in ".files", or holding ".partial-"). So a backup can never be
+  // put inside another's files folder or on another's temporary name, and deleting one
+  // backup can never remove a byte of another. kInvalidArgument otherwise.
+  static Status CheckClaimable(const std::filesystem::path& relative);
+
  private:
   std::string PartialDbPrefix() const { return db_.filename().string() + ".partial-"; }
   std::string PartialFilesPrefix() const { return db_.filename().string() + ".files.partial-"; }

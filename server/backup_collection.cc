@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/backup_paths.h"
+#include "common/beneath.h"
 #include "common/ids.h"
 #include "common/wire.h"
 #include "server/collection_repo_service.h"
@@ -32,6 +34,12 @@ Result<fs::path> ResolveDestination(const ServiceContext& ctx, const CollectionN
   std::error_code ec;
   if (requested.back() == '/' || fs::is_directory(*resolved, ec)) {
     *resolved /= backup_id + ".db";
+  }
+  for (const fs::path& root : ctx.backup_roots) {
+    if (auto rel = RelativeInside(*resolved, root); rel) {
+      BACKUP_TRY(BackupPaths::CheckClaimable(*rel), "backup");
+      break;
+    }
   }
   if (fs::exists(fs::symlink_status(*resolved, ec))) {
     return Fail(Error::AlreadyExists("dest_path " + resolved->string() + " already exists"));

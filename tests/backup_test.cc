@@ -276,6 +276,12 @@ TEST_F(BackupEndToEnd, BadInputIsRefusedWithAClearMessageAndWritesNothing) {
       {"symlink", "prod", "users", "escape/evil.db", grpc::StatusCode::PERMISSION_DENIED,
        "outside"},
       {"exists", "prod", "users", "taken.db", grpc::StatusCode::ALREADY_EXISTS, "already exists"},
+      {"inside a files folder", "prod", "users", "prod/users/backup-1.db.files/evil.db",
+       grpc::StatusCode::INVALID_ARGUMENT, "reserved for a backup's own files"},
+      {"on a temporary name", "prod", "users", "backup-1.db.partial-2.db",
+       grpc::StatusCode::INVALID_ARGUMENT, "reserved"},
+      {"not a .db", "prod", "users", "notes.txt", grpc::StatusCode::INVALID_ARGUMENT,
+       "must end in \".db\""},
       {"nul dest", "prod", "users", std::string("a\0b.db", 6), grpc::StatusCode::INVALID_ARGUMENT,
        "NUL"},
   };
