@@ -47,6 +47,12 @@ Status BackupJobsService::DoListJobs(const Principal& who,
                                      const collector::ListJobsRequest& request,
                                      collector::ListJobsResponse& response) {
   JobQuery query;
+  if (!collector::JobState_IsValid(request.state()) ||
+      !collector::JobKind_IsValid(request.kind())) {
+    return Fail(Error::InvalidArgument("list jobs: unknown state " +
+                                       std::to_string(request.state()) + " or kind " +
+                                       std::to_string(request.kind())));
+  }
   if (request.state() != collector::JOB_STATE_UNSPECIFIED) {
     query.state = static_cast<JobState>(request.state());
   }

@@ -17,9 +17,10 @@ Status CheckExposure(const BackupServerOptions& o) {
   if (IsLoopbackAddress(o.listen)) return {};
   if (o.tls.enabled() && o.auth_file) return {};
   if (o.insecure) {
-    spdlog::warn("backupd: serving {} without {} (--insecure): anyone who reaches the port "
-                 "can restore over and delete every collection",
-                 o.listen, o.tls.enabled() ? "an auth file" : "TLS");
+    spdlog::warn(
+        "backupd: serving {} without {} (--insecure): anyone who reaches the port "
+        "can restore over and delete every collection",
+        o.listen, o.tls.enabled() ? "an auth file" : "TLS");
     return {};
   }
   return Fail(Error::FailedPrecondition(

@@ -24,9 +24,9 @@ struct BackupServerOptions {
   std::string listen = "127.0.0.1:50051";  // port 0 picks a free port (see port())
   int default_max_attempts = 3;
   WaitOptions wait;
-  bool wait_by_default = true;           // see ServiceContext::wait_by_default
-  int64_t shutdown_deadline_ms = 2'000;  // open streams are cancelled after this
-  TlsOptions tls;                          // no cert: plaintext
+  bool wait_by_default = true;                     // see ServiceContext::wait_by_default
+  int64_t shutdown_deadline_ms = 2'000;            // open streams are cancelled after this
+  TlsOptions tls;                                  // no cert: plaintext
   std::optional<std::filesystem::path> auth_file;  // none: every caller is an admin
   // Serve a non-loopback address without TLS and an auth file (logged as a warning).
   bool insecure = false;

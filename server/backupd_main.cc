@@ -1,6 +1,8 @@
 // backupd: the gRPC front-end with an embedded worker pool.
 //   backupd --data-dir DIR --listen HOST:PORT --workers N [--backup-root DIR ...]
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -35,8 +37,7 @@ void AddSecurityFlags(CLI::App& app, backup::BackupServerOptions& options) {
       ->capture_default_str()
       ->check(CLI::Range(1, 86400));
   app.add_option_function<std::string>(
-         "--auth-file",
-         [&options](const std::string& path) { options.auth_file = path; },
+         "--auth-file", [&options](const std::string& path) { options.auth_file = path; },
          "JSON token file: every call needs a bearer token listed there; re-read on SIGHUP")
       ->envname("BACKUPD_AUTH_FILE");
   app.add_flag("--insecure", options.insecure,
@@ -65,6 +66,10 @@ int Run(int argc, char** argv) {
   if (!backup::InitLoggingFromFlags(flags, "backupd")) return 2;
   backup::BlockTerminationSignals();
   options.host = flags.ToOptions();
+  if (!port_file.empty() && !std::ofstream(port_file + ".tmp")) {
+    spdlog::critical("backupd: cannot write the port file {}: {}", port_file, std::strerror(errno));
+    return 2;
+  }
   auto server = backup::BackupServer::Start(options);
   if (!server) {
     spdlog::critical("backupd: {}", server.error().message());

@@ -47,7 +47,8 @@ class CollectionRepoService final : public collector::CollectionRepo::Service {
   Status DoRestoreBackup(const Principal& who, grpc::ServerContext& context,
                          const collector::RestoreBackupRequest& request,
                          collector::RestoreBackupResponse& response);
-  Status DoVerifyBackup(const Principal& who, grpc::ServerContext& context, const collector::VerifyBackupRequest& request,
+  Status DoVerifyBackup(const Principal& who, grpc::ServerContext& context,
+                        const collector::VerifyBackupRequest& request,
                         collector::VerifyBackupResponse& response);
   Status DoDeleteBackup(const Principal& who, const collector::DeleteBackupRequest& request,
                         collector::DeleteBackupResponse& response);

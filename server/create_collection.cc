@@ -64,6 +64,7 @@ Status CollectionRepoService::DoDiscover(const Principal& who,
     BACKUP_TRY(ValidateName(request.namespace_(), "namespace"), "discover");
     BACKUP_TRY(Require(who, Role::kViewer, request.namespace_(), "Discover"), "discover");
   }
+  BACKUP_TRY(ValidateStringMap(request.label_filter(), "label_filter"), "discover");
   auto page_size = PageSize(request.page_size());
   if (!page_size) return Fail(page_size.error().Context("discover"));
   DiscoverQuery query;

@@ -41,6 +41,10 @@ Status CollectionRepoService::DoDeleteBackup(const Principal& who,
                                              collector::DeleteBackupResponse& response) {
   if (request.backup_id().empty())
     return Fail(Error::InvalidArgument("delete: backup_id is required"));
+  if (request.backup_id().size() > 64) {
+    return Fail(Error::InvalidArgument("delete: backup_id \"" + request.backup_id().substr(0, 64) +
+                                       "...\" is not a backup id"));
+  }
   auto existing = ctx_.catalog->GetBackup(request.backup_id());
   if (!existing) return Fail(existing.error().Context("delete"));
   BACKUP_TRY(Require(who, Role::kAdmin, existing->collection.ns, "DeleteBackup"), "delete");

@@ -22,6 +22,11 @@ inline Status ValidateStringMap(const google::protobuf::Map<std::string, std::st
       return Fail(Error::InvalidArgument(std::string(what) + " key \"" + k.substr(0, 64) +
                                          "\": keys are 1-256 bytes, values at most 4096"));
     }
+    if (k.find('\0') != std::string::npos || v.find('\0') != std::string::npos) {
+      return Fail(Error::InvalidArgument(std::string(what) + " key \"" +
+                                         k.substr(0, k.find('\0')).substr(0, 64) +
+                                         "\": keys and values may not contain NUL"));
+    }
   }
   return {};
 }

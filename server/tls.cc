@@ -35,8 +35,8 @@ Status CheckTlsFiles(const TlsOptions& o) {
       PEM_read_PrivateKey(key_file->get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
   if (!key) return Fail(Error::InvalidArgument("TLS key " + o.key_file + " is not a PEM key"));
   if (X509_check_private_key(cert.get(), key.get()) != 1) {
-    return Fail(Error::InvalidArgument("TLS key " + o.key_file + " does not belong to " +
-                                       o.cert_file));
+    return Fail(
+        Error::InvalidArgument("TLS key " + o.key_file + " does not belong to " + o.cert_file));
   }
   if (!o.client_ca_file.empty()) {
     auto ca_file = OpenPem(o.client_ca_file, "TLS client CA");

@@ -15,9 +15,9 @@
 namespace backup {
 
 struct TlsOptions {
-  std::string cert_file;       // PEM chain; empty: no TLS
-  std::string key_file;        // PEM private key of cert_file's first certificate
-  std::string client_ca_file;  // PEM; set: clients must present a certificate it signed
+  std::string cert_file;         // PEM chain; empty: no TLS
+  std::string key_file;          // PEM private key of cert_file's first certificate
+  std::string client_ca_file;    // PEM; set: clients must present a certificate it signed
   unsigned refresh_seconds = 1;  // how often the three files are re-read (rotation)
 
   bool enabled() const { return !cert_file.empty(); }

@@ -141,17 +141,16 @@ Result<TokenTable> TokenTable::Parse(std::string_view json, std::string_view ori
                                        std::string(parsed.message())));
   }
   if (static_cast<size_t>(file.tokens_size()) > kMaxTokens) {
-    return Fail(Error::InvalidArgument("auth file " + std::string(origin) +
-                                       ": at most 10000 tokens"));
+    return Fail(
+        Error::InvalidArgument("auth file " + std::string(origin) + ": at most 10000 tokens"));
   }
   TokenTable table;
   for (int i = 0; i < file.tokens_size(); ++i) {
     auto entry = ParseEntry(file.tokens(i));
     if (!entry) {
-      return Fail(Error::InvalidArgument("auth file " + std::string(origin) + ": token " +
-                                         std::to_string(i + 1) + " (\"" +
-                                         file.tokens(i).name().substr(0, 64) +
-                                         "\"): " + entry.error().message()));
+      return Fail(Error::InvalidArgument(
+          "auth file " + std::string(origin) + ": token " + std::to_string(i + 1) + " (\"" +
+          file.tokens(i).name().substr(0, 64) + "\"): " + entry.error().message()));
     }
     table.entries_.push_back(std::move(*entry));
   }
@@ -174,8 +173,8 @@ Result<NewToken> GenerateToken() {
     return Fail(Error::Internal("the system's random generator failed"));
   }
   NewToken out;
-  out.token = "cbk_" + ToHex(std::string_view(reinterpret_cast<const char*>(random.data()),
-                                               random.size()));
+  out.token =
+      "cbk_" + ToHex(std::string_view(reinterpret_cast<const char*>(random.data()), random.size()));
   out.sha256_hex = Sha256Hex(out.token);
   return out;
 }

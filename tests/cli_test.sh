@@ -114,4 +114,6 @@ if $ctl $tls --token-file "$work/ci.token" collections list 2>/dev/null; then fa
 stop
 if "$bin/backupd" --data-dir "$work/data" --listen 0.0.0.0:0 2>"$work/err"; then fail "served 0.0.0.0 openly"; fi
 grep -q "refusing to serve 0.0.0.0:0" "$work/err" || fail "open listen: $(cat "$work/err")"
+if "$bin/backupd" --data-dir "$work/data" --port-file /nonexistent/port 2>"$work/err"; then fail "unwritable port file accepted"; fi
+grep -q "cannot write the port file /nonexistent/port" "$work/err" || fail "port file: $(cat "$work/err")"
 echo "cli_end_to_end: 1 passed, 0 failed"

@@ -231,3 +231,66 @@ TEST(PinnedDir, OpenFileInRefusesLinksInAnyComponent) {
 
 }  // namespace
 }  // namespace backup::testing
+
+namespace backup::testing {
+namespace {
+
+class BoundsTest : public ServerTest {};
+
+TEST_F(BoundsTest, HostileFieldsAreInvalidArgumentsQuotedBriefly) {
+  collector::ListJobsRequest list;
+  list.set_state(static_cast<collector::JobState>(99));
+  collector::ListJobsResponse jobs;
+  EXPECT_EQ(jobs_->ListJobs(Ctx().get(), list, &jobs).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+
+  CreateCollection("prod", "users", 5);
+  collector::BackupCollectionRequest backup;
+  backup.set_wait(false);
+  backup.mutable_collection()->set_namespace_("prod");
+  backup.mutable_collection()->set_name("users");
+  (*backup.mutable_metadata())["note"] = std::string("a\0b", 3);
+  collector::BackupCollectionResponse response;
+  auto status = repo_->BackupCollection(Ctx().get(), backup, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("NUL"), std::string::npos) << status.error_message();
+
+  const std::string huge(100'000, 'j');
+  collector::GetJobRequest get;
+  get.set_job_id(huge);
+  collector::GetJobResponse job;
+  status = jobs_->GetJob(Ctx().get(), get, &job);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LT(status.error_message().size(), 300u);
+  collector::DeleteBackupRequest del;
+  del.set_backup_id(huge);
+  collector::DeleteBackupResponse deleted;
+  status = repo_->DeleteBackup(Ctx().get(), del, &deleted);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LT(status.error_message().size(), 300u);
+  EXPECT_TRUE(server_->store().ListJobs({})->jobs.empty());
+}
+
+TEST_F(BoundsTest, AFailedRestoreIntoANewCollectionLeavesNoFolder) {
+  CreateCollection("prod", "users", 20);
+  auto r = Backup("prod", "users");
+  ASSERT_EQ(Watch(r.job().job_id()).back().state(), collector::SUCCEEDED);
+  {  // Damage the backup so the restore fails before it touches anything.
+    std::fstream f(r.backup().storage_path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(200);
+    f.put('\x7f');
+  }
+  collector::RestoreBackupRequest request;
+  request.set_backup_id(r.backup().backup_id());
+  request.set_dest_namespace("prod");
+  request.set_dest_name("fresh");
+  request.set_wait(true);
+  collector::RestoreBackupResponse response;
+  auto status = repo_->RestoreBackup(Ctx().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DATA_LOSS) << status.error_message();
+  EXPECT_FALSE(fs::exists(layout().CollectionDb({"prod", "fresh"}).parent_path()));
+  EXPECT_FALSE(fs::exists(layout().CollectionFilesDir({"prod", "fresh"})));
+}
+
+}  // namespace
+}  // namespace backup::testing

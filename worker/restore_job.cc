@@ -1,6 +1,7 @@
 #include "worker/restore_job.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <map>
 #include <optional>
@@ -223,6 +224,13 @@ std::string LeftoverJobId(const std::string& name) {
   return "";
 }
 
+// After a failed restore into a new collection: the folders the plan made for it, if they
+// are still empty (rmdir(2) removes nothing else and does not follow a link).
+void RemoveEmptyFolders(const RestorePaths& p) {
+  ::rmdir(p.files_display.c_str());
+  ::rmdir(p.db_display.parent_path().c_str());
+}
+
 }  // namespace
 
 Status SweepRestoreLeftovers(JobQueue& jobs, Catalog& catalog, const DataLayout& layout) {
@@ -341,7 +349,10 @@ Status RestoreJob::Run(JobContext& ctx) {
   auto plan = MakePlan(ctx.job());
   if (!plan) return Fail(plan.error());
   if (!plan->intent) {
-    if (auto staged = Stage(*plan, ctx); !staged) return staged;
+    if (auto staged = Stage(*plan, ctx); !staged) {
+      if (!plan->existing) RemoveEmptyFolders(plan->paths);
+      return staged;
+    }
   }
   // Past the intent: only roll forward.
   ctx.SetPhase("swap");
