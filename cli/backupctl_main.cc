@@ -53,7 +53,8 @@ class CommandLine {
   }
 
   void AddSecurityOptions() {
-    app_.add_option("--tls-ca", options_.tls_ca, "PEM CA that signed backupd's certificate: use TLS")
+    app_.add_option("--tls-ca", options_.tls_ca,
+                    "PEM CA that signed backupd's certificate: use TLS")
         ->envname("BACKUPCTL_TLS_CA");
     app_.add_option("--tls-cert", options_.tls_cert, "PEM client certificate (mutual TLS)")
         ->envname("BACKUPCTL_TLS_CERT");
@@ -68,14 +69,16 @@ class CommandLine {
   }
 
   void AddAuth() {
-    auto* auth = app_.add_subcommand("auth", "tokens for backupd --auth-file")->require_subcommand(1);
+    auto* auth =
+        app_.add_subcommand("auth", "tokens for backupd --auth-file")->require_subcommand(1);
     auto* create = auth->add_subcommand("new-token", "print a new token and its auth-file entry");
     create->add_option("name", token_.name, "who the token is for (audit lines name it)")
         ->required();
     create->add_option("--role", token_.role, "viewer, operator or admin")
         ->check(CLI::IsMember({"viewer", "operator", "admin"}))
         ->capture_default_str();
-    create->add_option("--namespace", token_.namespaces, "namespace glob it may act in (repeatable)")
+    create
+        ->add_option("--namespace", token_.namespaces, "namespace glob it may act in (repeatable)")
         ->required();
     create->callback([this] { rc_ = AuthNewToken(token_); });
   }

@@ -18,8 +18,7 @@ namespace {
 std::string ReadSmallFile(const std::string& path, std::string_view what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    std::fprintf(stderr, "backupctl: cannot read %s %s\n", std::string(what).c_str(),
-                 path.c_str());
+    std::fprintf(stderr, "backupctl: cannot read %s %s\n", std::string(what).c_str(), path.c_str());
     return "";
   }
   std::ostringstream text;

@@ -28,8 +28,8 @@ Status BackupPaths::CheckClaimable(const fs::path& relative) {
     const std::string p = part.string();
     const bool files_folder = p.size() >= 6 && p.substr(p.size() - 6) == ".files";
     if (files_folder || p.find(".partial-") != std::string::npos) {
-      return Fail(Error::InvalidArgument("dest_path " + relative.string().substr(0, 200) +
-                                         ": \"" + p.substr(0, 64) +
+      return Fail(Error::InvalidArgument("dest_path " + relative.string().substr(0, 200) + ": \"" +
+                                         p.substr(0, 64) +
                                          "\" is a name reserved for a backup's own files"));
     }
   }

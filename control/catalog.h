@@ -36,7 +36,7 @@ struct BackupQuery {
   std::optional<CollectionName> collection;
   std::string ns;
   std::vector<std::string> namespace_globs;  // only these namespaces; empty: all
-  int limit = 0;  // 0: all
+  int limit = 0;                             // 0: all
   int64_t since_timestamp = 0;
 };
 

@@ -130,8 +130,8 @@ Result<BackupList> SqliteControlStore::ListBackups(const BackupQuery& q) {
 
 Result<std::vector<ManifestEntry>> SqliteControlStore::GetManifest(const std::string& backup_id) {
   std::lock_guard lock(mu_);
-  auto stmt =
-      db_.Prepare("SELECT path, size, sha256, mode FROM backup_files WHERE backup_id = ?1 ORDER BY path");
+  auto stmt = db_.Prepare(
+      "SELECT path, size, sha256, mode FROM backup_files WHERE backup_id = ?1 ORDER BY path");
   if (!stmt) return Fail(stmt.error());
   stmt->Bind({backup_id});
   std::vector<ManifestEntry> out;

@@ -150,10 +150,10 @@ std::string SelectJobs(std::string_view where) {
 }  // namespace
 
 Status SqliteControlStore::InsertJob(const Job& job) {
-  return db_.Run(kInsertJob, {job.id, ToString(job.kind), job.collection.ns, job.collection.name,
-                              job.backup_id, job.params, static_cast<int64_t>(job.max_attempts),
-                              job.created_at_ms, job.idempotency_key, job.request_hash,
-                              job.submitted_by});
+  return db_.Run(kInsertJob,
+                 {job.id, ToString(job.kind), job.collection.ns, job.collection.name, job.backup_id,
+                  job.params, static_cast<int64_t>(job.max_attempts), job.created_at_ms,
+                  job.idempotency_key, job.request_hash, job.submitted_by});
 }
 
 Status SqliteControlStore::RecordAttempt(const Lease& lease, const Error& error) {
@@ -222,11 +222,11 @@ Result<JobPage> SqliteControlStore::ListJobs(const JobQuery& q) {
     }
   }
   std::lock_guard lock(mu_);
-  auto stmt = db_.Prepare(
-      SelectJobs("WHERE seq < ?1 AND (?2 = '' OR state = ?2) AND (?3 = '' OR kind = ?3) "
-                 "AND (?4 = '' OR collection_namespace = ?4) AND (?5 = '' OR collection_name = ?5)" +
-                 ScopeFilter("collection_namespace", q.namespace_globs.size(), 7) +
-                 " ORDER BY seq DESC LIMIT ?6"));
+  auto stmt = db_.Prepare(SelectJobs(
+      "WHERE seq < ?1 AND (?2 = '' OR state = ?2) AND (?3 = '' OR kind = ?3) "
+      "AND (?4 = '' OR collection_namespace = ?4) AND (?5 = '' OR collection_name = ?5)" +
+      ScopeFilter("collection_namespace", q.namespace_globs.size(), 7) +
+      " ORDER BY seq DESC LIMIT ?6"));
   if (!stmt) return Fail(stmt.error());
   BindScope(*stmt, q.namespace_globs, 7);
   stmt->Bind({before, q.state ? ToString(*q.state) : "", q.kind ? ToString(*q.kind) : "",
