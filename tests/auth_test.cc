@@ -30,11 +30,31 @@ std::string Entry(const std::string& name, const std::string& token, const std::
          role + R"(", "namespaces": [)" + namespaces + "]}";
 }
 
-void WriteAuthFile(const std::filesystem::path& path, const std::vector<std::string>& entries) {
+std::string TokensJson(const std::vector<std::string>& entries) {
   std::string json = R"({"tokens": [)";
-  for (size_t i = 0; i < entries.size(); ++i) json += (i ? ", " : "") + entries[i];
-  std::ofstream(path) << json << "]}\n";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (i > 0) json += ", ";
+    json += entries[i];
+  }
+  return json + "]}";
 }
+
+void WriteAuthFile(const std::filesystem::path& path, const std::vector<std::string>& entries) {
+  std::ofstream(path) << TokensJson(entries) << "\n";
+}
+
+// One RPC aimed at namespace `ns`, with the role it needs.
+struct Call {
+  const char* name;
+  Role needed;
+  std::function<grpc::Status(const std::string& ns)> run;
+};
+
+// Who calls: a token, and the role it has in namespace "prod" (none: not authenticated).
+struct Caller {
+  const char* token;
+  std::optional<Role> role;
+};
 
 class AuthTest : public ServerTest {
  protected:
@@ -68,121 +88,150 @@ class AuthTest : public ServerTest {
     return response.jobs_size();
   }
 
+  std::vector<Call> ReadCalls() {
+    return {
+        {"Discover", Role::kViewer,
+         [this](const std::string& ns) {
+           collector::DiscoverRequest r;
+           r.set_namespace_(ns);
+           collector::DiscoverResponse out;
+           return repo_->Discover(Ctx().get(), r, &out);
+         }},
+        {"ListBackups", Role::kViewer,
+         [this](const std::string& ns) {
+           collector::ListBackupsRequest r;
+           r.mutable_collection()->set_namespace_(ns);
+           r.mutable_collection()->set_name("users");
+           collector::ListBackupsResponse out;
+           return repo_->ListBackups(Ctx().get(), r, &out);
+         }},
+        {"GetJob", Role::kViewer,
+         [this](const std::string& ns) {
+           collector::GetJobRequest r;
+           r.set_job_id(jobs_by_ns_[ns]);
+           collector::GetJobResponse out;
+           return jobs_->GetJob(Ctx().get(), r, &out);
+         }},
+        {"ListJobs", Role::kViewer,
+         [this](const std::string& ns) {
+           collector::ListJobsRequest r;
+           r.mutable_collection()->set_namespace_(ns);
+           r.mutable_collection()->set_name("users");
+           collector::ListJobsResponse out;
+           return jobs_->ListJobs(Ctx().get(), r, &out);
+         }},
+        {"WatchJob", Role::kViewer,
+         [this](const std::string& ns) {
+           collector::WatchJobRequest r;
+           r.set_job_id(jobs_by_ns_[ns]);
+           auto ctx = Ctx();
+           auto reader = jobs_->WatchJob(ctx.get(), r);
+           collector::Job job;
+           while (reader->Read(&job)) {
+           }
+           return reader->Finish();
+         }},
+    };
+  }
+
+  std::vector<Call> OperatorCalls() {
+    return {
+        {"CreateCollection", Role::kOperator,
+         [this](const std::string& ns) {
+           collector::CreateCollectionRequest r;
+           r.mutable_collection()->set_namespace_(ns);
+           r.mutable_collection()->set_name("new-" + std::to_string(++serial_));
+           collector::CreateCollectionResponse out;
+           return repo_->CreateCollection(Ctx().get(), r, &out);
+         }},
+        {"BackupCollection", Role::kOperator,
+         [this](const std::string& ns) {
+           collector::BackupCollectionRequest r;
+           r.set_wait(false);
+           r.mutable_collection()->set_namespace_(ns);
+           r.mutable_collection()->set_name("users");
+           collector::BackupCollectionResponse out;
+           return repo_->BackupCollection(Ctx().get(), r, &out);
+         }},
+        {"VerifyBackup", Role::kOperator,
+         [this](const std::string& ns) {
+           collector::VerifyBackupRequest r;
+           r.set_wait(false);
+           r.set_backup_id(backups_[ns]);
+           collector::VerifyBackupResponse out;
+           return repo_->VerifyBackup(Ctx().get(), r, &out);
+         }},
+        {"CancelJob", Role::kOperator,
+         [this](const std::string& ns) {
+           collector::CancelJobRequest r;
+           r.set_job_id(jobs_by_ns_[ns]);
+           collector::CancelJobResponse out;
+           return jobs_->CancelJob(Ctx().get(), r, &out);
+         }},
+    };
+  }
+
+  std::vector<Call> AdminCalls() {
+    return {
+        {"RestoreBackup", Role::kAdmin,
+         [this](const std::string& ns) {
+           collector::RestoreBackupRequest r;
+           r.set_wait(false);
+           r.set_backup_id(backups_[ns]);
+           r.set_dest_namespace(ns);
+           r.set_dest_name("restored-" + std::to_string(++serial_));
+           collector::RestoreBackupResponse out;
+           return repo_->RestoreBackup(Ctx().get(), r, &out);
+         }},
+        {"DeleteBackup", Role::kAdmin,
+         [this](const std::string& ns) {
+           // A fresh backup each time, so an allowed delete does not spoil the next case.
+           std::string saved = std::exchange(token_, kRoot);
+           auto backup = Backup(ns, "users");
+           Watch(backup.job().job_id());
+           token_ = saved;
+           collector::DeleteBackupRequest r;
+           r.set_backup_id(backup.backup().backup_id());
+           collector::DeleteBackupResponse out;
+           return repo_->DeleteBackup(Ctx().get(), r, &out);
+         }},
+    };
+  }
+
+  // Makes `call` as `caller` in `ns` and checks the outcome against the role table, and
+  // that a refused call that would change something queued nothing.
+  void CheckCall(const Call& call, const Caller& caller, const std::string& ns) {
+    token_ = caller.token;
+    int jobs_before = call.needed == Role::kViewer ? 0 : JobCount();
+    grpc::Status status = call.run(ns);
+    Code expected = !caller.role                                  ? Code::UNAUTHENTICATED
+                    : *caller.role >= call.needed && ns == "prod" ? Code::OK
+                                                                  : Code::PERMISSION_DENIED;
+    SCOPED_TRACE(std::string(call.name) + " by \"" + caller.token + "\" in " + ns);
+    EXPECT_EQ(status.error_code(), expected) << status.error_message();
+    if (expected == Code::PERMISSION_DENIED) {
+      // The refusal names the role and namespace that would be needed.
+      const std::string needed =
+          "needs role " + std::string(ToString(call.needed)) + " on \"" + ns + "\"";
+      EXPECT_NE(status.error_message().find(needed), std::string::npos) << status.error_message();
+    }
+    if (expected != Code::OK && call.needed != Role::kViewer) {
+      // DeleteBackup's set-up adds one backup job of its own.
+      int added = std::string(call.name) == "DeleteBackup" ? 1 : 0;
+      EXPECT_EQ(JobCount(), jobs_before + added) << "a refused call queued a job";
+    }
+  }
+
   std::filesystem::path auth_file_;
   std::map<std::string, std::string> backups_;
   std::map<std::string, std::string> jobs_by_ns_;
   int serial_ = 0;
 };
 
-// One RPC aimed at namespace `ns`, with the role it needs.
-struct Call {
-  const char* name;
-  Role needed;
-  std::function<grpc::Status(const std::string& ns)> run;
-};
-
 TEST_F(AuthTest, EveryRpcIsAllowedExactlyForItsRoleInsideItsNamespaces) {
-  std::vector<Call> calls = {
-      {"Discover", Role::kViewer,
-       [this](const std::string& ns) {
-         collector::DiscoverRequest r;
-         r.set_namespace_(ns);
-         collector::DiscoverResponse out;
-         return repo_->Discover(Ctx().get(), r, &out);
-       }},
-      {"ListBackups", Role::kViewer,
-       [this](const std::string& ns) {
-         collector::ListBackupsRequest r;
-         r.mutable_collection()->set_namespace_(ns);
-         r.mutable_collection()->set_name("users");
-         collector::ListBackupsResponse out;
-         return repo_->ListBackups(Ctx().get(), r, &out);
-       }},
-      {"GetJob", Role::kViewer,
-       [this](const std::string& ns) {
-         collector::GetJobRequest r;
-         r.set_job_id(jobs_by_ns_[ns]);
-         collector::GetJobResponse out;
-         return jobs_->GetJob(Ctx().get(), r, &out);
-       }},
-      {"ListJobs", Role::kViewer,
-       [this](const std::string& ns) {
-         collector::ListJobsRequest r;
-         r.mutable_collection()->set_namespace_(ns);
-         r.mutable_collection()->set_name("users");
-         collector::ListJobsResponse out;
-         return jobs_->ListJobs(Ctx().get(), r, &out);
-       }},
-      {"WatchJob", Role::kViewer,
-       [this](const std::string& ns) {
-         collector::WatchJobRequest r;
-         r.set_job_id(jobs_by_ns_[ns]);
-         auto ctx = Ctx();
-         auto reader = jobs_->WatchJob(ctx.get(), r);
-         collector::Job job;
-         while (reader->Read(&job)) {
-         }
-         return reader->Finish();
-       }},
-      {"CreateCollection", Role::kOperator,
-       [this](const std::string& ns) {
-         collector::CreateCollectionRequest r;
-         r.mutable_collection()->set_namespace_(ns);
-         r.mutable_collection()->set_name("new-" + std::to_string(++serial_));
-         collector::CreateCollectionResponse out;
-         return repo_->CreateCollection(Ctx().get(), r, &out);
-       }},
-      {"BackupCollection", Role::kOperator,
-       [this](const std::string& ns) {
-         collector::BackupCollectionRequest r;
-         r.set_wait(false);
-         r.mutable_collection()->set_namespace_(ns);
-         r.mutable_collection()->set_name("users");
-         collector::BackupCollectionResponse out;
-         return repo_->BackupCollection(Ctx().get(), r, &out);
-       }},
-      {"VerifyBackup", Role::kOperator,
-       [this](const std::string& ns) {
-         collector::VerifyBackupRequest r;
-         r.set_wait(false);
-         r.set_backup_id(backups_[ns]);
-         collector::VerifyBackupResponse out;
-         return repo_->VerifyBackup(Ctx().get(), r, &out);
-       }},
-      {"CancelJob", Role::kOperator,
-       [this](const std::string& ns) {
-         collector::CancelJobRequest r;
-         r.set_job_id(jobs_by_ns_[ns]);
-         collector::CancelJobResponse out;
-         return jobs_->CancelJob(Ctx().get(), r, &out);
-       }},
-      {"RestoreBackup", Role::kAdmin,
-       [this](const std::string& ns) {
-         collector::RestoreBackupRequest r;
-         r.set_wait(false);
-         r.set_backup_id(backups_[ns]);
-         r.set_dest_namespace(ns);
-         r.set_dest_name("restored-" + std::to_string(++serial_));
-         collector::RestoreBackupResponse out;
-         return repo_->RestoreBackup(Ctx().get(), r, &out);
-       }},
-      {"DeleteBackup", Role::kAdmin,
-       [this](const std::string& ns) {
-         // A fresh backup each time, so an allowed delete does not spoil the next case.
-         std::string saved = std::exchange(token_, kRoot);
-         auto backup = Backup(ns, "users");
-         Watch(backup.job().job_id());
-         token_ = saved;
-         collector::DeleteBackupRequest r;
-         r.set_backup_id(backup.backup().backup_id());
-         collector::DeleteBackupResponse out;
-         return repo_->DeleteBackup(Ctx().get(), r, &out);
-       }},
-  };
-  struct Caller {
-    const char* token;
-    std::optional<Role> role;  // none: not authenticated
-  };
+  std::vector<Call> calls = ReadCalls();
+  for (Call& c : OperatorCalls()) calls.push_back(std::move(c));
+  for (Call& c : AdminCalls()) calls.push_back(std::move(c));
   const std::vector<Caller> callers = {{"", std::nullopt},
                                        {"not-a-token", std::nullopt},
                                        {kProdViewer, Role::kViewer},
@@ -190,28 +239,8 @@ TEST_F(AuthTest, EveryRpcIsAllowedExactlyForItsRoleInsideItsNamespaces) {
                                        {kProdAdmin, Role::kAdmin}};
   for (const Call& call : calls) {
     for (const Caller& caller : callers) {
-      for (const std::string& ns : {std::string("prod"), std::string("other")}) {
-        token_ = caller.token;
-        int jobs_before = call.needed == Role::kViewer ? 0 : JobCount();
-        grpc::Status status = call.run(ns);
-        Code expected = !caller.role                                  ? Code::UNAUTHENTICATED
-                        : *caller.role >= call.needed && ns == "prod" ? Code::OK
-                                                                      : Code::PERMISSION_DENIED;
-        SCOPED_TRACE(std::string(call.name) + " by \"" + caller.token + "\" in " + ns);
-        EXPECT_EQ(status.error_code(), expected) << status.error_message();
-        if (expected == Code::PERMISSION_DENIED) {
-          // The refusal names the role and namespace that would be needed.
-          EXPECT_NE(status.error_message().find("needs role " + std::string(ToString(call.needed)) +
-                                                " on \"" + ns + "\""),
-                    std::string::npos)
-              << status.error_message();
-        }
-        if (expected != Code::OK && call.needed != Role::kViewer) {
-          // DeleteBackup's set-up adds one backup job of its own.
-          int added = std::string(call.name) == "DeleteBackup" ? 1 : 0;
-          EXPECT_EQ(JobCount(), jobs_before + added) << "a refused call queued a job";
-        }
-      }
+      CheckCall(call, caller, "prod");
+      CheckCall(call, caller, "other");
     }
   }
 }
@@ -315,14 +344,14 @@ TEST_F(AuthTest, ChangesAreAuditedOneLineEachAndRequestsCannotForgeALine) {
 
 TEST(TokenTable, RefusesMalformedEntriesAsAWhole) {
   const std::string good = Entry("a", "t", "viewer", R"("prod")");
-  EXPECT_TRUE(TokenTable::Parse(R"({"tokens": [)" + good + "]}", "test"));
+  EXPECT_TRUE(TokenTable::Parse(TokensJson({good}), "test"));
   for (const std::string& bad :
        {Entry("a", "t", "root", R"("prod")"), Entry("a", "t", "viewer", ""),
         Entry("a", "t", "viewer", R"("Prod")"), Entry("a", "t", "viewer", R"("[a-z]")"),
         Entry("", "t", "viewer", R"("prod")"),
         std::string(R"({"name": "a", "sha256": "00", "role": "viewer", "namespaces": ["p"]})"),
         std::string(R"({"name": "a", "token": "t", "role": "viewer", "namespaces": ["p"]})")}) {
-    EXPECT_FALSE(TokenTable::Parse(R"({"tokens": [)" + good + ", " + bad + "]}", "test")) << bad;
+    EXPECT_FALSE(TokenTable::Parse(TokensJson({good, bad}), "test")) << bad;
   }
 }
 

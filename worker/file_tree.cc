@@ -31,6 +31,39 @@ Status MakePrivateDirs(const fs::path& dest, const fs::path& relative) {
   return {};
 }
 
+// Copies one file; nullopt when it is no longer a regular file inside `root` (skipped).
+Result<std::optional<ManifestEntry>> CopyOne(const PinnedDir& root, const SourceFile& f,
+                                             const fs::path& dest, JobContext& ctx) {
+  auto in = OpenFileIn(root, f.relative);
+  if (!in) {
+    Code code = in.error().code();
+    if (code != Code::kPermissionDenied && code != Code::kFailedPrecondition &&
+        code != Code::kNotFound) {
+      return Fail(in.error());
+    }
+    spdlog::warn("{} skipping {}: {}", ctx.LogTag(), f.relative.string(), in.error().message());
+    return std::optional<ManifestEntry>();
+  }
+  struct stat st {};
+  if (::fstat(in->get(), &st) != 0) {
+    return Fail(Error::FromErrno(errno, "stat " + f.relative.string()));
+  }
+  int64_t reported = 0;
+  auto digest = CopyOpenFileHashed(
+      in->get(), root.display() / f.relative, dest / f.relative,
+      [&](int64_t done) {
+        ctx.AddBytes(done - reported);
+        reported = done;
+        return !ctx.cancelled();
+      },
+      kBackupFileMode);
+  if (!digest) return Fail(digest.error());
+  ctx.AddItems(1);
+  return std::optional<ManifestEntry>(ManifestEntry{f.relative.generic_string(), digest->size,
+                                                    digest->sha256,
+                                                    static_cast<int>(st.st_mode & 07777)});
+}
+
 }  // namespace
 
 Result<FileListing> ListFiles(const PinnedDir& root) {
@@ -85,37 +118,17 @@ Result<std::vector<ManifestEntry>> CopyTree(const PinnedDir& root,
         std::lock_guard lock(mu);
         if (first_error) return;
       }
-      const SourceFile& f = files[i];
-      auto in = OpenFileIn(root, f.relative);
-      if (!in && (in.error().code() == Code::kPermissionDenied ||
-                  in.error().code() == Code::kFailedPrecondition ||
-                  in.error().code() == Code::kNotFound)) {
-        spdlog::warn("{} skipping {}: {}", ctx.LogTag(), f.relative.string(), in.error().message());
-        std::lock_guard lock(mu);
-        skipped.Add(f.relative.generic_string());
-        continue;
-      }
-      struct stat st {};
-      int64_t reported = 0;
-      auto digest = !in ? Result<FileDigest>(Fail(in.error()))
-                    : ::fstat(in->get(), &st) != 0
-                        ? Result<FileDigest>(Fail(Error::FromErrno(errno, "stat")))
-                        : CopyOpenFileHashed(
-                              in->get(), root.display() / f.relative, dest / f.relative,
-                              [&](int64_t done) {
-                                ctx.AddBytes(done - reported);
-                                reported = done;
-                                return !ctx.cancelled();
-                              },
-                              kBackupFileMode);
-      if (!digest) {
-        std::lock_guard lock(mu);
-        if (!first_error) first_error = digest.error();
+      auto entry = CopyOne(root, files[i], dest, ctx);
+      std::lock_guard lock(mu);
+      if (!entry) {
+        if (!first_error) first_error = entry.error();
         return;
       }
-      ctx.AddItems(1);
-      copied[i] = ManifestEntry{f.relative.generic_string(), digest->size, digest->sha256,
-                                static_cast<int>(st.st_mode & 07777)};
+      if (*entry) {
+        copied[i] = std::move(*entry);
+      } else {
+        skipped.Add(files[i].relative.generic_string());
+      }
     }
   };
   std::thread helper(copier);

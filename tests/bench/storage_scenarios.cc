@@ -81,6 +81,24 @@ void WriteSourceFiles(const fs::path& src, int count, int64_t bytes) {
 }  // namespace
 
 // 2. Files: the files phase (CopyTree, the code the job runs) against cp -r + sync.
+// Seconds CopyTree (the code the job runs) takes to copy `src` into `dest`; a failure is
+// logged and ends the benchmark.
+double TimeCopyTree(const fs::path& src, const fs::path& dest, bool sync) {
+  auto pinned = PinnedDir::Root(src);
+  auto files = pinned ? ListFiles(*pinned) : Result<FileListing>(Fail(pinned.error()));
+  JobContext ctx(Job{.id = "job-bench"}, Lease{});
+  Skipped skipped;
+  auto t = Clock::now();
+  auto copied = files ? CopyTree(*pinned, files->files, dest, ctx, skipped, sync)
+                      : Result<std::vector<ManifestEntry>>(Fail(files.error()));
+  const double seconds = SecondsSince(t);
+  if (!copied) {
+    std::fprintf(stderr, "backup-bench: files: %s\n", copied.error().message().c_str());
+    std::exit(1);
+  }
+  return seconds;
+}
+
 void Files(const Settings& s) {
   struct Shape {
     std::string name;
@@ -101,17 +119,7 @@ void Files(const Settings& s) {
                                  "' && sync"));
       };
       if (rep % 2 == 0) baseline();
-      auto pinned = PinnedDir::Root(src);
-      auto files = ListFiles(*pinned);
-      JobContext ctx(Job{.id = "job-bench"}, Lease{});
-      Skipped skipped;
-      auto t = Clock::now();
-      auto manifest = CopyTree(*pinned, files->files, root / ("ours" + n), ctx, skipped);
-      ours.push_back(SecondsSince(t));
-      if (!manifest) {
-        std::fprintf(stderr, "backup-bench: files: %s\n", manifest.error().message().c_str());
-        std::exit(1);
-      }
+      ours.push_back(TimeCopyTree(src, root / ("ours" + n), /*sync=*/true));
       if (rep % 2 == 1) baseline();
     }
     // The same copies without the final flush: what our code costs in CPU and page cache,
@@ -121,18 +129,7 @@ void Files(const Settings& s) {
       const std::string n = "c" + std::to_string(rep);
       base_cached.push_back(
           TimeShell("cp -r '" + src.string() + "' '" + (root / ("cp" + n)).string() + "'"));
-      auto pinned = PinnedDir::Root(src);
-      auto files = ListFiles(*pinned);
-      JobContext ctx(Job{.id = "job-bench"}, Lease{});
-      Skipped skipped;
-      auto t = Clock::now();
-      if (auto copied = CopyTree(*pinned, files->files, root / ("ours" + n), ctx, skipped,
-                                 /*sync=*/false);
-          !copied) {
-        std::fprintf(stderr, "backup-bench: files: %s\n", copied.error().message().c_str());
-        std::exit(1);
-      }
-      ours_cached.push_back(SecondsSince(t));
+      ours_cached.push_back(TimeCopyTree(src, root / ("ours" + n), /*sync=*/false));
       (void)std::system("sync");
     }
     const double o = Median(ours), b = Median(base);
