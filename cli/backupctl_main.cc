@@ -130,7 +130,8 @@ class CommandLine {
     auto* list = backups->add_subcommand("list", "list backups [NS[/NAME]], newest first");
     list->add_option("filter", blist_.filter, "NS or NS/NAME");
     list->add_option("--since", blist_.since, "unix seconds, or 7d / 12h / 30m back");
-    list->add_option("--limit", blist_.limit, "at most this many");
+    list->add_option("--limit", blist_.limit, "at most this many (a page holds at most 1000)");
+    list->add_option("--page-token", blist_.page_token, "continue a listing");
     list->callback(Runs([this](Client& c) { return BackupsList(c, blist_); }));
   }
 

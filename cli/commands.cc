@@ -142,6 +142,7 @@ int BackupsList(Client& client, const BackupsListArgs& args) {
     request.set_since_timestamp(since);
   }
   request.set_limit(args.limit);
+  request.set_page_token(args.page_token);
   collector::ListBackupsResponse response;
   if (int rc = client.Call(&collector::CollectionRepo::Stub::ListBackups, request, response);
       rc != kExitOk) {
@@ -160,6 +161,9 @@ int BackupsList(Client& client, const BackupsListArgs& args) {
   }
   std::printf("%d of %lld backups\n", response.backups_size(),
               static_cast<long long>(response.total_count()));
+  if (!response.next_page_token().empty()) {
+    std::printf("more: --page-token %s\n", response.next_page_token().c_str());
+  }
   return kExitOk;
 }
 

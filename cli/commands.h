@@ -31,6 +31,7 @@ struct BackupsListArgs {
   std::string filter;  // NS or NS/NAME
   std::string since;
   int limit = 0;
+  std::string page_token;
 };
 int BackupsList(Client& client, const BackupsListArgs& args);
 

@@ -38,6 +38,13 @@ struct BackupQuery {
   std::vector<std::string> namespace_globs;  // only these namespaces; empty: all
   int limit = 0;                             // 0: all
   int64_t since_timestamp = 0;
+  // Only backups listed after this one (in newest-first order): the previous page's last.
+  struct Position {
+    int64_t timestamp = 0;
+    int64_t created_at_ms = 0;
+    std::string id;
+  };
+  std::optional<Position> after;
 };
 
 struct BackupList {

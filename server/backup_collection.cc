@@ -1,5 +1,7 @@
 // BackupCollection (enqueue, optionally wait) and ListBackups.
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <system_error>
 
 #include <spdlog/spdlog.h>
@@ -45,6 +47,34 @@ Result<fs::path> ResolveDestination(const ServiceContext& ctx, const CollectionN
     return Fail(Error::AlreadyExists("dest_path " + resolved->string() + " already exists"));
   }
   return resolved;
+}
+
+// A ListBackups page: at most this many backups, and no more once the answer passes this
+// size (gRPC's default message limit is 4 MiB; one backup's metadata may be 256 KiB).
+constexpr int kMaxBackupsPage = 1000;
+constexpr size_t kMaxBackupsPageBytes = 3 << 20;
+
+// "<timestamp>.<created_at_ms>.<backup_id>" of the last backup on the page.
+std::string EncodeBackupsPageToken(const BackupRecord& last) {
+  return std::to_string(last.timestamp) + "." + std::to_string(last.created_at_ms) + "." + last.id;
+}
+
+Result<BackupQuery::Position> DecodeBackupsPageToken(const std::string& token) {
+  BackupQuery::Position p;
+  const auto bad = [&] {
+    return Fail(Error::InvalidArgument("invalid page_token \"" + token.substr(0, 64) + "\""));
+  };
+  auto dot1 = token.find('.');
+  auto dot2 = dot1 == std::string::npos ? dot1 : token.find('.', dot1 + 1);
+  if (dot2 == std::string::npos || token.size() > 128) return bad();
+  char* end = nullptr;
+  p.timestamp = std::strtoll(token.c_str(), &end, 10);
+  if (end != token.c_str() + dot1) return bad();
+  p.created_at_ms = std::strtoll(token.c_str() + dot1 + 1, &end, 10);
+  if (end != token.c_str() + dot2) return bad();
+  p.id = token.substr(dot2 + 1);
+  if (p.id.rfind("backup-", 0) != 0) return bad();
+  return p;
 }
 
 int64_t UnixNanos() {
@@ -154,13 +184,29 @@ Status CollectionRepoService::DoListBackups(const Principal& who,
     BACKUP_TRY(Require(who, Role::kViewer, query.ns, "ListBackups"), "list backups");
   }
   query.namespace_globs = VisibleNamespaces(who);
-  query.limit = request.limit();
+  const int page =
+      request.limit() > 0 ? std::min(request.limit(), kMaxBackupsPage) : kMaxBackupsPage;
+  query.limit = page + 1;  // one more tells whether another page follows
   query.since_timestamp = request.since_timestamp();
+  if (!request.page_token().empty()) {
+    auto after = DecodeBackupsPageToken(request.page_token());
+    if (!after) return Fail(after.error().Context("list backups"));
+    query.after = std::move(*after);
+  }
   auto list = ctx_.catalog->ListBackups(query);
   if (!list) return Fail(list.error().Context("list backups"));
   *response.mutable_status() = OkStatus();
-  for (const BackupRecord& b : list->backups) *response.add_backups() = ToProto(b);
   response.set_total_count(list->total_count);
+  const int rows = static_cast<int>(list->backups.size());
+  for (int i = 0; i < rows && i < page; ++i) {
+    *response.add_backups() = ToProto(list->backups[static_cast<size_t>(i)]);
+    const bool more = i + 1 < rows;
+    // Stop the page early when the message grows large (metadata can be 256 KiB a backup).
+    if (more && (i + 1 == page || response.ByteSizeLong() > kMaxBackupsPageBytes)) {
+      response.set_next_page_token(EncodeBackupsPageToken(list->backups[static_cast<size_t>(i)]));
+      break;
+    }
+  }
   return {};
 }
 

@@ -311,6 +311,53 @@ TEST_F(BackupEndToEnd, BadInputIsRefusedWithAClearMessageAndWritesNothing) {
   EXPECT_EQ(Watch(Backup("prod", "users").job().job_id()).back().state(), collector::SUCCEEDED);
 }
 
+TEST_F(BackupEndToEnd, ListBackupsPagesByTokenAndByMessageSize) {
+  CreateCollection("prod", "a", 5);
+  std::set<std::string> made;
+  for (int i = 0; i < 16; ++i) {
+    collector::BackupCollectionRequest request;
+    request.set_wait(false);
+    request.mutable_collection()->set_namespace_("prod");
+    request.mutable_collection()->set_name("a");
+    for (int k = 0; k < 64; ++k)
+      (*request.mutable_metadata())["k" + std::to_string(k)] =
+          std::string(4000, 'm');  // 256 KB of metadata each: 16 of them pass 4 MiB
+    collector::BackupCollectionResponse response;
+    ASSERT_TRUE(repo_->BackupCollection(Ctx().get(), request, &response).ok());
+    made.insert(response.backup().backup_id());
+  }
+  auto page = [&](const std::string& token, int limit) {
+    collector::ListBackupsRequest request;
+    request.set_page_token(token);
+    request.set_limit(limit);
+    collector::ListBackupsResponse response;
+    auto status = repo_->ListBackups(Ctx().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response;
+  };
+  for (int limit : {0, 5}) {
+    std::vector<std::string> seen;
+    std::string token;
+    int pages = 0;
+    do {
+      auto r = page(token, limit);
+      EXPECT_EQ(r.total_count(), 16);
+      EXPECT_LT(r.ByteSizeLong(), 4u << 20);
+      for (const auto& b : r.backups()) seen.push_back(b.backup_id());
+      token = r.next_page_token();
+      ++pages;
+    } while (!token.empty() && pages < 20);
+    EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), made) << "limit " << limit;
+    EXPECT_EQ(seen.size(), 16u) << "no backup twice";
+    EXPECT_GE(pages, limit == 0 ? 2 : 4) << "limit " << limit;
+  }
+  collector::ListBackupsRequest bad;
+  bad.set_page_token("not-a-token");
+  collector::ListBackupsResponse response;
+  EXPECT_EQ(repo_->ListBackups(Ctx().get(), bad, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(BackupEndToEnd, UnknownJobIsNotFound) {
   collector::GetJobRequest request;
   request.set_job_id("job-nope");

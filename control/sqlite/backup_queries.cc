@@ -107,21 +107,30 @@ Result<BackupList> SqliteControlStore::ListBackups(const BackupQuery& q) {
   std::string where(kWhereSince);
   if (!ns.empty()) where += kAndNamespace;
   if (!name.empty()) where += kAndName;
-  where += ScopeFilter("collection_namespace", q.namespace_globs.size(), 5);
+  where += ScopeFilter("collection_namespace", q.namespace_globs.size(), 8);
   std::lock_guard lock(mu_);
   BackupList list;
   auto count_stmt = db_.Prepare("SELECT count(*) FROM backups" + where);
   if (!count_stmt) return Fail(count_stmt.error());
   count_stmt->Bind({ns, name, q.since_timestamp});
-  BindScope(*count_stmt, q.namespace_globs, 5);
+  BindScope(*count_stmt, q.namespace_globs, 8);
   auto counted = count_stmt->Step();
   if (!counted) return Fail(counted.error().Context("count backups"));
   list.total_count = *counted ? count_stmt->Int(0) : 0;
-  auto stmt = db_.Prepare(std::string(kSelectBackupColumns) + where +
-                          " ORDER BY timestamp DESC, created_at_ms DESC LIMIT ?4");
+  // Keyset paging: (timestamp, created_at_ms, backup_id) is the listing order, and a
+  // page starts after the previous page's last row.
+  const std::string after =
+      q.after ? " AND (timestamp, created_at_ms, backup_id) < (?5, ?6, ?7)" : "";
+  auto stmt = db_.Prepare(std::string(kSelectBackupColumns) + where + after +
+                          " ORDER BY timestamp DESC, created_at_ms DESC, backup_id DESC LIMIT ?4");
   if (!stmt) return Fail(stmt.error());
   stmt->Bind({ns, name, q.since_timestamp, static_cast<int64_t>(q.limit > 0 ? q.limit : -1)});
-  BindScope(*stmt, q.namespace_globs, 5);
+  if (q.after) {
+    stmt->BindAt(5, q.after->timestamp);
+    stmt->BindAt(6, q.after->created_at_ms);
+    stmt->BindAt(7, std::string_view(q.after->id));
+  }
+  BindScope(*stmt, q.namespace_globs, 8);
   auto rows = ReadBackups(*stmt);
   if (!rows) return Fail(rows.error());
   list.backups = std::move(*rows);
