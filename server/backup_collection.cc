@@ -198,11 +198,14 @@ Status CollectionRepoService::DoListBackups(const Principal& who,
   *response.mutable_status() = OkStatus();
   response.set_total_count(list->total_count);
   const int rows = static_cast<int>(list->backups.size());
+  size_t bytes = 0;  // of the backups added so far (each sized once, not the whole answer)
   for (int i = 0; i < rows && i < page; ++i) {
-    *response.add_backups() = ToProto(list->backups[static_cast<size_t>(i)]);
+    auto* added = response.add_backups();
+    *added = ToProto(list->backups[static_cast<size_t>(i)]);
+    bytes += added->ByteSizeLong();
     const bool more = i + 1 < rows;
     // Stop the page early when the message grows large (metadata can be 256 KiB a backup).
-    if (more && (i + 1 == page || response.ByteSizeLong() > kMaxBackupsPageBytes)) {
+    if (more && (i + 1 == page || bytes > kMaxBackupsPageBytes)) {
       response.set_next_page_token(EncodeBackupsPageToken(list->backups[static_cast<size_t>(i)]));
       break;
     }

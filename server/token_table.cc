@@ -3,7 +3,6 @@
 #include <fnmatch.h>
 
 #include <fstream>
-#include <sstream>
 
 #include <google/protobuf/util/json_util.h>
 #include <openssl/crypto.h>
@@ -123,12 +122,14 @@ std::string NamespaceScope::Describe() const {
 Result<TokenTable> TokenTable::Load(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) return Fail(Error::FromErrno(errno, "auth file " + file.string()));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (text.str().size() > kMaxFileBytes) {
+  // Reads at most one byte past the limit: a huge file is refused without being read whole.
+  std::string text(kMaxFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxFileBytes) {
     return Fail(Error::InvalidArgument("auth file " + file.string() + " is larger than 4 MiB"));
   }
-  return Parse(text.str(), file.string());
+  return Parse(text, file.string());
 }
 
 Result<TokenTable> TokenTable::Parse(std::string_view json, std::string_view origin) {
