@@ -49,6 +49,9 @@ class JobQueue {
   // --- Front-end side -----------------------------------------------------------------
   // The job with its attempt history. kNotFound for an unknown id.
   virtual Result<Job> GetJob(const std::string& job_id) = 0;
+  // The jobs among `job_ids` that exist, with their attempt history, in no set order
+  // (unknown ids are left out), a few statements for any number of ids.
+  virtual Result<std::vector<Job>> GetJobs(const std::vector<std::string>& job_ids) = 0;
   // The job submitted with `key`, if any.
   virtual Result<std::optional<Job>> FindByIdempotencyKey(const std::string& key) = 0;
   // kInvalidArgument for a page token this store did not hand out.

@@ -11,6 +11,7 @@
 #include "common/ids.h"
 #include "common/wire.h"
 #include "server/collection_repo_service.h"
+#include "server/follow_calls.h"
 #include "server/grpc_status.h"
 #include "server/job_submission.h"
 #include "server/request_checks.h"
@@ -124,9 +125,9 @@ Result<Job> CollectionRepoService::EnqueueBackup(const Principal& who,
   return job;
 }
 
-Status CollectionRepoService::DoBackupCollection(const Principal& who, grpc::ServerContext& context,
-                                                 const collector::BackupCollectionRequest& request,
-                                                 collector::BackupCollectionResponse& response) {
+Result<Job> CollectionRepoService::SubmitBackup(const Principal& who,
+                                                const collector::BackupCollectionRequest& request,
+                                                collector::BackupCollectionResponse& response) {
   if (!request.has_collection()) {
     return Fail(Error::InvalidArgument("backup: collection is required"));
   }
@@ -156,8 +157,7 @@ Status CollectionRepoService::DoBackupCollection(const Principal& who, grpc::Ser
   }
   *response.mutable_status() = OkStatus();
   *response.mutable_backup() = ToProto(backup);
-  return AnswerWithJob(*ctx_.jobs, job, When(request), context, ctx_.wait, response,
-                       &collector::Job::backup_result);
+  return job;
 }
 
 Status CollectionRepoService::DoListBackups(const Principal& who,
@@ -213,19 +213,24 @@ Status CollectionRepoService::DoListBackups(const Principal& who,
   return {};
 }
 
-grpc::Status CollectionRepoService::BackupCollection(
-    grpc::ServerContext* context, const collector::BackupCollectionRequest* request,
+grpc::ServerUnaryReactor* CollectionRepoService::BackupCollection(
+    grpc::CallbackServerContext* context, const collector::BackupCollectionRequest* request,
     collector::BackupCollectionResponse* response) {
-  return ServeChange(
-      ctx_, *context, "BackupCollection",
-      [&](const Principal& who) { return DoBackupCollection(who, *context, *request, *response); },
-      [&] {
-        return AuditFields()
-            .Add("collection",
-                 request->collection().namespace_() + "/" + request->collection().name())
-            .Add("backup", response->backup().backup_id())
-            .Add("job", response->job().job_id());
-      });
+  return SubmissionCall::Start(
+      ctx_, context,
+      {.call = "BackupCollection",
+       .when = When(*request),
+       .submit = [this, request, response](
+                     const Principal& who) { return SubmitBackup(who, *request, *response); },
+       .answer = AnswerInto(*response, &collector::Job::backup_result),
+       .describe =
+           [request, response] {
+             return AuditFields()
+                 .Add("collection",
+                      request->collection().namespace_() + "/" + request->collection().name())
+                 .Add("backup", response->backup().backup_id())
+                 .Add("job", response->job().job_id());
+           }});
 }
 
 grpc::Status CollectionRepoService::ListBackups(grpc::ServerContext* context,

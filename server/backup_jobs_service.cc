@@ -3,33 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include "common/wire.h"
+#include "server/follow_calls.h"
 #include "server/grpc_status.h"
 #include "server/request_checks.h"
 #include "server/serve_call.h"
 
 namespace backup {
-namespace {
-
-Status ValidateJobId(const std::string& job_id) {
-  if (job_id.empty()) return Fail(Error::InvalidArgument("job_id is required"));
-  if (job_id.size() > 64) {
-    return Fail(
-        Error::InvalidArgument("job_id \"" + job_id.substr(0, 64) + "...\" is not a job id"));
-  }
-  return {};
-}
-
-// The job `job_id`, once `who` may see it with `needed` (viewer to read, operator to cancel).
-Result<Job> VisibleJob(const ServiceContext& ctx, const Principal& who, const std::string& job_id,
-                       Role needed, std::string_view call) {
-  BACKUP_TRY(ValidateJobId(job_id), call);
-  auto job = ctx.jobs->GetJob(job_id);
-  if (!job) return Fail(job.error());
-  BACKUP_TRY(Require(who, needed, job->collection.ns, call), "job " + job_id);
-  return job;
-}
-
-}  // namespace
 
 grpc::Status BackupJobsService::GetJob(grpc::ServerContext* context,
                                        const collector::GetJobRequest* request,
@@ -86,27 +65,9 @@ grpc::Status BackupJobsService::ListJobs(grpc::ServerContext* context,
                    [&](const Principal& who) { return DoListJobs(who, *request, *response); });
 }
 
-grpc::Status BackupJobsService::WatchJob(grpc::ServerContext* context,
-                                         const collector::WatchJobRequest* request,
-                                         grpc::ServerWriter<collector::Job>* writer) {
-  auto who = Authenticate(ctx_, *context);
-  if (!who) return ToGrpc(who.error());
-  if (auto job = VisibleJob(ctx_, *who, request->job_id(), Role::kViewer, "WatchJob"); !job) {
-    return ToGrpc(job.error());
-  }
-  bool client_gone = false;
-  auto last = FollowJob(*ctx_.jobs, request->job_id(), *context, ctx_.wait, [&](const Job& job) {
-    client_gone = !writer->Write(ToProto(job));
-    return !client_gone;
-  });
-  if (!last) return ToGrpc(last.error());
-  if (client_gone || context->IsCancelled())
-    return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
-  if (!IsTerminal(last->state)) {
-    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                        "job " + last->id + " is still " + std::string(ToString(last->state)));
-  }
-  return grpc::Status::OK;
+grpc::ServerWriteReactor<collector::Job>* BackupJobsService::WatchJob(
+    grpc::CallbackServerContext* context, const collector::WatchJobRequest* request) {
+  return WatchStream::Start(ctx_, context, *request);
 }
 
 grpc::Status BackupJobsService::CancelJob(grpc::ServerContext* context,

@@ -9,7 +9,9 @@
 
 namespace backup {
 
-class BackupJobsService final : public collector::BackupJobs::Service {
+// WatchJob runs on gRPC's callback API (a stream holds no thread); the rest are synchronous.
+class BackupJobsService final
+    : public collector::BackupJobs::WithCallbackMethod_WatchJob<collector::BackupJobs::Service> {
  public:
   explicit BackupJobsService(const ServiceContext& ctx) : ctx_(ctx) {}
 
@@ -17,8 +19,8 @@ class BackupJobsService final : public collector::BackupJobs::Service {
                       collector::GetJobResponse*) override;
   grpc::Status ListJobs(grpc::ServerContext*, const collector::ListJobsRequest*,
                         collector::ListJobsResponse*) override;
-  grpc::Status WatchJob(grpc::ServerContext*, const collector::WatchJobRequest*,
-                        grpc::ServerWriter<collector::Job>*) override;
+  grpc::ServerWriteReactor<collector::Job>* WatchJob(grpc::CallbackServerContext*,
+                                                     const collector::WatchJobRequest*) override;
   grpc::Status CancelJob(grpc::ServerContext*, const collector::CancelJobRequest*,
                          collector::CancelJobResponse*) override;
 

@@ -6,6 +6,7 @@
 #include "common/ids.h"
 #include "common/wire.h"
 #include "server/collection_repo_service.h"
+#include "server/follow_calls.h"
 #include "server/grpc_status.h"
 #include "server/job_submission.h"
 #include "server/serve_call.h"
@@ -54,9 +55,9 @@ Result<Job> CollectionRepoService::EnqueueReader(const Principal& who, JobKind k
   return ctx_.jobs->GetJob(submitted->job.id);
 }
 
-Status CollectionRepoService::DoRestoreBackup(const Principal& who, grpc::ServerContext& context,
-                                              const collector::RestoreBackupRequest& request,
-                                              collector::RestoreBackupResponse& response) {
+Result<Job> CollectionRepoService::SubmitRestore(const Principal& who,
+                                                 const collector::RestoreBackupRequest& request,
+                                                 collector::RestoreBackupResponse& response) {
   BACKUP_TRY(ValidateBackupId(request.backup_id()), "restore");
   CollectionName dest{request.dest_namespace(), request.dest_name()};
   BACKUP_TRY(ValidateName(dest.ns, "dest_namespace"), "restore");
@@ -83,13 +84,12 @@ Status CollectionRepoService::DoRestoreBackup(const Principal& who, grpc::Server
   if (!job) return Fail(job.error());
   *response.mutable_status() = OkStatus();
   response.set_collection_id(dest.Key());
-  return AnswerWithJob(*ctx_.jobs, *job, When(request), context, ctx_.wait, response,
-                       &collector::Job::restore_result);
+  return job;
 }
 
-Status CollectionRepoService::DoVerifyBackup(const Principal& who, grpc::ServerContext& context,
-                                             const collector::VerifyBackupRequest& request,
-                                             collector::VerifyBackupResponse& response) {
+Result<Job> CollectionRepoService::SubmitVerify(const Principal& who,
+                                                const collector::VerifyBackupRequest& request,
+                                                collector::VerifyBackupResponse& response) {
   BACKUP_TRY(ValidateBackupId(request.backup_id()), "verify");
   auto backup = ctx_.catalog->GetBackup(request.backup_id());
   if (!backup) return Fail(backup.error().Context("verify"));
@@ -99,36 +99,45 @@ Status CollectionRepoService::DoVerifyBackup(const Principal& who, grpc::ServerC
   if (!job) return Fail(job.error());
   *response.mutable_status() = OkStatus();
   *response.mutable_backup() = ToProto(*backup);
-  return AnswerWithJob(*ctx_.jobs, *job, When(request), context, ctx_.wait, response,
-                       &collector::Job::verify_result);
+  return job;
 }
 
-grpc::Status CollectionRepoService::RestoreBackup(grpc::ServerContext* context,
-                                                  const collector::RestoreBackupRequest* request,
-                                                  collector::RestoreBackupResponse* response) {
-  return ServeChange(
-      ctx_, *context, "RestoreBackup",
-      [&](const Principal& who) { return DoRestoreBackup(who, *context, *request, *response); },
-      [&] {
-        return AuditFields()
-            .Add("backup", request->backup_id())
-            .Add("collection", request->dest_namespace() + "/" + request->dest_name())
-            .Add("overwrite", request->overwrite() ? "true" : "false")
-            .Add("job", response->job().job_id());
-      });
+grpc::ServerUnaryReactor* CollectionRepoService::RestoreBackup(
+    grpc::CallbackServerContext* context, const collector::RestoreBackupRequest* request,
+    collector::RestoreBackupResponse* response) {
+  return SubmissionCall::Start(
+      ctx_, context,
+      {.call = "RestoreBackup",
+       .when = When(*request),
+       .submit = [this, request, response](
+                     const Principal& who) { return SubmitRestore(who, *request, *response); },
+       .answer = AnswerInto(*response, &collector::Job::restore_result),
+       .describe =
+           [request, response] {
+             return AuditFields()
+                 .Add("backup", request->backup_id())
+                 .Add("collection", request->dest_namespace() + "/" + request->dest_name())
+                 .Add("overwrite", request->overwrite() ? "true" : "false")
+                 .Add("job", response->job().job_id());
+           }});
 }
 
-grpc::Status CollectionRepoService::VerifyBackup(grpc::ServerContext* context,
-                                                 const collector::VerifyBackupRequest* request,
-                                                 collector::VerifyBackupResponse* response) {
-  return ServeChange(
-      ctx_, *context, "VerifyBackup",
-      [&](const Principal& who) { return DoVerifyBackup(who, *context, *request, *response); },
-      [&] {
-        return AuditFields()
-            .Add("backup", request->backup_id())
-            .Add("job", response->job().job_id());
-      });
+grpc::ServerUnaryReactor* CollectionRepoService::VerifyBackup(
+    grpc::CallbackServerContext* context, const collector::VerifyBackupRequest* request,
+    collector::VerifyBackupResponse* response) {
+  return SubmissionCall::Start(
+      ctx_, context,
+      {.call = "VerifyBackup",
+       .when = When(*request),
+       .submit = [this, request, response](
+                     const Principal& who) { return SubmitVerify(who, *request, *response); },
+       .answer = AnswerInto(*response, &collector::Job::verify_result),
+       .describe =
+           [request, response] {
+             return AuditFields()
+                 .Add("backup", request->backup_id())
+                 .Add("job", response->job().job_id());
+           }});
 }
 
 }  // namespace backup

@@ -1,5 +1,7 @@
 #include "server/backup_server.h"
 
+#include <algorithm>
+
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
@@ -50,7 +52,11 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
   s->context_.layout = s->host_->layout();
   s->context_.backup_roots = s->host_->backup_roots();
   s->context_.default_max_attempts = s->options_.default_max_attempts;
-  s->context_.wait = s->options_.wait;
+  s->hub_ = std::make_unique<JobWatchHub>(s->host_->jobs(), s->options_.watch);
+  s->call_pool_ = std::make_unique<asio::thread_pool>(
+      static_cast<size_t>(std::max(1, s->options_.call_threads)));
+  s->context_.hub = s->hub_.get();
+  s->context_.call_pool = s->call_pool_.get();
   s->context_.wait_by_default = s->options_.wait_by_default;
   s->repo_service_ = std::make_unique<CollectionRepoService>(s->context_);
   s->jobs_service_ = std::make_unique<BackupJobsService>(s->context_);
@@ -85,6 +91,8 @@ void BackupServer::Shutdown() {
     server_->Shutdown(std::chrono::system_clock::now() +
                       std::chrono::milliseconds(options_.shutdown_deadline_ms));
   }
+  if (call_pool_) call_pool_->join();  // no call is left to start work: the server is down
+  if (hub_) hub_->Stop();
   if (host_) host_->Stop();
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <grpcpp/server.h>
+#include <asio/thread_pool.hpp>
 
 #include "server/backup_jobs_service.h"
 #include "server/collection_repo_service.h"
@@ -23,10 +24,11 @@ struct BackupServerOptions {
   WorkerHostOptions host;  // data root, backup roots, pool (pool.threads = 0: front-end only)
   std::string listen = "127.0.0.1:50051";  // port 0 picks a free port (see port())
   int default_max_attempts = 3;
-  WaitOptions wait;
-  bool wait_by_default = true;                     // see ServiceContext::wait_by_default
-  int64_t shutdown_deadline_ms = 2'000;            // open streams are cancelled after this
-  TlsOptions tls;                                  // no cert: plaintext
+  WatchHubOptions watch;                 // the cap on open WatchJob streams and waiting calls
+  int call_threads = 4;                  // run the database work of callback-API calls
+  bool wait_by_default = true;           // see ServiceContext::wait_by_default
+  int64_t shutdown_deadline_ms = 2'000;  // open streams are cancelled after this
+  TlsOptions tls;                        // no cert: plaintext
   std::optional<std::filesystem::path> auth_file;  // none: every caller is an admin
   // Serve a non-loopback address without TLS and an auth file (logged as a warning).
   bool insecure = false;
@@ -56,6 +58,8 @@ class BackupServer {
   BackupServerOptions options_;
   std::unique_ptr<WorkerHost> host_;
   std::unique_ptr<AccessControl> access_;
+  std::unique_ptr<JobWatchHub> hub_;
+  std::unique_ptr<asio::thread_pool> call_pool_;
   ServiceContext context_;
   std::unique_ptr<CollectionRepoService> repo_service_;
   std::unique_ptr<BackupJobsService> jobs_service_;

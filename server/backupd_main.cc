@@ -59,6 +59,11 @@ int Run(int argc, char** argv) {
                  "a backup, restore or verify request without `wait` (every client of the "
                  "Collector Backup API) is answered when its job ends; false: at once")
       ->capture_default_str();
+  app.add_option("--max-watchers", options.watch.max_followers,
+                 "open WatchJob streams and calls waiting for their job, together; more are "
+                 "refused with RESOURCE_EXHAUSTED")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
   app.add_option("--port-file", port_file, "write the bound port here once serving");
   AddSecurityFlags(app, options);
   CLI11_PARSE(app, argc, argv);

@@ -11,7 +11,14 @@
 
 namespace backup {
 
-class CollectionRepoService final : public collector::CollectionRepo::Service {
+// The job-submitting calls run on gRPC's callback API: a call waiting for its job holds
+// no thread (SubmissionCall). The rest are synchronous.
+using CollectionRepoBase = collector::CollectionRepo::WithCallbackMethod_BackupCollection<
+    collector::CollectionRepo::WithCallbackMethod_RestoreBackup<
+        collector::CollectionRepo::WithCallbackMethod_VerifyBackup<
+            collector::CollectionRepo::Service>>>;
+
+class CollectionRepoService final : public CollectionRepoBase {
  public:
   explicit CollectionRepoService(const ServiceContext& ctx) : ctx_(ctx) {}
 
@@ -19,14 +26,17 @@ class CollectionRepoService final : public collector::CollectionRepo::Service {
                                 collector::CreateCollectionResponse*) override;
   grpc::Status Discover(grpc::ServerContext*, const collector::DiscoverRequest*,
                         collector::DiscoverResponse*) override;
-  grpc::Status BackupCollection(grpc::ServerContext*, const collector::BackupCollectionRequest*,
-                                collector::BackupCollectionResponse*) override;
+  grpc::ServerUnaryReactor* BackupCollection(grpc::CallbackServerContext*,
+                                             const collector::BackupCollectionRequest*,
+                                             collector::BackupCollectionResponse*) override;
   grpc::Status ListBackups(grpc::ServerContext*, const collector::ListBackupsRequest*,
                            collector::ListBackupsResponse*) override;
-  grpc::Status RestoreBackup(grpc::ServerContext*, const collector::RestoreBackupRequest*,
-                             collector::RestoreBackupResponse*) override;
-  grpc::Status VerifyBackup(grpc::ServerContext*, const collector::VerifyBackupRequest*,
-                            collector::VerifyBackupResponse*) override;
+  grpc::ServerUnaryReactor* RestoreBackup(grpc::CallbackServerContext*,
+                                          const collector::RestoreBackupRequest*,
+                                          collector::RestoreBackupResponse*) override;
+  grpc::ServerUnaryReactor* VerifyBackup(grpc::CallbackServerContext*,
+                                         const collector::VerifyBackupRequest*,
+                                         collector::VerifyBackupResponse*) override;
   grpc::Status DeleteBackup(grpc::ServerContext*, const collector::DeleteBackupRequest*,
                             collector::DeleteBackupResponse*) override;
 
@@ -35,21 +45,20 @@ class CollectionRepoService final : public collector::CollectionRepo::Service {
                             collector::CreateCollectionResponse& response);
   Status DoDiscover(const Principal& who, const collector::DiscoverRequest& request,
                     collector::DiscoverResponse& response);
-  Status DoBackupCollection(const Principal& who, grpc::ServerContext& context,
-                            const collector::BackupCollectionRequest& request,
-                            collector::BackupCollectionResponse& response);
+  // The job-submitting calls' work (on the call pool): validate, check the caller's
+  // rights, write the job and fill the response's own fields; the job is the answer's.
+  Result<Job> SubmitBackup(const Principal& who, const collector::BackupCollectionRequest& request,
+                           collector::BackupCollectionResponse& response);
   // Builds and enqueues a backup job with its PENDING row (returned in `backup`).
   Result<Job> EnqueueBackup(const Principal& who, const collector::BackupCollectionRequest& request,
                             const CollectionName& name, const std::string& request_hash,
                             BackupRecord& backup);
   Status DoListBackups(const Principal& who, const collector::ListBackupsRequest& request,
                        collector::ListBackupsResponse& response);
-  Status DoRestoreBackup(const Principal& who, grpc::ServerContext& context,
-                         const collector::RestoreBackupRequest& request,
-                         collector::RestoreBackupResponse& response);
-  Status DoVerifyBackup(const Principal& who, grpc::ServerContext& context,
-                        const collector::VerifyBackupRequest& request,
-                        collector::VerifyBackupResponse& response);
+  Result<Job> SubmitRestore(const Principal& who, const collector::RestoreBackupRequest& request,
+                            collector::RestoreBackupResponse& response);
+  Result<Job> SubmitVerify(const Principal& who, const collector::VerifyBackupRequest& request,
+                           collector::VerifyBackupResponse& response);
   Status DoDeleteBackup(const Principal& who, const collector::DeleteBackupRequest& request,
                         collector::DeleteBackupResponse& response);
   // Builds, enqueues (checking the backup is COMPLETED) and returns a restore or verify job.

@@ -1,6 +1,6 @@
 // The two halves every job-submitting RPC (BackupCollection, RestoreBackup, VerifyBackup)
 // shares: submitting at most once per idempotency key, and answering with the job, or
-// with `wait` with the job's stored result once it ends.
+// with `wait` with the job's stored result once it ends (see SubmissionCall).
 // Thread-safety: stateless; call from any RPC thread.
 #pragma once
 
@@ -8,11 +8,9 @@
 #include <string>
 
 #include <google/protobuf/message.h>
-#include <grpcpp/server_context.h>
 
 #include "common/wire.h"
 #include "control/job_queue.h"
-#include "server/job_waiter.h"
 
 namespace backup {
 
@@ -44,29 +42,18 @@ AnswerWhen AnswerWhenFor(bool has_wait, bool wait, bool absent_waits);
 // on, and the message says how to follow it.
 Error StillRunningAtDeadline(const Job& job);
 
-// Fills `response` for a submitted job: `job` at once, or the job once it ended and, when
-// it SUCCEEDED, the full synchronous response stored as its result (taken by `result_of`
-// from the wire Job). A job that FAILED or was CANCELLED while waited for fails the call
-// with its own error.
+// Fills `response` with a submitted job: the job as it is, and, when the call waited and
+// the job SUCCEEDED, first the full synchronous response stored as its result (taken by
+// `result_of` from the wire Job). The caller keeps `response` alive while this is used.
 template <typename Response>
-Status AnswerWithJob(JobQueue& jobs, const Job& job, AnswerWhen when, grpc::ServerContext& context,
-                     const WaitOptions& options, Response& response,
-                     const Response& (collector::Job::*result_of)() const) {
-  Job current = job;
-  if (when != AnswerWhen::kAtOnce) {
-    auto ended = AwaitJob(jobs, job.id, context, options);
-    if (!ended) return Fail(ended.error());
-    current = std::move(*ended);
-    if (when == AnswerWhen::kEndedOrDeadline && !IsTerminal(current.state)) {
-      return Fail(StillRunningAtDeadline(current));
-    }
-  }
-  collector::Job wire = ToProto(current);
-  if (current.state == JobState::kSucceeded && when != AnswerWhen::kAtOnce) {
-    response = (wire.*result_of)();
-  }
-  *response.mutable_job() = std::move(wire);
-  return {};
+std::function<void(const Job&, bool)> AnswerInto(Response& response,
+                                                 const Response& (collector::Job::*result_of)()
+                                                     const) {
+  return [&response, result_of](const Job& job, bool waited) {
+    collector::Job wire = ToProto(job);
+    if (waited && job.state == JobState::kSucceeded) response = (wire.*result_of)();
+    *response.mutable_job() = std::move(wire);
+  };
 }
 
 }  // namespace backup

@@ -15,7 +15,7 @@
 
 namespace backup {
 
-inline Result<Principal> Authenticate(const ServiceContext& ctx, grpc::ServerContext& context) {
+inline Result<Principal> Authenticate(const ServiceContext& ctx, grpc::ServerContextBase& context) {
   return ctx.access->Authenticate(context.client_metadata(), context.auth_context().get(),
                                   context.peer());
 }
@@ -43,6 +43,22 @@ grpc::Status ServeChange(const ServiceContext& ctx, grpc::ServerContext& context
   Status outcome = work(*who);
   Audit(*who, call, describe(), outcome);
   return Answer(outcome);
+}
+
+// The job `job_id`, once `who` may see it with `needed` (viewer to read, operator to
+// cancel). kInvalidArgument for an empty or over-long id, kNotFound for an unknown one.
+inline Result<Job> VisibleJob(const ServiceContext& ctx, const Principal& who,
+                              const std::string& job_id, Role needed, std::string_view call) {
+  if (job_id.empty())
+    return Fail(Error::InvalidArgument(std::string(call) + ": job_id is required"));
+  if (job_id.size() > 64) {
+    return Fail(Error::InvalidArgument(std::string(call) + ": job_id \"" + job_id.substr(0, 64) +
+                                       "...\" is not a job id"));
+  }
+  auto job = ctx.jobs->GetJob(job_id);
+  if (!job) return Fail(job.error());
+  BACKUP_TRY(Require(who, needed, job->collection.ns, call), "job " + job_id);
+  return job;
 }
 
 // The listing restriction for `who`: its namespace patterns, or none when it sees all.

@@ -5,11 +5,15 @@
 #include <filesystem>
 #include <vector>
 
+namespace asio {
+class thread_pool;
+}
+
 #include "common/data_layout.h"
 #include "control/catalog.h"
 #include "control/job_queue.h"
 #include "server/access_control.h"
-#include "server/job_waiter.h"
+#include "server/job_watch_hub.h"
 
 namespace backup {
 
@@ -21,7 +25,10 @@ struct ServiceContext {
   // Allowed backup destinations; the first is the default (layout.BackupsRoot()).
   std::vector<std::filesystem::path> backup_roots;
   int default_max_attempts = 3;
-  WaitOptions wait;
+  // Follows jobs for WatchJob streams and waiting calls; never null while serving.
+  JobWatchHub* hub = nullptr;
+  // Runs the database work of callback-API calls off gRPC's threads.
+  asio::thread_pool* call_pool = nullptr;
   // What a submission without `wait` means: true, answer when its job ends (the Collector
   // API's synchronous meaning); false, answer at once as with wait = false.
   bool wait_by_default = true;

@@ -155,7 +155,8 @@ class Chaos : public ::testing::Test {
       collector::VerifyBackupResponse verdict;
       auto s = repo_->VerifyBackup(Ctx().get(), verify, &verdict);
       ASSERT_TRUE(s.ok()) << s.error_message();
-      EXPECT_TRUE(verdict.is_valid()) << b.backup_id() << ": " << verdict.error_message();
+      EXPECT_TRUE(verdict.is_valid()) << b.backup_id() << ": " << verdict.error_message()
+                                      << "; job " << verdict.job().ShortDebugString();
     }
     EXPECT_EQ(static_cast<int>(paths.size()), kJobs);
     int db_files = 0;

@@ -1,6 +1,7 @@
 // The job queue: reads for the front-end, and the lease-fenced writes of the workers.
 #include <algorithm>
 #include <string>
+#include <unordered_map>
 
 #include "control/sqlite/scope_filter.h"
 #include "control/sqlite/sqlite_control_store.h"
@@ -162,28 +163,47 @@ Status SqliteControlStore::RecordAttempt(const Lease& lease, const Error& error)
 }
 
 Result<Job> SqliteControlStore::GetJob(const std::string& job_id) {
-  std::lock_guard lock(mu_);
-  auto stmt = db_.Prepare(SelectJobs("WHERE job_id = ?1"));
-  if (!stmt) return Fail(stmt.error());
-  stmt->Bind({job_id});
-  auto jobs = ReadJobs(*stmt);
+  auto jobs = GetJobs({job_id});
   if (!jobs) return Fail(jobs.error().Context("get job"));
   if (jobs->empty()) return Fail(Error::NotFound("job " + job_id + " not found"));
-  Job job = std::move(jobs->front());
-  auto attempts = db_.Prepare(
-      "SELECT attempt, worker, error_code, error_message, finished_at FROM job_attempts "
-      "WHERE job_id = ?1 ORDER BY attempt");
-  if (!attempts) return Fail(attempts.error());
-  attempts->Bind({job_id});
-  for (;;) {
-    auto row = attempts->Step();
-    if (!row) return Fail(row.error().Context("get job attempts"));
-    if (!*row) break;
-    job.attempts.push_back({static_cast<int>(attempts->Int(0)), attempts->Text(1),
-                            Error(static_cast<Code>(attempts->Int(2)), attempts->Text(3)),
-                            attempts->Int(4)});
+  return std::move(jobs->front());
+}
+
+Result<std::vector<Job>> SqliteControlStore::GetJobs(const std::vector<std::string>& job_ids) {
+  constexpr size_t kBatch = 500;  // bound parameters per statement
+  std::vector<Job> out;
+  for (size_t from = 0; from < job_ids.size(); from += kBatch) {
+    const size_t n = std::min(kBatch, job_ids.size() - from);
+    std::string in = "(?";
+    for (size_t i = 1; i < n; ++i) in += ",?";
+    in += ")";
+    std::lock_guard lock(mu_);
+    auto stmt = db_.Prepare(SelectJobs("WHERE job_id IN " + in));
+    if (!stmt) return Fail(stmt.error());
+    for (size_t i = 0; i < n; ++i) stmt->BindAt(static_cast<int>(i + 1), job_ids[from + i]);
+    auto jobs = ReadJobs(*stmt);
+    if (!jobs) return Fail(jobs.error().Context("get jobs"));
+    std::unordered_map<std::string, Job*> by_id;
+    for (Job& j : *jobs) by_id[j.id] = &j;
+    auto attempts = db_.Prepare(
+        "SELECT job_id, attempt, worker, error_code, error_message, finished_at FROM job_attempts "
+        "WHERE job_id IN " +
+        in + " ORDER BY job_id, attempt");
+    if (!attempts) return Fail(attempts.error());
+    for (size_t i = 0; i < n; ++i) attempts->BindAt(static_cast<int>(i + 1), job_ids[from + i]);
+    for (;;) {
+      auto row = attempts->Step();
+      if (!row) return Fail(row.error().Context("get job attempts"));
+      if (!*row) break;
+      auto found = by_id.find(attempts->Text(0));
+      if (found == by_id.end()) continue;
+      found->second->attempts.push_back(
+          {static_cast<int>(attempts->Int(1)), attempts->Text(2),
+           Error(static_cast<Code>(attempts->Int(3)), attempts->Text(4)), attempts->Int(5)});
+    }
+    for (Job& j : *jobs) out.push_back(std::move(j));
   }
-  return job;
+  return out;
 }
 
 Result<std::optional<Job>> SqliteControlStore::FindByIdempotencyKey(const std::string& key) {

@@ -70,6 +70,7 @@ class SqliteControlStore final : public JobQueue, public Catalog {
 
   // JobQueue (job_queries.cc).
   Result<Job> GetJob(const std::string& job_id) override;
+  Result<std::vector<Job>> GetJobs(const std::vector<std::string>& job_ids) override;
   Result<std::optional<Job>> FindByIdempotencyKey(const std::string& key) override;
   Result<JobPage> ListJobs(const JobQuery& query) override;
   Result<Job> CancelJob(const std::string& job_id) override;
