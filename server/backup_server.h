@@ -44,6 +44,8 @@ class BackupServer {
   ~BackupServer();
 
   int port() const { return port_; }
+  // Open WatchJob streams and calls waiting for their job.
+  int watchers() const { return hub_->followers(); }
   SqliteControlStore& store() { return host_->store(); }
   // Re-reads the auth file (SIGHUP); on error the previous tokens stay in force.
   Status ReloadAuth() { return access_->Reload(); }

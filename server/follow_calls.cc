@@ -11,11 +11,6 @@
 namespace backup {
 namespace {
 
-bool Changed(const Job& a, const Job& b) {
-  return a.state != b.state || !(a.progress == b.progress) || a.attempt != b.attempt ||
-         a.cancel_requested != b.cancel_requested;
-}
-
 const grpc::Status kClientLeft(grpc::StatusCode::CANCELLED, "the client cancelled the call");
 
 }  // namespace
@@ -25,7 +20,7 @@ const grpc::Status kClientLeft(grpc::StatusCode::CANCELLED, "the client cancelle
 grpc::ServerWriteReactor<collector::Job>* WatchStream::Start(
     const ServiceContext& ctx, grpc::CallbackServerContext* context,
     const collector::WatchJobRequest& request) {
-  std::shared_ptr<WatchStream> stream(new WatchStream(ctx));
+  std::shared_ptr<WatchStream> stream(new WatchStream(ctx, request.job_id()));
   stream->self_ = stream;
   std::lock_guard lock(stream->mu_);
   auto who = Authenticate(ctx, *context);
@@ -66,8 +61,9 @@ void WatchStream::Begin(const std::shared_ptr<WatchStream>& self, const Principa
 bool WatchStream::OnJob(const Job& job) {
   std::lock_guard lock(mu_);
   if (finished_ || finish_ || closed_) return false;
-  if (last_ && !Changed(*last_, job)) return true;
-  last_ = job;
+  const JobMark mark = JobMark::Of(job);
+  if (seen_ == mark) return true;
+  seen_ = mark;
   SendLocked(ToProto(job));
   if (!IsTerminal(job.state)) return true;
   FinishLocked(grpc::Status::OK);
@@ -76,10 +72,10 @@ bool WatchStream::OnJob(const Job& job) {
 
 void WatchStream::OnEnd(const Error& why) {
   std::lock_guard lock(mu_);
-  if (why.code() == Code::kDeadlineExceeded && last_) {
+  if (why.code() == Code::kDeadlineExceeded && seen_) {
     FinishLocked(
         grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                     "job " + last_->id + " is still " + std::string(ToString(last_->state))));
+                     "job " + job_id_ + " is still " + std::string(ToString(seen_->state))));
     return;
   }
   FinishLocked(ToGrpc(why.Context("WatchJob")));
@@ -122,6 +118,7 @@ void WatchStream::OnWriteDone(bool ok) {
     FinishLocked(finish_.value_or(kClientLeft));
     return;
   }
+  collector::Job().Swap(&writing_);  // a quiet stream keeps no copy of its last message
   if (pending_) {
     SendLocked(std::move(*pending_));
     pending_.reset();
@@ -193,6 +190,7 @@ void SubmissionCall::Begin(const std::shared_ptr<SubmissionCall>& self,
 }
 
 Status SubmissionCall::Ended(const Job& job) {
+  hooks_.answer(job, false);  // the job, so the audit line names it whatever the outcome
   if ((job.state == JobState::kFailed || job.state == JobState::kCancelled) && job.error) {
     return Fail(job.error->Context(std::string(ToString(job.kind)) + " job " + job.id + " " +
                                    std::string(ToString(job.state))));

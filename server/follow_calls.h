@@ -44,7 +44,8 @@ class WatchStream final : public grpc::ServerWriteReactor<collector::Job>, publi
   void OnDone() override;
 
  private:
-  explicit WatchStream(const ServiceContext& ctx) : ctx_(ctx) {}
+  WatchStream(const ServiceContext& ctx, std::string job_id)
+      : ctx_(ctx), job_id_(std::move(job_id)) {}
   // On the call pool: checks the job is visible to `who`, then follows it.
   void Begin(const std::shared_ptr<WatchStream>& self, const Principal& who,
              const std::string& job_id, std::chrono::system_clock::time_point deadline);
@@ -53,8 +54,9 @@ class WatchStream final : public grpc::ServerWriteReactor<collector::Job>, publi
   void FinishLocked(const grpc::Status& status);
 
   const ServiceContext& ctx_;
+  const std::string job_id_;
   mutable std::mutex mu_;
-  std::optional<Job> last_;                // guarded by mu_
+  std::optional<JobMark> seen_;            // the last state sent; guarded by mu_
   collector::Job writing_;                 // the message in flight; guarded by mu_
   bool write_in_flight_ = false;           // guarded by mu_
   std::optional<collector::Job> pending_;  // the newest state not yet sent; guarded by mu_

@@ -5,15 +5,6 @@
 #include <spdlog/spdlog.h>
 
 namespace backup {
-namespace {
-
-bool Changed(const Job& a, const Job& b) {
-  return a.state != b.state || !(a.progress == b.progress) || a.attempt != b.attempt ||
-         a.cancel_requested != b.cancel_requested;
-}
-
-}  // namespace
-
 JobWatchHub::JobWatchHub(JobQueue& jobs, WatchHubOptions options) : jobs_(jobs), options_(options) {
   thread_ = std::thread([this] { Loop(); });
 }
@@ -71,7 +62,7 @@ Status JobWatchHub::Follow(const std::shared_ptr<JobFollower>& follower, const s
     }
     if (jobs_.ChangeVersion() != seen) continue;
     auto [group, fresh] = groups_.try_emplace(job_id);
-    if (fresh) group->second.last = std::move(*job);
+    if (fresh) group->second.last = JobMark::Of(*job);
     group->second.followers.insert(follower.get());
     entries_[follower.get()] = Entry{follower, job_id, deadline};
     deadlines_.insert({deadline, follower.get()});
@@ -172,8 +163,9 @@ void JobWatchHub::Refresh() {
         }
         continue;
       }
-      if (!Changed(group->second.last, *job->second)) continue;
-      group->second.last = *job->second;
+      const JobMark mark = JobMark::Of(*job->second);
+      if (group->second.last == mark) continue;
+      group->second.last = mark;
       for (const JobFollower* f : group->second.followers) {
         delivery.emplace_back(entries_.at(f).follower, job->second);
       }

@@ -30,6 +30,20 @@ struct WatchHubOptions {
   int64_t deadline_margin_ms = 250;
 };
 
+// What tells a job's states apart for its followers: a new state, progress, attempt or
+// cancel flag is news; anything else (a lease renewal) is not.
+struct JobMark {
+  JobState state = JobState::kQueued;
+  Progress progress;
+  int attempt = 0;
+  bool cancel_requested = false;
+
+  static JobMark Of(const Job& job) {
+    return {job.state, job.progress, job.attempt, job.cancel_requested};
+  }
+  bool operator==(const JobMark&) const = default;
+};
+
 // One party following one job. Implementations guard their own state: OnJob and OnEnd may
 // run on the hub's thread while the party's own RPC thread cancels it.
 class JobFollower {
@@ -83,7 +97,7 @@ class JobWatchHub {
     Deadline deadline;
   };
   struct Group {
-    Job last;  // the state its followers have seen
+    JobMark last;  // the state its followers have seen
     std::set<const JobFollower*> followers;
   };
   using Delivery = std::vector<std::pair<std::shared_ptr<JobFollower>, const Job*>>;

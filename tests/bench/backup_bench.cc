@@ -1,7 +1,7 @@
 // backup-bench: the figures behind BENCHMARKS.md. Each scenario runs our code and its
 // baseline (the sqlite3 command line, cp) side by side in the same run, and prints one
 // JSON object per scenario, then a table. Run by hand, not by ctest:
-//   build/bin/backup-bench [--scenarios snapshot,files,queue,listing,availability,scale]
+//   build/bin/backup-bench [--scenarios snapshot,files,queue,listing,availability,scale,watch]
 //                          [--gb 1.0] [--reps 3] [--dir /var/tmp]
 #include <cstdio>
 #include <cstdlib>
@@ -87,7 +87,7 @@ namespace {
 
 int Run(int argc, char** argv) {
   Settings s;
-  std::string scenarios = "snapshot,files,queue,listing,availability,scale";
+  std::string scenarios = "snapshot,files,queue,listing,availability,scale,watch";
   std::string dir = s.dir.string();
   CLI::App app{"backup-bench: Collector Backup against sqlite3 and cp, side by side"};
   app.add_option("--scenarios", scenarios, "comma-separated")->capture_default_str();
@@ -107,6 +107,7 @@ int Run(int argc, char** argv) {
   if (chosen.count("listing")) Listing(s);
   if (chosen.count("availability")) Availability(s);
   if (chosen.count("scale")) Scale(s);
+  if (chosen.count("watch")) Watch(s);
   PrintTable();
   return 0;
 }

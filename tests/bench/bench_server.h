@@ -57,5 +57,6 @@ void Queue(const Settings& s);
 void Listing(const Settings& s);
 void Availability(const Settings& s);
 void Scale(const Settings& s);
+void Watch(const Settings& s);
 
 }  // namespace backup::bench
