@@ -97,10 +97,15 @@ class Catalog {
   virtual Status FinishDeleteBackup(const std::string& backup_id) = 0;
 
   // --- The restore journal --------------------------------------------------------------
-  // Once RecordRestoreIntent() has committed, the restore only rolls forward: a retry
-  // finishes the swap, and the job is never failed. kAborted when the lease was lost.
+  // Once RecordRestoreIntent() has committed, a failed attempt goes back to the queue to
+  // finish the swap (FinishJob requeues it) until the restore's last attempt, which either
+  // finishes or puts the old collection back and abandons the intent, after which the job
+  // ends FAILED. kAborted when the lease was lost.
   virtual Status RecordRestoreIntent(const Lease& lease) = 0;
   virtual Result<bool> HasRestoreIntent(const std::string& job_id) = 0;
+  // Clears the intent (the last attempt gave up, the old collection is back in place), so
+  // the job's failure is final. Fenced by `lease`.
+  virtual Status AbandonRestoreIntent(const Lease& lease) = 0;
   // Registers (or updates) the restored collection, marks the job SUCCEEDED with
   // `result` and clears the intent, in one transaction fenced by `lease`.
   virtual Status CompleteRestore(const Lease& lease, const CollectionRecord& collection,

@@ -124,6 +124,64 @@ TEST_F(RestoreTest, OverwriteFalseLeavesExistingCollectionUntouched) {
   EXPECT_TRUE(server_->store().ListJobs({.kind = JobKind::kRestore})->jobs.empty());
 }
 
+// Past its intent, a restore whose swap keeps failing (an application holds the
+// destination's write lock) stops at max_attempts, FAILED with its reason, and the
+// destination is the old collection: its database, its files, its registry row, and no
+// temporary copy beside them. Once the lock is gone the same restore succeeds.
+TEST_F(RestoreTest, PastItsIntentAFailingSwapStopsAtMaxAttemptsAndKeepsTheOldCollection) {
+  StopServer();
+  options_.default_max_attempts = 2;
+  options_.host.restore_lock_wait_ms = 200;
+  options_.host.pool.retry_base_ms = 50;
+  StartServer(2);
+  auto b = MakeBackup(100, 3);
+  const auto db = layout().CollectionDb({"prod", "users"});
+  const auto files = layout().CollectionFilesDir({"prod", "users"});
+  FillRecords(db, 5, 100, 100'000);  // the collection moves on after the backup
+  WriteFiles(files, 5, 2048);
+  const std::string dump_before = CanonicalDump(db);
+  const auto files_before = FileTree(files);
+  auto app = sql::Database::Open(db.string(), {});
+  ASSERT_TRUE(app);
+  ASSERT_TRUE(app->Exec("BEGIN IMMEDIATE"));  // the write lock, held throughout
+
+  collector::RestoreBackupResponse response;
+  auto status = Restore(b.backup_id(), "prod", "users", true, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_NE(status.error_message().find("gave up after 2 attempts; the destination keeps its "
+                                        "old collection"),
+            std::string::npos)
+      << status.error_message();
+  auto restores = server_->store().ListJobs({.kind = JobKind::kRestore});
+  ASSERT_TRUE(restores);
+  ASSERT_EQ(restores->jobs.size(), 1u);
+  const Job& job = restores->jobs[0];
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_EQ(job.attempt, 2);
+  EXPECT_FALSE(*server_->store().HasRestoreIntent(job.id));
+
+  ASSERT_TRUE(app->Exec("ROLLBACK"));
+  app = Fail(Error::Internal("closed"));
+  EXPECT_EQ(CanonicalDump(db), dump_before);
+  EXPECT_EQ(FileTree(files), files_before);
+  for (const fs::path& folder : {db.parent_path(), files.parent_path()}) {
+    for (const auto& e : fs::directory_iterator(folder)) {
+      const std::string name = e.path().filename().string();
+      EXPECT_EQ(name.find(".restoring-"), std::string::npos) << e.path();
+      EXPECT_EQ(name.find(".old-"), std::string::npos) << e.path();
+    }
+  }
+  auto registered = server_->store().GetCollection({"prod", "users"});
+  ASSERT_TRUE(registered);
+  EXPECT_EQ(registered->labels.count("restored_from_backup"), 0u);
+
+  status = Restore(b.backup_id(), "prod", "users", true, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.records_restored(), 100);
+  EXPECT_EQ(server_->store().GetCollection({"prod", "users"})->labels.at("restored_from_backup"),
+            b.backup_id());
+}
+
 TEST_F(RestoreTest, CorruptBackupFailsWithDataLossAndTouchesNothing) {
   auto b = MakeBackup(500, 0);
   {

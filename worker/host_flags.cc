@@ -16,6 +16,7 @@ WorkerHostOptions HostFlags::ToOptions() const {
   options.pool.lease_ms = static_cast<int64_t>(lease_s * 1000);
   options.pool.shutdown_grace_ms = static_cast<int64_t>(grace_s * 1000);
   options.pool.job_retention_ms = static_cast<int64_t>(retention_days * 86'400'000);
+  options.restore_lock_wait_ms = static_cast<int>(restore_lock_wait_s * 1000);
   return options;
 }
 
@@ -37,6 +38,11 @@ void AddHostFlags(CLI::App& app, HostFlags& flags, int min_workers) {
                  "on SIGTERM, how long running jobs may finish")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--restore-lock-wait-seconds", flags.restore_lock_wait_s,
+                 "how long a restore waits for an application's lock on the destination "
+                 "database before the attempt fails")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 3600.0));
   app.add_option("--job-retention-days", flags.retention_days,
                  "finished jobs are pruned after this")
       ->capture_default_str()

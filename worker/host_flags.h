@@ -18,6 +18,7 @@ struct HostFlags {
   int workers = 2;  // replaced by the number of cores in AddHostFlags
   double lease_s = 30;
   double grace_s = 10;
+  double restore_lock_wait_s = 10;
   double retention_days = 7;
   std::string log_format = "text";
   std::string log_level = "info";

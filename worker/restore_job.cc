@@ -168,10 +168,11 @@ Status PrepareFiles(const BackupRecord& backup, const std::vector<ManifestEntry>
 
 // Puts the prepared database in place (see the header). Idempotent: a retry after a
 // crash at any point finishes it.
-Status SwapDatabase(const RestorePaths& p) {
+Status SwapDatabase(const RestorePaths& p, int lock_wait_ms) {
   if (!Exists(p.temp_db)) return {};  // swapped by an earlier attempt
   if (Exists(p.db)) {
-    auto dest = sql::Database::Open(p.db.string(), {.create = false});
+    auto dest =
+        sql::Database::Open(p.db.string(), {.create = false, .busy_timeout_ms = lock_wait_ms});
     if (!dest) return Fail(dest.error().Context("open destination"));
     BACKUP_TRY(dest->Exec("PRAGMA synchronous=FULL"), "open destination");
     auto src = sql::Database::Open(p.temp_db.string(), {.read_only = true});
@@ -198,19 +199,33 @@ Status SwapDatabase(const RestorePaths& p) {
   return FsyncDir(p.db.parent_path());
 }
 
+// Puts the restored files folder in place, keeping the old one (an empty folder when
+// there was none) at `old_files` until the restore is registered, so it can be put back.
 Status SwapFiles(const RestorePaths& p) {
+  if (!Exists(p.temp_files)) return {};  // no files in the backup, or swapped already
   std::error_code ec;
-  if (Exists(p.temp_files)) {
-    if (Exists(p.files) && !Exists(p.old_files)) {
+  if (!Exists(p.old_files)) {
+    if (Exists(p.files)) {
       fs::rename(p.files, p.old_files, ec);
       if (ec) return Fail(Error::FromErrno(ec.value(), "move the old files folder aside"));
+    } else {
+      BACKUP_TRY(CreatePrivateDir(p.old_files), "files folder");
     }
-    BACKUP_TRY(RemoveAll(p.files), "files folder");  // only a partial leftover can be here
-    fs::rename(p.temp_files, p.files, ec);
-    if (ec) return Fail(Error::FromErrno(ec.value(), "rename restored files into place"));
-    BACKUP_TRY(FsyncDir(p.files.parent_path()), "files folder");
   }
-  return RemoveAll(p.old_files);
+  BACKUP_TRY(RemoveAll(p.files), "files folder");  // only a partial leftover can be here
+  fs::rename(p.temp_files, p.files, ec);
+  if (ec) return Fail(Error::FromErrno(ec.value(), "rename restored files into place"));
+  return FsyncDir(p.files.parent_path());
+}
+
+// Undoes SwapFiles: the old files folder goes back where it was.
+Status RollBackFiles(const RestorePaths& p) {
+  if (!Exists(p.old_files)) return {};
+  BACKUP_TRY(RemoveAll(p.files), "remove the restored files folder");
+  std::error_code ec;
+  fs::rename(p.old_files, p.files, ec);
+  if (ec) return Fail(Error::FromErrno(ec.value(), "put the old files folder back"));
+  return FsyncDir(p.files.parent_path());
 }
 
 // "collection.db.restoring-job-1a2b-wal" -> "job-1a2b"; "" when not a restore leftover.
@@ -345,6 +360,31 @@ Status RestoreJob::Register(const Plan& plan, JobContext& ctx) const {
   return {};
 }
 
+Status RestoreJob::Swap(const Plan& plan, JobContext& ctx) const {
+  ctx.SetPhase("swap");
+  BACKUP_TRY(SwapFiles(plan.paths), "restore files");
+  BACKUP_TRY(SwapDatabase(plan.paths, options_.lock_wait_ms), "restore database");
+  BACKUP_TRY(Register(plan, ctx), "restore");
+  if (auto removed = RemoveAll(plan.paths.old_files); !removed) {
+    spdlog::warn("{} restored; the old files folder stays at {}: {}", ctx.LogTag(),
+                 plan.paths.old_files.string(), removed.error().message());
+  }
+  return {};
+}
+
+Status RestoreJob::GiveUp(const Plan& plan, JobContext& ctx, const Error& why) const {
+  const RestorePaths& p = plan.paths;
+  spdlog::error("{} giving up on attempt {} of {}: {}; putting the old collection back",
+                ctx.LogTag(), ctx.lease().attempt, ctx.job().max_attempts, why.message());
+  BACKUP_TRY(RollBackFiles(p), "give up restore");
+  BACKUP_TRY(RemoveDbFiles(p.temp_db), "give up restore");
+  BACKUP_TRY(RemoveAll(p.temp_files), "give up restore");
+  BACKUP_TRY(catalog_.AbandonRestoreIntent(ctx.lease()), "give up restore");
+  if (!plan.existing) RemoveEmptyFolders(p);
+  return Fail(why.Context("restore gave up after " + std::to_string(ctx.lease().attempt) +
+                          " attempts; the destination keeps its old collection"));
+}
+
 Status RestoreJob::Run(JobContext& ctx) {
   auto plan = MakePlan(ctx.job());
   if (!plan) return Fail(plan.error());
@@ -354,11 +394,14 @@ Status RestoreJob::Run(JobContext& ctx) {
       return staged;
     }
   }
-  // Past the intent: only roll forward.
-  ctx.SetPhase("swap");
-  BACKUP_TRY(SwapDatabase(plan->paths), "restore database");
-  BACKUP_TRY(SwapFiles(plan->paths), "restore files");
-  return Register(*plan, ctx);
+  auto swapped = Swap(*plan, ctx);
+  const bool last_attempt = ctx.lease().attempt >= ctx.job().max_attempts;
+  // Once the database is replaced only the registration is left: retried, never undone.
+  if (swapped || !last_attempt || !Exists(plan->paths.temp_db) ||
+      ctx.stop_reason() != StopReason::kNone) {
+    return swapped;
+  }
+  return GiveUp(*plan, ctx, swapped.error());
 }
 
 }  // namespace backup

@@ -64,7 +64,10 @@ void WorkerHost::MakePool() {
                     std::make_unique<BackupJob>(catalog(), store_->clock(),
                                                 BackupJobOptions{.data_root = layout_.root(),
                                                                  .backup_roots = backup_roots_}));
-  pool_->SetHandler(JobKind::kRestore, std::make_unique<RestoreJob>(catalog(), layout_));
+  pool_->SetHandler(
+      JobKind::kRestore,
+      std::make_unique<RestoreJob>(
+          catalog(), layout_, RestoreJobOptions{.lock_wait_ms = options_.restore_lock_wait_ms}));
   pool_->SetHandler(JobKind::kVerify, std::make_unique<VerifyJob>(catalog(), store_->clock()));
 }
 

@@ -23,6 +23,8 @@ struct WorkerHostOptions {
   // Further folders backups may be written to, besides <data_dir>/backups (must exist).
   std::vector<std::filesystem::path> extra_backup_roots;
   WorkerPoolOptions pool;  // pool.threads = 0: this process runs no jobs
+  // How long a restore's swap waits for an application's lock on the destination.
+  int restore_lock_wait_ms = 10'000;
 };
 
 class WorkerHost {

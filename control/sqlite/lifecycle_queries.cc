@@ -90,6 +90,12 @@ Status SqliteControlStore::RecordRestoreIntent(const Lease& lease) {
   });
 }
 
+Status SqliteControlStore::AbandonRestoreIntent(const Lease& lease) {
+  return FencedWrite(lease, "abandon restore intent", kTouchJob, {Now()}, [&] {
+    return db_.Run("DELETE FROM restore_intents WHERE job_id = ?1", {lease.job_id});
+  });
+}
+
 Result<bool> SqliteControlStore::HasRestoreIntent(const std::string& job_id) {
   std::lock_guard lock(mu_);
   auto n = db_.QueryInt("SELECT count(*) FROM restore_intents WHERE job_id = ?1", {job_id});

@@ -65,6 +65,7 @@ class SqliteControlStore final : public JobQueue, public Catalog {
   Status FinishDeleteBackup(const std::string& backup_id) override;
   Status RecordRestoreIntent(const Lease& lease) override;
   Result<bool> HasRestoreIntent(const std::string& job_id) override;
+  Status AbandonRestoreIntent(const Lease& lease) override;
   Status CompleteRestore(const Lease& lease, const CollectionRecord& collection,
                          const std::string& result) override;
 
