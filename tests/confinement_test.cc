@@ -6,12 +6,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
 #include "common/beneath.h"
 #include "common/sqlite.h"
+#include "common/test_point.h"
 #include "tests/server_fixture.h"
 
 namespace backup::testing {
@@ -55,6 +57,17 @@ class ConfinementTest : public ServerTest {
     request.set_wait(true);
     collector::RestoreBackupResponse response;
     return repo_->RestoreBackup(Ctx(30).get(), request, &response);
+  }
+
+  bool Verify(const std::string& backup_id) {
+    collector::VerifyBackupRequest request;
+    request.set_backup_id(backup_id);
+    request.set_wait(true);
+    collector::VerifyBackupResponse response;
+    auto status = repo_->VerifyBackup(Ctx(30).get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_TRUE(response.is_valid()) << response.error_message();
+    return status.ok() && response.is_valid();
   }
 
   std::string GoodBackup() {
@@ -142,6 +155,121 @@ TEST_F(ConfinementTest, AFilesFolderThatIsALinkIsNotCopiedAtAll) {
   EXPECT_EQ(r.backup().file_count(), 0);
   EXPECT_EQ(r.files_skipped(), 1);
   EXPECT_TRUE(FileTree(r.backup().storage_path() + ".files").empty());
+}
+
+constexpr std::string_view kCopyStarts = "backup: files listed, copy starts";
+
+// Everything under `dir` that holds the outside secret.
+std::vector<std::string> HoldingTheSecret(const fs::path& dir) {
+  std::vector<std::string> found;
+  for (const auto& [path, content] : FileTree(dir)) {
+    if (content.find("root-only secret") != std::string::npos) found.push_back(path);
+  }
+  return found;
+}
+
+// A subfolder swapped for a link to a secret folder after the files were listed and
+// before they are copied (a test point stops the job there): its files are skipped, not
+// read through the link.
+TEST_F(ConfinementTest, ASubfolderSwappedForALinkMidJobIsSkippedNotFollowed) {
+  CreateCollection("prod", "users", 10, 0);
+  const fs::path files = layout().CollectionFilesDir({"prod", "users"});
+  fs::create_directories(files / "docs");
+  std::ofstream(files / "docs" / "a.txt") << "mine";
+  std::ofstream(files / "top.txt") << "top";
+  std::ofstream(outside_ / "a.txt") << "root-only secret";
+  const auto outside_before = FileTree(outside_);
+  std::atomic<bool> swapped{false};
+  SetTestPointHook([&](std::string_view point) {
+    if (point != kCopyStarts) return;
+    fs::rename(files / "docs", files / "docs-moved");
+    fs::create_directory_symlink(outside_, files / "docs");
+    swapped = true;
+  });
+  collector::BackupCollectionResponse r;
+  auto status = BackupAndWait("prod", "users", true, &r);
+  SetTestPointHook({});
+  ASSERT_TRUE(swapped);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(std::set<std::string>(r.skipped_files().begin(), r.skipped_files().end()),
+            std::set<std::string>{"docs/a.txt"});
+  const fs::path copied = r.backup().storage_path() + ".files";
+  EXPECT_EQ(FileTree(copied), (std::map<std::string, std::string>{{"top.txt", "top"}}));
+  EXPECT_TRUE(HoldingTheSecret(fs::path(r.backup().storage_path()).parent_path()).empty());
+  EXPECT_EQ(FileTree(outside_), outside_before);
+  EXPECT_TRUE(Verify(r.backup().backup_id()));
+}
+
+// A file that grows after the listing (here: between listing and copy) is recorded as it
+// was copied, so a verify of the untouched backup passes.
+TEST_F(ConfinementTest, AFileThatGrowsWhileBackedUpIsRecordedAsCopied) {
+  CreateCollection("prod", "users", 10, 0);
+  const fs::path files = layout().CollectionFilesDir({"prod", "users"});
+  std::ofstream(files / "log.txt") << "start";
+  SetTestPointHook([&](std::string_view point) {
+    if (point == kCopyStarts)
+      std::ofstream(files / "log.txt", std::ios::app) << std::string(100'000, 'x');
+  });
+  collector::BackupCollectionResponse r;
+  auto status = BackupAndWait("prod", "users", true, &r);
+  SetTestPointHook({});
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const fs::path copied = fs::path(r.backup().storage_path() + ".files") / "log.txt";
+  const auto db_bytes = static_cast<int64_t>(fs::file_size(r.backup().storage_path()));
+  EXPECT_EQ(r.backup().size_bytes(), db_bytes + static_cast<int64_t>(fs::file_size(copied)));
+  EXPECT_TRUE(Verify(r.backup().backup_id()));
+}
+
+// The backup's destination folder swapped for a link to a folder outside the roots while
+// the job runs (after it pinned the folder): nothing is written outside, and the backup
+// stays in the pinned folder, where a delete through the link is refused.
+TEST_F(ConfinementTest, ADestinationFolderSwappedForALinkMidJobWritesNothingOutside) {
+  CreateCollection("prod", "users", 10, 1);
+  const fs::path dest_dir = layout().BackupsRoot() / "prod" / "users";
+  std::atomic<bool> swapped{false};
+  SetTestPointHook([&](std::string_view point) {
+    if (point != kCopyStarts) return;
+    fs::rename(dest_dir, dest_dir.string() + "-moved");
+    fs::create_directory_symlink(outside_, dest_dir);
+    swapped = true;
+  });
+  const auto outside_before = FileTree(outside_);
+  collector::BackupCollectionResponse r;
+  auto status = BackupAndWait("prod", "users", true, &r);
+  SetTestPointHook({});
+  ASSERT_TRUE(swapped);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(FileTree(outside_), outside_before);
+  const fs::path landed = dest_dir.string() + "-moved";
+  EXPECT_TRUE(fs::exists(landed / (r.backup().backup_id() + ".db")));
+  collector::DeleteBackupRequest del;
+  del.set_backup_id(r.backup().backup_id());
+  collector::DeleteBackupResponse deleted;
+  auto refused = repo_->DeleteBackup(Ctx().get(), del, &deleted);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED) << refused.error_message();
+  EXPECT_EQ(FileTree(outside_), outside_before);
+}
+
+// The destination folder swapped for a link after the submission's check and before a
+// worker starts the job: the job fails on the link, and nothing is written outside.
+TEST_F(ConfinementTest, ADestinationFolderSwappedBeforeTheJobStartsFailsIt) {
+  CreateCollection("prod", "users", 10, 0);
+  Watch(Backup("prod", "users").job().job_id());  // makes the destination folder
+  StopServer();
+  StartServer(0);  // the next job waits in the queue
+  const auto queued = Backup("prod", "users");
+  const fs::path dest_dir = layout().BackupsRoot() / "prod" / "users";
+  fs::rename(dest_dir, dest_dir.string() + "-moved");
+  fs::create_directory_symlink(outside_, dest_dir);
+  const auto outside_before = FileTree(outside_);
+  StopServer();
+  StartServer(2);
+  auto seen = Watch(queued.job().job_id());
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back().state(), collector::FAILED);
+  EXPECT_NE(seen.back().error().message().find("link"), std::string::npos)
+      << seen.back().error().message();
+  EXPECT_EQ(FileTree(outside_), outside_before);
 }
 
 TEST_F(ConfinementTest, AFifoInPlaceOfTheDatabaseFailsTheJobAtOnce) {

@@ -11,6 +11,7 @@
 #include "common/beneath.h"
 #include "common/fs.h"
 #include "common/names.h"
+#include "common/test_point.h"
 #include "common/wire.h"
 #include "worker/file_tree.h"
 #include "worker/snapshot.h"
@@ -168,6 +169,7 @@ Result<std::vector<ManifestEntry>> BackupJob::CopyFiles(const Plan& plan, Attemp
                                                         JobContext& ctx) const {
   if (!plan.backup.includes_files) return std::vector<ManifestEntry>{};
   ctx.SetPhase("files");
+  TestPoint("backup: files listed, copy starts");
   std::vector<SourceFile> none;
   const std::vector<SourceFile>& files = plan.files_dir ? plan.listing.files : none;
   auto copied = plan.files_dir
