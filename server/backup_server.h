@@ -25,7 +25,7 @@ struct BackupServerOptions {
   std::string listen = "127.0.0.1:50051";  // port 0 picks a free port (see port())
   int default_max_attempts = 3;
   WatchHubOptions watch;                 // the cap on open WatchJob streams and waiting calls
-  int call_threads = 4;                  // run the database work of callback-API calls
+  int call_threads = 32;                 // run the database work of callback-API calls
   bool wait_by_default = true;           // see ServiceContext::wait_by_default
   int64_t shutdown_deadline_ms = 2'000;  // open streams are cancelled after this
   TlsOptions tls;                        // no cert: plaintext

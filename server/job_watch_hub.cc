@@ -127,52 +127,57 @@ void JobWatchHub::Loop() {
     const uint64_t now = jobs_.ChangeVersion();
     if (now != seen || stale) {
       seen = now;
-      stale = false;
-      Refresh();
+      stale = !Refresh();
     }
     ExpireDeadlines();
   }
 }
 
-void JobWatchHub::Refresh() {
+bool JobWatchHub::Refresh() {
   std::vector<std::string> ids;
   {
     std::lock_guard lock(mu_);
     ids.reserve(groups_.size());
     for (const auto& [id, group] : groups_) ids.push_back(id);
   }
-  if (ids.empty()) return;
+  if (ids.empty()) return true;
   auto read = jobs_.GetJobs(ids);
   if (!read) {
     spdlog::warn("watch: reading {} followed jobs: {}", ids.size(), read.error().message());
-    return;
+    return false;
   }
-  std::unordered_map<std::string, const Job*> by_id;
-  for (const Job& j : *read) by_id[j.id] = &j;
-  Delivery delivery;
   std::vector<std::shared_ptr<JobFollower>> vanished;
-  {
-    std::lock_guard lock(mu_);
-    for (const std::string& id : ids) {
-      auto group = groups_.find(id);
-      if (group == groups_.end()) continue;  // its followers left meanwhile
-      auto job = by_id.find(id);
-      if (job == by_id.end()) {
-        for (const JobFollower* f : std::set(group->second.followers)) {
-          vanished.push_back(EraseLocked(f));
-        }
-        continue;
-      }
-      const JobMark mark = JobMark::Of(*job->second);
-      if (group->second.last == mark) continue;
-      group->second.last = mark;
-      for (const JobFollower* f : group->second.followers) {
-        delivery.emplace_back(entries_.at(f).follower, job->second);
-      }
-    }
-  }
+  const Delivery delivery = Route(ids, *read, vanished);
   for (const auto& f : vanished) f->OnEnd(Error::NotFound("the job was pruned"));
   Deliver(delivery);
+  return true;
+}
+
+JobWatchHub::Delivery JobWatchHub::Route(const std::vector<std::string>& ids,
+                                         const std::vector<Job>& read,
+                                         std::vector<std::shared_ptr<JobFollower>>& vanished) {
+  std::unordered_map<std::string, const Job*> by_id;
+  for (const Job& j : read) by_id[j.id] = &j;
+  Delivery delivery;
+  std::lock_guard lock(mu_);
+  for (const std::string& id : ids) {
+    auto group = groups_.find(id);
+    if (group == groups_.end()) continue;  // its followers left meanwhile
+    auto job = by_id.find(id);
+    if (job == by_id.end()) {
+      for (const JobFollower* f : std::set(group->second.followers)) {
+        vanished.push_back(EraseLocked(f));
+      }
+      continue;
+    }
+    const JobMark mark = JobMark::Of(*job->second);
+    if (group->second.last == mark) continue;
+    group->second.last = mark;
+    for (const JobFollower* f : group->second.followers) {
+      delivery.emplace_back(entries_.at(f).follower, job->second);
+    }
+  }
+  return delivery;
 }
 
 void JobWatchHub::Deliver(const Delivery& delivery) {

@@ -103,8 +103,13 @@ class JobWatchHub {
   using Delivery = std::vector<std::pair<std::shared_ptr<JobFollower>, const Job*>>;
 
   void Loop();
-  // Re-reads every followed job and tells the followers of those that changed.
-  void Refresh();
+  // Re-reads every followed job and tells the followers of those that changed. False
+  // when the jobs could not be read (tried again at the next tick).
+  bool Refresh();
+  // Which followers hear of which of the `read` jobs (those whose mark changed); the
+  // followers of `ids` not read (pruned) are removed into `vanished`.
+  Delivery Route(const std::vector<std::string>& ids, const std::vector<Job>& read,
+                 std::vector<std::shared_ptr<JobFollower>>& vanished);
   // Ends the followers whose deadline came.
   void ExpireDeadlines();
   // REQUIRES: mu_ held. Removes `f` from every index; returns its entry's follower.

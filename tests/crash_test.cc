@@ -107,9 +107,10 @@ TEST(RestoreCrash, KilledAtAnyPointLeavesTheOldOrTheNewCollectionAndFinishesAfte
     const std::string now = CanonicalDump(layout.CollectionDb(users));
     EXPECT_TRUE(now == old_dump || now == new_dump);
     const bool files_new = FileTree(layout.CollectionFilesDir(users)) == new_files;
-    // The database is swapped before the files, and the journal rolls the rest forward, so
-    // new files beside the old database would mean the order was broken.
-    EXPECT_FALSE(files_new && now == old_dump);
+    // The files are swapped before the database (they can still be put back until the
+    // database is replaced), and the journal rolls the rest forward, so the new database
+    // beside anything but the new files would mean the order was broken.
+    EXPECT_FALSE(!files_new && now == new_dump);
     std::printf("killed after %d ms: database %s, files %s\n", delay_ms,
                 now == new_dump ? "new" : "old", files_new ? "new" : "old");
 

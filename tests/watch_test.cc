@@ -152,8 +152,10 @@ TEST_F(WatchTest, StreamsAndWaitingCallsHoldNoThreadEach) {
   const int threads_before = ThreadsOfThisProcess();
 
   std::vector<std::unique_ptr<WatchReader>> streams;
+  streams.reserve(kStreams);
   for (int i = 0; i < kStreams; ++i) streams.push_back(std::make_unique<WatchReader>(*jobs_, job));
   std::vector<std::unique_ptr<WaitingBackup>> waiting;
+  waiting.reserve(kWaiting);
   for (int i = 0; i < kWaiting; ++i) {
     waiting.push_back(std::make_unique<WaitingBackup>(*repo_, "ns", "c"));
   }
