@@ -53,8 +53,10 @@ Status BackupJobsService::DoListJobs(const Principal& who,
   auto page = ctx_.jobs->ListJobs(query);
   if (!page) return Fail(page.error().Context("list jobs"));
   *response.mutable_status() = OkStatus();
-  for (const Job& j : page->jobs) *response.add_jobs() = ToProto(j);
-  response.set_next_page_token(page->next_page_token);
+  response.set_next_page_token(FillPage(
+      page->jobs, page->next_page_token,
+      [&](const Job& j) -> const collector::Job& { return *response.add_jobs() = ToProto(j); },
+      [](const Job& j) { return std::to_string(j.seq); }));
   return {};
 }
 

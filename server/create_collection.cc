@@ -76,8 +76,12 @@ Status CollectionRepoService::DoDiscover(const Principal& who,
   auto page = ctx_.catalog->Discover(query);
   if (!page) return Fail(page.error().Context("discover"));
   *response.mutable_status() = OkStatus();
-  for (const CollectionRecord& c : page->collections) *response.add_collections() = ToProto(c);
-  response.set_next_page_token(page->next_page_token);
+  response.set_next_page_token(FillPage(
+      page->collections, page->next_page_token,
+      [&](const CollectionRecord& c) -> const collector::Collection& {
+        return *response.add_collections() = ToProto(c);
+      },
+      [](const CollectionRecord& c) { return c.name.Key(); }));
   return {};
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <google/protobuf/map.h>
 
@@ -37,6 +38,24 @@ inline Result<int> PageSize(int requested) {
   constexpr int kMax = 1000;
   if (requested < 0) return Fail(Error::InvalidArgument("page_size is negative"));
   return requested == 0 ? kDefault : std::min(requested, kMax);
+}
+
+// The most a list answer carries before its page stops early: gRPC's default message
+// limit is 4 MiB, and one item's labels or metadata may reach ~280 KB (64 x 4 KB).
+constexpr size_t kMaxPageBytes = 3 << 20;
+
+// Adds `items` to a list answer, `add(item)` returning the message it added, until the
+// added messages pass kMaxPageBytes. Returns the next page's token: `token_of(item)` of
+// the last item added when the page stopped early, else `next_token` (the store's).
+template <typename Item, typename Add, typename TokenOf>
+std::string FillPage(const std::vector<Item>& items, const std::string& next_token, Add&& add,
+                     TokenOf&& token_of) {
+  size_t bytes = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    bytes += add(items[i]).ByteSizeLong();
+    if (bytes > kMaxPageBytes && i + 1 < items.size()) return token_of(items[i]);
+  }
+  return next_token;
 }
 
 }  // namespace backup

@@ -358,6 +358,75 @@ TEST_F(BackupEndToEnd, ListBackupsPagesByTokenAndByMessageSize) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// ListJobs and Discover stop a page early by size too: 16 finished jobs whose results carry
+// 256 KB of metadata each, and 16 collections with 256 KB of labels each.
+TEST_F(BackupEndToEnd, ListJobsAndDiscoverPageByMessageSize) {
+  CreateCollection("prod", "a", 5);
+  std::map<std::string, std::string> big;
+  for (int k = 0; k < 64; ++k) big["k" + std::to_string(k)] = std::string(4000, 'm');
+  std::set<std::string> jobs_made;
+  for (int i = 0; i < 16; ++i) {
+    collector::BackupCollectionRequest request;
+    request.set_wait(true);
+    request.mutable_collection()->set_namespace_("prod");
+    request.mutable_collection()->set_name("a");
+    request.mutable_metadata()->insert(big.begin(), big.end());
+    collector::BackupCollectionResponse response;
+    auto status = repo_->BackupCollection(Ctx().get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    jobs_made.insert(response.job().job_id());
+  }
+  std::vector<std::string> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    collector::ListJobsRequest request;
+    request.set_page_size(1000);
+    request.set_page_token(token);
+    collector::ListJobsResponse response;
+    auto status = jobs_->ListJobs(Ctx().get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_LT(response.ByteSizeLong(), 4u << 20);
+    for (const auto& j : response.jobs()) seen.push_back(j.job_id());
+    token = response.next_page_token();
+  } while (!token.empty() && ++pages < 20);
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()), jobs_made);
+  EXPECT_EQ(seen.size(), 16u) << "no job twice";
+  EXPECT_GE(pages, 1) << "one page cannot hold them all";
+
+  std::set<std::string> made{"prod/a"};
+  for (int i = 0; i < 16; ++i) {
+    collector::CreateCollectionRequest request;
+    request.mutable_collection()->set_namespace_("labelled");
+    request.mutable_collection()->set_name("c" + std::to_string(i));
+    request.mutable_collection()->mutable_metadata()->mutable_labels()->insert(big.begin(),
+                                                                               big.end());
+    collector::CreateCollectionResponse response;
+    auto status = repo_->CreateCollection(Ctx().get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    made.insert("labelled/c" + std::to_string(i));
+  }
+  std::vector<std::string> found;
+  token.clear();
+  pages = 0;
+  do {
+    collector::DiscoverRequest request;
+    request.set_page_size(1000);
+    request.set_page_token(token);
+    collector::DiscoverResponse response;
+    auto status = repo_->Discover(Ctx().get(), request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_LT(response.ByteSizeLong(), 4u << 20);
+    for (const auto& c : response.collections()) {
+      found.push_back(c.namespace_() + "/" + c.name());
+    }
+    token = response.next_page_token();
+  } while (!token.empty() && ++pages < 20);
+  EXPECT_EQ(std::set<std::string>(found.begin(), found.end()), made);
+  EXPECT_EQ(found.size(), made.size()) << "no collection twice";
+  EXPECT_GE(pages, 1) << "one page cannot hold them all";
+}
+
 TEST_F(BackupEndToEnd, UnknownJobIsNotFound) {
   collector::GetJobRequest request;
   request.set_job_id("job-nope");
