@@ -50,10 +50,8 @@ Result<fs::path> ResolveDestination(const ServiceContext& ctx, const CollectionN
   return resolved;
 }
 
-// A ListBackups page: at most this many backups, and no more once the answer passes this
-// size (gRPC's default message limit is 4 MiB; one backup's metadata may be 256 KiB).
+// A ListBackups page: at most this many backups (and no more than kMaxPageBytes).
 constexpr int kMaxBackupsPage = 1000;
-constexpr size_t kMaxBackupsPageBytes = 3 << 20;
 
 // "<timestamp>.<created_at_ms>.<backup_id>" of the last backup on the page.
 std::string EncodeBackupsPageToken(const BackupRecord& last) {
@@ -197,19 +195,18 @@ Status CollectionRepoService::DoListBackups(const Principal& who,
   if (!list) return Fail(list.error().Context("list backups"));
   *response.mutable_status() = OkStatus();
   response.set_total_count(list->total_count);
-  const int rows = static_cast<int>(list->backups.size());
-  size_t bytes = 0;  // of the backups added so far (each sized once, not the whole answer)
-  for (int i = 0; i < rows && i < page; ++i) {
-    auto* added = response.add_backups();
-    *added = ToProto(list->backups[static_cast<size_t>(i)]);
-    bytes += added->ByteSizeLong();
-    const bool more = i + 1 < rows;
-    // Stop the page early when the message grows large (metadata can be 256 KiB a backup).
-    if (more && (i + 1 == page || bytes > kMaxBackupsPageBytes)) {
-      response.set_next_page_token(EncodeBackupsPageToken(list->backups[static_cast<size_t>(i)]));
-      break;
-    }
+  std::vector<BackupRecord>& rows = list->backups;
+  std::string next;  // the extra row fetched says another page follows this one
+  if (rows.size() > static_cast<size_t>(page)) {
+    rows.resize(static_cast<size_t>(page));
+    next = EncodeBackupsPageToken(rows.back());
   }
+  response.set_next_page_token(FillPage(
+      rows, next,
+      [&](const BackupRecord& b) -> const collector::BackupMetadata& {
+        return *response.add_backups() = ToProto(b);
+      },
+      EncodeBackupsPageToken));
   return {};
 }
 

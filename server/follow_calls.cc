@@ -190,7 +190,7 @@ void SubmissionCall::Begin(const std::shared_ptr<SubmissionCall>& self,
 }
 
 Status SubmissionCall::Ended(const Job& job) {
-  hooks_.answer(job, false);  // the job, so the audit line names it whatever the outcome
+  hooks_.answer(job, true);  // the job (and its result if it succeeded): the audit names it
   if ((job.state == JobState::kFailed || job.state == JobState::kCancelled) && job.error) {
     return Fail(job.error->Context(std::string(ToString(job.kind)) + " job " + job.id + " " +
                                    std::string(ToString(job.state))));
@@ -198,7 +198,6 @@ Status SubmissionCall::Ended(const Job& job) {
   if (hooks_.when == AnswerWhen::kEndedOrDeadline && !IsTerminal(job.state)) {
     return Fail(StillRunningAtDeadline(job));
   }
-  hooks_.answer(job, true);
   return {};
 }
 
