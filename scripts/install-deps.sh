@@ -3,7 +3,11 @@
 set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config sqlite3 libsqlite3-dev libgrpc++-dev libprotobuf-dev
   protobuf-compiler protobuf-compiler-grpc libasio-dev libspdlog-dev libexpected-dev libssl-dev
-  libcli11-dev libgtest-dev libgmock-dev clang-format clang-tidy openssl)
+  libcli11-dev libgtest-dev libgmock-dev clang-format clang-tidy openssl
+  libcurl4-openssl-dev libxml2-dev libzstd-dev libsodium-dev libarchive-dev python3-botocore)
+# Node.js and npm run s3rver, the S3 protocol server of the tests; a machine that already
+# has them (from Debian or NodeSource) keeps its own.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,4 +21,11 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# s3rver (the npm registry) into the build tree, where the tests look for it.
+tools="$(cd "$(dirname "$0")/.." && pwd)/build/tools"
+if [ ! -x "$tools/node_modules/.bin/s3rver" ]; then
+  mkdir -p "$tools"
+  (cd "$tools" && npm install --no-audit --no-fund --loglevel=error s3rver@3.7.1 >/dev/null)
 fi
