@@ -102,6 +102,17 @@ struct BackupRecord {
   bool last_verify_valid = false;
   std::string last_verify_error;
   int db_mode = 0644;  // the source database's permission bits, given back by a restore
+  // Where an archive-format backup lives (see docs/backup-format.md); all empty for the
+  // plain format (a database file at storage_path and a files folder beside it).
+  std::string store;                 // the configured store's name ("local", "offsite", ...)
+  std::string object_key;            // the archive's key in that store
+  std::string compression = "none";  // "zstd" or "none"
+  std::string key_id;                // the encryption key's id; "" when not encrypted
+  int64_t stored_bytes = 0;          // the archive's size in the store
+  std::string stored_etag;           // the store's checksum of it ("" where the store has none)
+  int64_t db_bytes = 0;              // the plain snapshot's size
+
+  bool archived() const { return !object_key.empty(); }
 };
 
 // One copied file of a backup, relative to the files folder.

@@ -47,6 +47,10 @@ collector::BackupMetadata ToProto(const BackupRecord& b) {
   m.set_includes_files(b.includes_files);
   m.set_storage_path(b.storage_path);
   m.set_storage_type(b.storage_type);
+  m.set_store(b.store);
+  m.set_compression(b.archived() ? b.compression : "none");
+  m.set_key_id(b.key_id);
+  m.set_stored_bytes(b.archived() ? b.stored_bytes : b.size_bytes);
   m.mutable_metadata()->insert(b.metadata.begin(), b.metadata.end());
   m.set_state(static_cast<collector::BackupState>(b.state));
   m.set_sha256(b.sha256);

@@ -16,13 +16,12 @@
 #include "server/job_submission.h"
 #include "server/request_checks.h"
 #include "server/serve_call.h"
+#include "worker/archive_io.h"
 
 namespace backup {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr int kMaxAttemptsLimit = 10;
 
 // The destination of a new backup: the default location, or `dest_path` confined to the
 // backup roots (a folder, existing or ending in '/', receives "<backup_id>.db").
@@ -84,6 +83,46 @@ int64_t UnixNanos() {
 
 }  // namespace
 
+// Where a new backup goes. dest_path (the Collector API's field): the plain format, a
+// database file at that path, refused when backupd encrypts backups (it would be
+// unencrypted). Otherwise an archive in the named store (or the default one), compressed
+// and sealed as configured.
+Status CollectionRepoService::PlaceBackup(const collector::BackupCollectionRequest& request,
+                                          const CollectionName& name, const std::string& backup_id,
+                                          BackupRecord& backup) const {
+  const StoreSet& stores = *ctx_.stores;
+  if (!request.dest_path().empty()) {
+    if (!request.store().empty()) {
+      return Fail(Error::InvalidArgument("give dest_path or store, not both"));
+    }
+    if (stores.keys().current()) {
+      return Fail(Error::FailedPrecondition(
+          "backupd encrypts backups (--encryption-key-file) and a dest_path backup is a plain "
+          "database file; leave dest_path empty to back up to a store"));
+    }
+    auto dest = ResolveDestination(ctx_, name, request.dest_path(), backup_id);
+    if (!dest) return Fail(dest.error());
+    backup.storage_path = dest->string();
+    return {};
+  }
+  const std::string& store_name = request.store().empty() ? stores.default_name() : request.store();
+  BackupStore* store = stores.Find(store_name);
+  if (store == nullptr) {
+    std::string known;
+    for (const std::string& n : stores.names()) known += (known.empty() ? "" : ", ") + n;
+    return Fail(Error::InvalidArgument("no backup store \"" + store_name.substr(0, 64) +
+                                       "\" (configured: " + known + ")"));
+  }
+  const auto& key = stores.keys().current();
+  backup.store = store_name;
+  backup.object_key = ArchiveKey(name, backup_id, stores.compression(), key.has_value());
+  backup.storage_path = store->Locate(backup.object_key);
+  backup.storage_type = std::string(store->type());
+  backup.compression = stores.compression().Name();
+  backup.key_id = key ? key->id : "";
+  return {};
+}
+
 Result<Job> CollectionRepoService::EnqueueBackup(const Principal& who,
                                                  const collector::BackupCollectionRequest& request,
                                                  const CollectionName& name,
@@ -93,8 +132,7 @@ Result<Job> CollectionRepoService::EnqueueBackup(const Principal& who,
   if (!collection) return Fail(collection.error());
   const int64_t now_ms = ctx_.jobs->clock().NowMs();
   const std::string backup_id = NewBackupId(name.ns, name.name, UnixNanos());
-  auto dest = ResolveDestination(ctx_, name, request.dest_path(), backup_id);
-  if (!dest) return Fail(dest.error().Context(name.Key()));
+  BACKUP_TRY(PlaceBackup(request, name, backup_id, backup), name.Key());
 
   Job job;
   job.id = NewJobId();
@@ -114,7 +152,6 @@ Result<Job> CollectionRepoService::EnqueueBackup(const Principal& who,
   backup.timestamp = now_ms / 1000;
   backup.created_at_ms = now_ms;
   backup.includes_files = request.include_files();
-  backup.storage_path = dest->string();
   backup.metadata.insert(request.metadata().begin(), request.metadata().end());
   backup.job_id = job.id;
   BACKUP_TRY(ctx_.catalog->EnqueueBackup(job, backup), name.Key());

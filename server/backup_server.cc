@@ -51,6 +51,7 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
   s->context_.catalog = &s->host_->catalog();
   s->context_.layout = s->host_->layout();
   s->context_.backup_roots = s->host_->backup_roots();
+  s->context_.stores = &s->host_->stores();
   s->context_.default_max_attempts = s->options_.default_max_attempts;
   s->hub_ = std::make_unique<JobWatchHub>(s->host_->jobs(), s->options_.watch);
   s->call_pool_ = std::make_unique<asio::thread_pool>(

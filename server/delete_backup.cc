@@ -10,7 +10,9 @@
 #include "common/wire.h"
 #include "server/collection_repo_service.h"
 #include "server/grpc_status.h"
+#include "server/request_checks.h"
 #include "server/serve_call.h"
+#include "worker/archive_io.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -50,6 +52,7 @@ Status CollectionRepoService::DoDeleteBackup(const Principal& who,
   BACKUP_TRY(Require(who, Role::kAdmin, existing->collection.ns, "DeleteBackup"), "delete");
   auto backup = ctx_.catalog->BeginDeleteBackup(request.backup_id());
   if (!backup) return Fail(backup.error().Context("delete"));
+  if (backup->archived()) return DeleteArchive(*backup, response);
   const BackupPaths paths(backup->storage_path);
   const fs::path& db = paths.db();
   // Never delete through a path that now leads outside the backup roots.
@@ -72,6 +75,39 @@ Status CollectionRepoService::DoDeleteBackup(const Principal& who,
   BACKUP_TRY(ctx_.catalog->FinishDeleteBackup(backup->id), "delete " + backup->id);
   spdlog::info("backup={} collection={} deleted, {} bytes freed", backup->id,
                backup->collection.Key(), freed);
+  *response.mutable_status() = OkStatus();
+  response.set_bytes_freed(freed);
+  return {};
+}
+
+// An archive-format backup: its archive, and whatever an attempt that was killed before it
+// could clean up left under its own key (AttemptKey), are removed from its store.
+Status CollectionRepoService::DeleteArchive(const BackupRecord& backup,
+                                            collector::DeleteBackupResponse& response) {
+  BackupStore* store = ctx_.stores->Find(backup.store);
+  if (store == nullptr) {
+    return Fail(Error::FailedPrecondition("delete: backup " + backup.id + " is in store \"" +
+                                          backup.store + "\", which backupd does not have"));
+  }
+  std::string base = backup.object_key;
+  for (int attempt = 1; attempt <= kMaxAttemptsLimit; ++attempt) {
+    if (const std::string marker = ".a" + std::to_string(attempt) + ".tar";
+        base.find(backup.id + marker) != std::string::npos) {
+      base.replace(base.find(backup.id + marker) + backup.id.size(), marker.size(), ".tar");
+    }
+  }
+  int64_t freed = 0;
+  for (int attempt = 1; attempt <= kMaxAttemptsLimit; ++attempt) {
+    const std::string key = AttemptKey(base, backup.id, attempt);
+    auto info = store->Stat(key);
+    if (!info) return Fail(info.error().Context("delete " + backup.id));
+    if (!*info) continue;
+    BACKUP_TRY(store->Delete(key), "delete " + backup.id);
+    freed += (*info)->size;
+  }
+  BACKUP_TRY(ctx_.catalog->FinishDeleteBackup(backup.id), "delete " + backup.id);
+  spdlog::info("backup={} collection={} deleted from {}, {} bytes freed", backup.id,
+               backup.collection.Key(), store->Locate(base), freed);
   *response.mutable_status() = OkStatus();
   response.set_bytes_freed(freed);
   return {};

@@ -13,6 +13,9 @@
 
 namespace backup {
 
+// The most attempts a request may ask for (max_attempts).
+inline constexpr int kMaxAttemptsLimit = 10;
+
 // At most 64 entries; keys 1-256 bytes, values at most 4096. `what` names the field.
 inline Status ValidateStringMap(const google::protobuf::Map<std::string, std::string>& map,
                                 std::string_view what) {

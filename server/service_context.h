@@ -14,6 +14,7 @@ class thread_pool;
 #include "control/job_queue.h"
 #include "server/access_control.h"
 #include "server/job_watch_hub.h"
+#include "storage/store_set.h"
 
 namespace backup {
 
@@ -24,6 +25,8 @@ struct ServiceContext {
   DataLayout layout{"./data"};
   // Allowed backup destinations; the first is the default (layout.BackupsRoot()).
   std::vector<std::filesystem::path> backup_roots;
+  // The backup stores and how new backups are written; never null while serving.
+  const StoreSet* stores = nullptr;
   int default_max_attempts = 3;
   // Follows jobs for WatchJob streams and waiting calls; never null while serving.
   JobWatchHub* hub = nullptr;

@@ -79,6 +79,9 @@ class BackupStore {
   virtual Result<std::vector<ObjectInfo>> List(std::string_view prefix) = 0;
   // Removes the object; removing one that does not exist is not an error.
   virtual Status Delete(std::string_view key) = 0;
+  // Removes what a writer of `key` that died before Commit() or Abort() (a killed process)
+  // left behind: a partial file, an incomplete multipart upload. Never the object itself.
+  virtual Status AbortIncomplete(std::string_view key) = 0;
 
   // Writes, reads back and removes a small probe object under `prefix`: OK when the
   // store is reachable, the credentials work and it may be written.

@@ -53,8 +53,15 @@ TEST_F(BackupEndToEnd, TenThousandRecordsAndHundredFilesWatchedToSuccess) {
   EXPECT_EQ(b.record_count(), 10'000);
   EXPECT_EQ(b.file_count(), 100);
 
-  const fs::path db = b.storage_path();
-  EXPECT_EQ(db, layout().DefaultBackupPath({"prod", "users"}, b.backup_id()));
+  // The default store, an archive: backups/<ns>/<name>/<id>.tar.zst below <data>/store.
+  EXPECT_EQ(fs::path(b.storage_path()), layout().root() / "store" / "backups" / "prod" / "users" /
+                                            (b.backup_id() + ".tar.zst"));
+  EXPECT_EQ(b.store(), "local");
+  EXPECT_EQ(b.compression(), "zstd");
+  EXPECT_GT(b.stored_bytes(), 0);
+  EXPECT_LT(b.stored_bytes(), b.size_bytes());
+  const fs::path unpacked = UnpackArchive(b.storage_path(), dir_.path() / "unpacked");
+  const fs::path db = unpacked / "database.sqlite";
   EXPECT_EQ(IntegrityCheck(db), "ok");
   EXPECT_EQ(CanonicalDump(db), CanonicalDump(layout().CollectionDb({"prod", "users"})));
   auto digest = HashFile(db, nullptr);
@@ -62,7 +69,7 @@ TEST_F(BackupEndToEnd, TenThousandRecordsAndHundredFilesWatchedToSuccess) {
   EXPECT_EQ(digest->sha256, b.sha256());
 
   const fs::path source_files = layout().CollectionFilesDir({"prod", "users"});
-  const fs::path copied = BackupPaths(db).files();
+  const fs::path copied = unpacked / "files";
   auto manifest = server_->store().GetManifest(b.backup_id());
   ASSERT_TRUE(manifest);
   ASSERT_EQ(manifest->size(), 100u);
@@ -74,7 +81,7 @@ TEST_F(BackupEndToEnd, TenThousandRecordsAndHundredFilesWatchedToSuccess) {
   }
   EXPECT_EQ(b.size_bytes(), digest->size + files_bytes);
   EXPECT_EQ(RegularFiles(copied).size(), 100u);
-  for (const auto& e : fs::directory_iterator(db.parent_path())) {
+  for (const auto& e : fs::recursive_directory_iterator(layout().root() / "store")) {
     EXPECT_EQ(e.path().filename().string().find(".partial"), std::string::npos) << e.path();
   }
 }
@@ -164,8 +171,15 @@ TEST_F(BackupEndToEnd, TwoBackupsOfOneCollectionInTheSameSecondGetDistinctIds) {
   }
   EXPECT_EQ(ids.size(), 5u);
   EXPECT_EQ(paths.size(), 5u);
-  for (const auto& j : jobs) EXPECT_EQ(Watch(j).back().state(), collector::SUCCEEDED);
-  for (const auto& p : paths) EXPECT_EQ(IntegrityCheck(p), "ok");
+  int n = 0;
+  for (const auto& j : jobs) {
+    auto done = Watch(j).back();
+    ASSERT_EQ(done.state(), collector::SUCCEEDED);
+    EXPECT_EQ(paths.count(done.backup_result().backup().storage_path()), 1u);
+    const fs::path unpacked = UnpackArchive(done.backup_result().backup().storage_path(),
+                                            dir_.path() / std::to_string(n++));
+    EXPECT_EQ(IntegrityCheck(unpacked / "database.sqlite"), "ok");
+  }
 }
 
 TEST_F(BackupEndToEnd, CancelQueuedBackupIsImmediateAndWritesNothing) {

@@ -159,13 +159,18 @@ class Chaos : public ::testing::Test {
                                       << "; job " << verdict.job().ShortDebugString();
     }
     EXPECT_EQ(static_cast<int>(paths.size()), kJobs);
-    int db_files = 0;
-    for (auto& e : fs::recursive_directory_iterator(layout_.BackupsRoot())) {
+    // One archive per backup in the store (a killed attempt's is removed by the one that
+    // completes), and nothing staged is left.
+    int archives = 0;
+    for (auto& e : fs::recursive_directory_iterator(layout_.root() / "store")) {
       const std::string name = e.path().filename().string();
       EXPECT_EQ(name.find(".partial"), std::string::npos) << e.path();
-      if (e.is_regular_file() && e.path().extension() == ".db") ++db_files;
+      if (e.is_regular_file()) ++archives;
     }
-    EXPECT_EQ(db_files, kJobs);
+    EXPECT_EQ(archives, kJobs);
+    for (auto& e : fs::recursive_directory_iterator(layout_.root() / "staging")) {
+      ADD_FAILURE() << "left in staging: " << e.path();
+    }
   }
 
   TempDir dir_;

@@ -37,8 +37,10 @@ class ConfinementTest : public ServerTest {
 
   // BackupCollection with wait; the status and response of the ended job.
   grpc::Status BackupAndWait(const std::string& ns, const std::string& name, bool files,
-                             collector::BackupCollectionResponse* response) {
+                             collector::BackupCollectionResponse* response,
+                             const std::string& dest = "") {
     collector::BackupCollectionRequest request;
+    request.set_dest_path(dest);
     request.mutable_collection()->set_namespace_(ns);
     request.mutable_collection()->set_name(name);
     request.set_include_files(files);
@@ -140,7 +142,7 @@ TEST_F(ConfinementTest, BackupCopiesOnlyRegularFilesReallyInsideTheCollection) {
   EXPECT_EQ(r.files_skipped(), 3);
   std::set<std::string> skipped(r.skipped_files().begin(), r.skipped_files().end());
   EXPECT_EQ(skipped, (std::set<std::string>{"linked-folder", "pipe", "secret.txt"}));
-  const fs::path copied = r.backup().storage_path() + ".files";
+  const fs::path copied = UnpackArchive(r.backup().storage_path(), dir_.path() / "x") / "files";
   EXPECT_EQ(FileTree(copied), (std::map<std::string, std::string>{{"docs/a.txt", "mine"}}));
 }
 
@@ -193,7 +195,7 @@ TEST_F(ConfinementTest, ASubfolderSwappedForALinkMidJobIsSkippedNotFollowed) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(std::set<std::string>(r.skipped_files().begin(), r.skipped_files().end()),
             std::set<std::string>{"docs/a.txt"});
-  const fs::path copied = r.backup().storage_path() + ".files";
+  const fs::path copied = UnpackArchive(r.backup().storage_path(), dir_.path() / "x") / "files";
   EXPECT_EQ(FileTree(copied), (std::map<std::string, std::string>{{"top.txt", "top"}}));
   EXPECT_TRUE(HoldingTheSecret(fs::path(r.backup().storage_path()).parent_path()).empty());
   EXPECT_EQ(FileTree(outside_), outside_before);
@@ -214,15 +216,16 @@ TEST_F(ConfinementTest, AFileThatGrowsWhileBackedUpIsRecordedAsCopied) {
   auto status = BackupAndWait("prod", "users", true, &r);
   SetTestPointHook({});
   ASSERT_TRUE(status.ok()) << status.error_message();
-  const fs::path copied = fs::path(r.backup().storage_path() + ".files") / "log.txt";
-  const auto db_bytes = static_cast<int64_t>(fs::file_size(r.backup().storage_path()));
+  const fs::path unpacked = UnpackArchive(r.backup().storage_path(), dir_.path() / "x");
+  const fs::path copied = unpacked / "files" / "log.txt";
+  const auto db_bytes = static_cast<int64_t>(fs::file_size(unpacked / "database.sqlite"));
   EXPECT_EQ(r.backup().size_bytes(), db_bytes + static_cast<int64_t>(fs::file_size(copied)));
   EXPECT_TRUE(Verify(r.backup().backup_id()));
 }
 
-// The backup's destination folder swapped for a link to a folder outside the roots while
-// the job runs (after it pinned the folder): nothing is written outside, and the backup
-// stays in the pinned folder, where a delete through the link is refused.
+// A plain-format (dest_path) backup's destination folder swapped for a link to a folder
+// outside the roots while the job runs (after it pinned the folder): nothing is written outside,
+// and the backup stays in the pinned folder, where a delete through the link is refused.
 TEST_F(ConfinementTest, ADestinationFolderSwappedForALinkMidJobWritesNothingOutside) {
   CreateCollection("prod", "users", 10, 1);
   const fs::path dest_dir = layout().BackupsRoot() / "prod" / "users";
@@ -235,13 +238,13 @@ TEST_F(ConfinementTest, ADestinationFolderSwappedForALinkMidJobWritesNothingOuts
   });
   const auto outside_before = FileTree(outside_);
   collector::BackupCollectionResponse r;
-  auto status = BackupAndWait("prod", "users", true, &r);
+  auto status = BackupAndWait("prod", "users", true, &r, (dest_dir / "plain.db").string());
   SetTestPointHook({});
   ASSERT_TRUE(swapped);
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(FileTree(outside_), outside_before);
   const fs::path landed = dest_dir.string() + "-moved";
-  EXPECT_TRUE(fs::exists(landed / (r.backup().backup_id() + ".db")));
+  EXPECT_TRUE(fs::exists(landed / "plain.db"));
   collector::DeleteBackupRequest del;
   del.set_backup_id(r.backup().backup_id());
   collector::DeleteBackupResponse deleted;
@@ -250,15 +253,17 @@ TEST_F(ConfinementTest, ADestinationFolderSwappedForALinkMidJobWritesNothingOuts
   EXPECT_EQ(FileTree(outside_), outside_before);
 }
 
-// The destination folder swapped for a link after the submission's check and before a
-// worker starts the job: the job fails on the link, and nothing is written outside.
+// A plain-format backup's destination folder swapped for a link after the submission's
+// check and before a worker starts the job: the job fails on the link, and nothing is written
+// outside.
 TEST_F(ConfinementTest, ADestinationFolderSwappedBeforeTheJobStartsFailsIt) {
   CreateCollection("prod", "users", 10, 0);
-  Watch(Backup("prod", "users").job().job_id());  // makes the destination folder
+  const fs::path dest_dir = layout().BackupsRoot() / "prod" / "users";
+  // Makes the destination folder.
+  Watch(Backup("prod", "users", false, (dest_dir / "first.db").string()).job().job_id());
   StopServer();
   StartServer(0);  // the next job waits in the queue
-  const auto queued = Backup("prod", "users");
-  const fs::path dest_dir = layout().BackupsRoot() / "prod" / "users";
+  const auto queued = Backup("prod", "users", false, (dest_dir / "second.db").string());
   fs::rename(dest_dir, dest_dir.string() + "-moved");
   fs::create_directory_symlink(outside_, dest_dir);
   const auto outside_before = FileTree(outside_);
@@ -296,7 +301,15 @@ TEST_F(ConfinementTest, BackupsArePrivateWhateverTheUmaskAndRestoresGiveTheModes
   auto status = BackupAndWait("prod", "users", true, &r);
   ::umask(old_umask);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  const fs::path db = r.backup().storage_path();
+  const fs::path archive = r.backup().storage_path();
+  EXPECT_EQ(ModeOf(archive), 0600u);
+  EXPECT_EQ(ModeOf(archive.parent_path()), 0700u);
+  EXPECT_EQ(ModeOf(layout().root() / "store"), 0700u);
+  collector::BackupCollectionResponse plain;
+  ASSERT_TRUE(BackupAndWait("prod", "users", true, &plain,
+                            (layout().BackupsRoot() / "p" / "plain.db").string())
+                  .ok());
+  const fs::path db = plain.backup().storage_path();
   EXPECT_EQ(ModeOf(db), 0600u);
   EXPECT_EQ(ModeOf(db.parent_path()), 0700u);
   EXPECT_EQ(ModeOf(db.string() + ".files"), 0700u);
@@ -405,6 +418,7 @@ TEST_F(BoundsTest, AFailedRestoreIntoANewCollectionLeavesNoFolder) {
   CreateCollection("prod", "users", 20);
   auto r = Backup("prod", "users");
   ASSERT_EQ(Watch(r.job().job_id()).back().state(), collector::SUCCEEDED);
+  ASSERT_TRUE(fs::exists(r.backup().storage_path()));
   {  // Damage the backup so the restore fails before it touches anything.
     std::fstream f(r.backup().storage_path(), std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(200);

@@ -15,9 +15,12 @@ namespace fs = std::filesystem;
 class RestoreTest : public ServerTest {
  protected:
   // Backs up prod/users (made with `records` rows and `files` files) and waits for it.
-  collector::BackupMetadata MakeBackup(int records = 2000, int files = 20) {
+  // A backup in the default store (the archive format), or with `plain`, a plain-format
+  // one (a database file and a files folder at a dest_path).
+  collector::BackupMetadata MakeBackup(int records = 2000, int files = 20, bool plain = false) {
     CreateCollection("prod", "users", records, files);
-    auto r = Backup("prod", "users", files > 0);
+    auto r = Backup("prod", "users", files > 0,
+                    plain ? (layout().BackupsRoot() / "plain" / "b.db").string() : "");
     auto seen = Watch(r.job().job_id());
     EXPECT_EQ(seen.back().state(), collector::SUCCEEDED);
     return seen.back().backup_result().backup();
@@ -182,8 +185,8 @@ TEST_F(RestoreTest, PastItsIntentAFailingSwapStopsAtMaxAttemptsAndKeepsTheOldCol
             b.backup_id());
 }
 
-TEST_F(RestoreTest, CorruptBackupFailsWithDataLossAndTouchesNothing) {
-  auto b = MakeBackup(500, 0);
+TEST_F(RestoreTest, CorruptPlainBackupFailsWithDataLossAndTouchesNothing) {
+  auto b = MakeBackup(500, 0, /*plain=*/true);
   {
     std::fstream f(b.storage_path(), std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(4096 + 200);
@@ -205,7 +208,7 @@ struct Corruption {
   std::string expect;
 };
 
-TEST_F(RestoreTest, VerifyNamesEveryKindOfDamage) {
+TEST_F(RestoreTest, VerifyNamesEveryKindOfDamageToAPlainBackup) {
   CreateCollection("prod", "users", 3000, 5);
   auto flip = [](const fs::path& p, std::streamoff at) {
     std::fstream f(p, std::ios::in | std::ios::out | std::ios::binary);
@@ -250,8 +253,10 @@ TEST_F(RestoreTest, VerifyNamesEveryKindOfDamage) {
        [&](auto& b, auto&) { std::ofstream(first_file(b), std::ios::app) << "more"; },
        "bytes, expected"},
   };
+  int n = 0;
   for (const Corruption& c : cases) {
-    auto r = Backup("prod", "users", true);
+    auto r = Backup("prod", "users", true,
+                    (layout().BackupsRoot() / "plain" / (std::to_string(n++) + ".db")).string());
     auto b = Watch(r.job().job_id()).back().backup_result().backup();
     c.apply(b, layout().ControlDb());
     auto v = Verify(b.backup_id());
@@ -268,8 +273,8 @@ TEST_F(RestoreTest, VerifyNamesEveryKindOfDamage) {
   }
 }
 
-TEST_F(RestoreTest, DeleteFreesExactlyTheBytesOnDisk) {
-  auto b = MakeBackup(1000, 10);
+TEST_F(RestoreTest, DeleteOfAPlainBackupFreesExactlyTheBytesOnDisk) {
+  auto b = MakeBackup(1000, 10, /*plain=*/true);
   int64_t on_disk = static_cast<int64_t>(fs::file_size(b.storage_path()));
   for (auto& e : fs::recursive_directory_iterator(BackupPaths(b.storage_path()).files())) {
     if (e.is_regular_file()) on_disk += static_cast<int64_t>(e.file_size());

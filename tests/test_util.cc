@@ -98,4 +98,13 @@ std::map<std::string, std::string> FileTree(const fs::path& dir) {
   return out;
 }
 
+fs::path UnpackArchive(const fs::path& archive, const fs::path& into) {
+  fs::create_directories(into);
+  const bool zstd = archive.extension() == ".zst";
+  const std::string command = std::string("tar ") + (zstd ? "--zstd " : "") + "-xf '" +
+                              archive.string() + "' -C '" + into.string() + "'";
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  return into;
+}
+
 }  // namespace backup::testing

@@ -50,6 +50,12 @@ std::string IntegrityCheck(const std::filesystem::path& db_path);
 
 std::string ReadFile(const std::filesystem::path& path);
 
+// Unpacks a local archive-format backup (".tar", ".tar.zst") with the system's tar and
+// zstd into `into` (created); "database.sqlite" and "files/" are then in it. Proves the
+// unencrypted format is a standard one.
+std::filesystem::path UnpackArchive(const std::filesystem::path& archive,
+                                    const std::filesystem::path& into);
+
 // Relative path -> bytes of every regular file below `dir`.
 std::map<std::string, std::string> FileTree(const std::filesystem::path& dir);
 

@@ -13,6 +13,7 @@
 #include "common/names.h"
 #include "common/test_point.h"
 #include "common/wire.h"
+#include "worker/archive_io.h"
 #include "worker/file_tree.h"
 #include "worker/snapshot.h"
 
@@ -92,8 +93,12 @@ Result<BackupJob::Plan> BackupJob::MakePlan(const Job& job) const {
   auto st = source->dir.LstatIn(source->name);
   if (!st || !*st) return Fail(Error::NotFound("collection database " + collection->db_path));
   // The destination folder is pinned (and made 0700) below its backup root: a link
-  // swapped in after the submission's check cannot move the write elsewhere.
-  auto dest = PinParent(backup->storage_path, options_.backup_roots, true);
+  // swapped in after the submission's check cannot move the write elsewhere. An archive's
+  // snapshot is staged in <data>/staging first.
+  const bool archived = backup->archived();
+  auto dest =
+      archived ? PinParent(options_.data_root / "staging" / (backup->id + ".db"), data_root, true)
+               : PinParent(backup->storage_path, options_.backup_roots, true);
   if (!dest) return Fail(dest.error().Context("backup destination"));
   Plan plan{*backup,
             *collection,
@@ -187,7 +192,7 @@ Result<std::vector<ManifestEntry>> BackupJob::CopyFiles(const Plan& plan, Attemp
 
 Status BackupJob::Finalize(const Plan& plan, const Snapshot& snapshot,
                            const std::vector<ManifestEntry>& manifest, const Skipped& skipped,
-                           JobContext& ctx) const {
+                           const PutResult* stored, JobContext& ctx) const {
   ctx.SetPhase("finalize");
   if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled before completion"));
   BackupRecord done = plan.backup;
@@ -198,6 +203,11 @@ Status BackupJob::Finalize(const Plan& plan, const Snapshot& snapshot,
   done.record_count = snapshot.records;
   done.file_count = static_cast<int64_t>(manifest.size());
   done.sha256 = snapshot.digest.sha256;
+  done.db_bytes = snapshot.digest.size;
+  if (stored != nullptr) {
+    done.stored_bytes = stored->info.size;
+    done.stored_etag = stored->info.etag;
+  }
   done.completed_at = clock_.NowMs() / 1000;
   done.state = BackupState::kCompleted;
   collector::BackupCollectionResponse result;
@@ -209,9 +219,81 @@ Status BackupJob::Finalize(const Plan& plan, const Snapshot& snapshot,
   return catalog_.CompleteBackup(ctx.lease(), done, manifest, result.SerializeAsString());
 }
 
+Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
+  const BackupRecord& backup = plan.backup;
+  BackupStore* store = options_.stores->Find(backup.store);
+  if (store == nullptr) {
+    return Fail(Error::FailedPrecondition("backup store \"" + backup.store +
+                                          "\" is not configured in this process (--store)"));
+  }
+  const EncryptionKey* key = nullptr;
+  if (!backup.key_id.empty()) {
+    key = options_.stores->keys().Find(backup.key_id);
+    if (key == nullptr) {
+      return Fail(Error::FailedPrecondition("this process does not have encryption key " +
+                                            backup.key_id + " (--encryption-key-file)"));
+    }
+  }
+  Compression compression = options_.stores->compression();
+  if (backup.compression == "none") compression = Compression{0};
+  if (backup.compression == "zstd" && compression.zstd_level == 0) compression = Compression{3};
+  BACKUP_TRY(plan.paths.RemovePartials(), "remove leftovers of an earlier attempt");
+  BACKUP_TRY(RemoveAll(plan.paths.db()), "remove leftovers of an earlier attempt");
+  Attempt attempt(plan.paths, ctx.lease().attempt);  // never committed: the stage goes
+  attempt.skipped = plan.listing.skipped;
+  auto snapshot = TakeSnapshot(plan, attempt, ctx);
+  if (!snapshot) return Fail(snapshot.error());
+  // Progress: the snapshot, then the archive (the snapshot again and the files); what is
+  // shown never goes back, so it holds still while the upload catches up.
+  const auto items = static_cast<int64_t>(plan.listing.files.size());
+  ctx.SetTotals(snapshot->digest.size + plan.files_bytes, items);
+  ctx.SetBytesDone(0);
+  ctx.SetPhase("upload");
+  // What attempts killed before they could clean up left: partial files, incomplete uploads.
+  for (int a = 1; a <= ctx.lease().attempt; ++a) {
+    BACKUP_TRY(store->AbortIncomplete(AttemptKey(backup.object_key, backup.id, a)),
+               "remove what an earlier attempt left");
+  }
+  TestPoint("backup: files listed, copy starts");
+  const ArchiveSource source{
+      plan.paths.db(), plan.db_mode,
+      plan.backup.includes_files && plan.files_dir ? &*plan.files_dir : nullptr,
+      &plan.listing.files};
+  Plan stored = plan;  // the row as it will be recorded: this attempt's key
+  stored.backup.object_key = AttemptKey(backup.object_key, backup.id, ctx.lease().attempt);
+  stored.backup.storage_path = store->Locate(stored.backup.object_key);
+  auto written = WriteArchive(*store, stored.backup.object_key, compression, key, source,
+                              attempt.skipped, ctx);
+  if (!written) return Fail(written.error().Context("archive to " + stored.backup.storage_path));
+  attempt.files_ms = attempt.laps.Lap();
+  auto recorded =
+      Finalize(stored, *snapshot, written->manifest, attempt.skipped, &written->put, ctx);
+  if (!recorded) {
+    // Not recorded: this attempt's archive is nobody's (its key is its own).
+    if (auto removed = store->Delete(stored.backup.object_key); !removed) {
+      spdlog::warn("{} could not remove the unrecorded archive {}: {}", ctx.LogTag(),
+                   stored.backup.storage_path, removed.error().message());
+    }
+    return Fail(recorded.error().Context("record completion"));
+  }
+  // Earlier attempts killed after their upload left their archives: not the backup's.
+  for (int earlier = 1; earlier < ctx.lease().attempt; ++earlier) {
+    (void)store->Delete(AttemptKey(backup.object_key, backup.id, earlier));
+  }
+  spdlog::info(
+      "{} backup completed: {} bytes in {} ({} stored, {}{}), {} records, {} files, sha256 {} "
+      "(ms: snapshot {}, hash+fsync {}, count {}, archive {}, finalize {})",
+      ctx.LogTag(), snapshot->digest.size + plan.files_bytes, stored.backup.storage_path,
+      written->put.info.size, compression.Name(), key ? ", sealed" : "", snapshot->records,
+      written->manifest.size(), snapshot->digest.sha256.substr(0, 12), attempt.snapshot_ms,
+      attempt.hash_ms, attempt.count_ms, attempt.files_ms, attempt.laps.Lap());
+  return {};
+}
+
 Status BackupJob::Run(JobContext& ctx) {
   auto plan = MakePlan(ctx.job());
   if (!plan) return Fail(plan.error());
+  if (plan->backup.archived()) return RunArchive(*plan, ctx);
   // A PENDING row owns its paths (the live-path index makes them unique) and only the
   // lease holder may complete it, so whatever lies at them now is a leftover of an
   // earlier, dead attempt and ours to remove.
@@ -225,7 +307,8 @@ Status BackupJob::Run(JobContext& ctx) {
   if (!snapshot) return Fail(snapshot.error());
   auto manifest = CopyFiles(*plan, attempt, ctx);
   if (!manifest) return Fail(manifest.error());
-  BACKUP_TRY(Finalize(*plan, *snapshot, *manifest, attempt.skipped, ctx), "record completion");
+  BACKUP_TRY(Finalize(*plan, *snapshot, *manifest, attempt.skipped, nullptr, ctx),
+             "record completion");
   attempt.Commit();
   spdlog::info(
       "{} backup completed: {} bytes, {} records, {} files, sha256 {} (ms: snapshot {}, "

@@ -6,6 +6,8 @@
 //   Snapshot  VACUUM INTO a per-attempt temporary name, hash and fsync it, rename it
 //             into place (never replacing anything), fsync the folder, count records;
 //   CopyFiles copy the files folder the same way, hashing every byte;
+// An archive-format backup (its row names a store) stages the snapshot below the data root
+// instead and streams it, with the files, into one archive in the store (RunArchive).
 //   Finalize  mark the backup COMPLETED and the job SUCCEEDED in one lease-fenced
 //             transaction.
 // On any failure or cancellation every file this attempt wrote is removed (scope guards,
@@ -19,6 +21,7 @@
 
 #include "common/clock.h"
 #include "control/catalog.h"
+#include "storage/store_set.h"
 #include "worker/file_tree.h"
 #include "worker/job_handler.h"
 
@@ -31,6 +34,8 @@ struct BackupJobOptions {
   std::vector<std::filesystem::path> backup_roots;
   // PASSIVE WAL checkpoints of the source around the snapshot (see snapshot.h).
   bool checkpoint_source = true;
+  // Where archive-format backups go (their row names the store); never null.
+  const StoreSet* stores = nullptr;
 };
 
 class BackupJob final : public JobHandler {
@@ -50,7 +55,10 @@ class BackupJob final : public JobHandler {
                                                JobContext& ctx) const;
   Status Finalize(const Plan& plan, const Snapshot& snapshot,
                   const std::vector<ManifestEntry>& manifest, const Skipped& skipped,
-                  JobContext& ctx) const;
+                  const PutResult* stored, JobContext& ctx) const;
+  // The archive format: the snapshot is staged below the data root, then archived with the
+  // files into the backup's store (worker/archive_io.h); the staged file is always removed.
+  Status RunArchive(const Plan& plan, JobContext& ctx) const;
 
   Catalog& catalog_;
   const Clock& clock_;

@@ -17,6 +17,12 @@ WorkerHostOptions HostFlags::ToOptions() const {
   options.pool.shutdown_grace_ms = static_cast<int64_t>(grace_s * 1000);
   options.pool.job_retention_ms = static_cast<int64_t>(retention_days * 86'400'000);
   options.restore_lock_wait_ms = static_cast<int>(restore_lock_wait_s * 1000);
+  options.stores.stores = stores;
+  options.stores.default_store = default_store;
+  if (!credentials_file.empty()) options.stores.credentials_file = credentials_file;
+  options.stores.compression = compression;
+  if (!key_file.empty()) options.stores.key_file = key_file;
+  options.stores.old_key_files.assign(old_key_files.begin(), old_key_files.end());
   return options;
 }
 
@@ -47,6 +53,23 @@ void AddHostFlags(CLI::App& app, HostFlags& flags, int min_workers) {
                  "finished jobs are pruned after this")
       ->capture_default_str()
       ->check(CLI::Range(0.01, 3650.0));
+  app.add_option("--store", flags.stores,
+                 "a backup store, NAME=URL: an absolute folder or "
+                 "s3://BUCKET[/PREFIX][?endpoint=URL&region=R&part_size_mb=N&parts_in_flight=N] "
+                 "(repeatable; \"local\" is <data>/store)");
+  app.add_option("--default-store", flags.default_store,
+                 "where a backup goes when its request names no store and no dest_path")
+      ->capture_default_str();
+  app.add_option("--s3-credentials-file", flags.credentials_file,
+                 "AWS shared credentials file (default: AWS_ACCESS_KEY_ID, "
+                 "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)");
+  app.add_option("--compression", flags.compression, "zstd:LEVEL (1-19) or none")
+      ->capture_default_str();
+  app.add_option("--encryption-key-file", flags.key_file,
+                 "32 random bytes (or 64 hex digits), mode 0600: new backups are encrypted "
+                 "with it; losing it loses them");
+  app.add_option("--old-encryption-key-file", flags.old_key_files,
+                 "a previous key, kept to read older backups (repeatable)");
   app.add_option("--log-format", flags.log_format, "text or json")
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));

@@ -22,6 +22,12 @@ struct HostFlags {
   double retention_days = 7;
   std::string log_format = "text";
   std::string log_level = "info";
+  std::vector<std::string> stores;
+  std::string default_store = "local";
+  std::string credentials_file;
+  std::string compression = "zstd:3";
+  std::string key_file;
+  std::vector<std::string> old_key_files;
 
   WorkerHostOptions ToOptions() const;
 };

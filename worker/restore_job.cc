@@ -14,6 +14,7 @@
 #include "common/beneath.h"
 #include "common/fs.h"
 #include "common/sqlite.h"
+#include "worker/archive_io.h"
 #include "worker/job_handler.h"
 #include "worker/snapshot.h"
 
@@ -164,6 +165,33 @@ Status PrepareFiles(const BackupRecord& backup, const std::vector<ManifestEntry>
     ctx.AddItems(1);
   }
   return SyncFilesystem(p.temp_files);
+}
+
+// Streams an archive-format backup into the temporary names (restore step 1).
+Status PrepareFromArchive(const BackupRecord& backup, const std::vector<ManifestEntry>& manifest,
+                          const RestorePaths& p, bool dest_exists, const StoreSet& stores,
+                          JobContext& ctx) {
+  BackupStore* store = stores.Find(backup.store);
+  if (store == nullptr) {
+    return Fail(Error::FailedPrecondition("backup " + backup.id + " is in store \"" + backup.store +
+                                          "\", which this process does not have (--store)"));
+  }
+  if (backup.includes_files) BACKUP_TRY(CreateDirs(p.temp_files), "restore files");
+  const ArchiveTargets targets{
+      p.temp_db, backup.includes_files ? std::optional<fs::path>(p.temp_files) : std::nullopt,
+      backup.db_mode};
+  auto problems = ReadArchive(*store, backup, manifest, stores.keys(), targets, ctx);
+  if (!problems) return Fail(problems.error().Context("read " + backup.storage_path));
+  if (!problems->empty()) {
+    std::string all;
+    for (const std::string& problem : *problems) all += (all.empty() ? "" : "; ") + problem;
+    return Fail(Error::DataLoss("backup " + backup.id + " is corrupt: " + all +
+                                "; the destination was not touched"));
+  }
+  BACKUP_TRY(ConditionCopy(backup, p, dest_exists), "restored copy");
+  BACKUP_TRY(FsyncFile(p.temp_db), "restored copy");
+  if (backup.includes_files) BACKUP_TRY(SyncFilesystem(p.temp_files), "restore files");
+  return {};
 }
 
 // Puts the prepared database in place (see the header). Idempotent: a retry after a
@@ -323,10 +351,15 @@ Status RestoreJob::Stage(const Plan& plan, JobContext& ctx) const {
   ctx.SetTotals(backup.size_bytes, static_cast<int64_t>(plan.manifest.size()));
 
   ctx.SetPhase("copy");
-  BACKUP_TRY(PrepareDatabase(backup, p, Exists(p.db), ctx), "restore");
-  if (backup.includes_files) {
-    ctx.SetPhase("files");
-    BACKUP_TRY(PrepareFiles(backup, plan.manifest, p, ctx), "restore");
+  if (backup.archived()) {
+    BACKUP_TRY(PrepareFromArchive(backup, plan.manifest, p, Exists(p.db), *options_.stores, ctx),
+               "restore");
+  } else {
+    BACKUP_TRY(PrepareDatabase(backup, p, Exists(p.db), ctx), "restore");
+    if (backup.includes_files) {
+      ctx.SetPhase("files");
+      BACKUP_TRY(PrepareFiles(backup, plan.manifest, p, ctx), "restore");
+    }
   }
   BACKUP_TRY(FsyncDir(p.db.parent_path()), "restore");
   if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled before the swap"));

@@ -3,7 +3,9 @@
 // 1. Copy the backup's database to a temporary file beside the destination, verifying its
 //    SHA-256 as it is read (a mismatch fails with DATA_LOSS before the destination is
 //    touched), check it with integrity_check, fsync it. Copy the files folder likewise
-//    into a temporary folder, each file checked against the manifest.
+//    into a temporary folder, each file checked against the manifest. An archive-format
+//    backup is streamed from its store into the same temporary names (download,
+//    authenticate, decompress, unpack), every byte checked the same way.
 // 2. Record the restore intent in the control database. From here a failed attempt goes
 //    back to the queue to finish the swap (a crash is finished by the retry, never undone
 //    halfway), until the job's last attempt (see 6).
@@ -30,6 +32,7 @@
 #include "common/data_layout.h"
 #include "control/catalog.h"
 #include "control/job_queue.h"
+#include "storage/store_set.h"
 #include "worker/job_handler.h"
 
 namespace backup {
@@ -37,6 +40,8 @@ namespace backup {
 struct RestoreJobOptions {
   // How long the swap waits for an application's write lock on the destination database.
   int lock_wait_ms = 10'000;
+  // Where archive-format backups are read from, and the keys that open them.
+  const StoreSet* stores = nullptr;
 };
 
 class RestoreJob final : public JobHandler {

@@ -12,7 +12,9 @@
 #include "common/fs.h"
 #include "common/sqlite.h"
 #include "common/wire.h"
+#include "worker/archive_io.h"
 #include "worker/file_tree.h"
+#include "worker/job_handler.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -138,6 +140,49 @@ Result<std::vector<std::string>> CheckBackup(const BackupRecord& backup,
   return problems;
 }
 
+Result<std::vector<std::string>> CheckArchiveBackup(const BackupRecord& backup,
+                                                    const std::vector<ManifestEntry>& manifest,
+                                                    const VerifyJobOptions& options, bool quick,
+                                                    JobContext& ctx) {
+  BackupStore* store = options.stores->Find(backup.store);
+  if (store == nullptr) {
+    return Fail(Error::FailedPrecondition("backup " + backup.id + " is in store \"" + backup.store +
+                                          "\", which this process does not have (--store)"));
+  }
+  std::vector<std::string> problems;
+  if (quick) {
+    ctx.SetPhase("stat");
+    auto info = store->Stat(backup.object_key);
+    if (!info) return Fail(info.error().Context("stat " + backup.storage_path));
+    if (!*info) {
+      problems.push_back("archive " + backup.storage_path + " is missing");
+    } else if ((*info)->size != backup.stored_bytes) {
+      problems.push_back("archive has " + std::to_string((*info)->size) + " bytes, expected " +
+                         std::to_string(backup.stored_bytes));
+    } else if (!backup.stored_etag.empty() && (*info)->etag != backup.stored_etag) {
+      problems.push_back("archive checksum (ETag) is " + (*info)->etag + ", expected " +
+                         backup.stored_etag);
+    }
+    return problems;
+  }
+  ctx.SetTotals(backup.size_bytes, static_cast<int64_t>(manifest.size()));
+  ctx.SetPhase("download");
+  const fs::path staging = options.data_root / "staging";
+  BACKUP_TRY(CreatePrivateDir(staging), "verify");
+  const fs::path db = staging / (ctx.job().id + ".verify.db");
+  BACKUP_TRY(RemoveAll(db), "verify");
+  ScopedRemove guard(db);
+  auto found = ReadArchive(*store, backup, manifest, options.stores->keys(),
+                           ArchiveTargets{db, std::nullopt, 0600}, ctx);
+  if (!found) return Fail(found.error().Context("read " + backup.storage_path));
+  problems = std::move(*found);
+  if (problems.empty()) {
+    ctx.SetPhase("integrity");
+    if (std::string p = IntegrityProblem(db); !p.empty()) problems.push_back(p);
+  }
+  return problems;
+}
+
 Status VerifyJob::Run(JobContext& ctx) {
   auto backup = catalog_.GetBackup(ctx.job().backup_id);
   if (!backup) return Fail(backup.error());
@@ -147,7 +192,11 @@ Status VerifyJob::Run(JobContext& ctx) {
   }
   auto manifest = catalog_.GetManifest(backup->id);
   if (!manifest) return Fail(manifest.error());
-  auto problems = CheckBackup(*backup, *manifest, ctx);
+  auto request = ParseParams<collector::VerifyBackupRequest>(ctx.job());
+  if (!request) return Fail(request.error());
+  auto problems = backup->archived()
+                      ? CheckArchiveBackup(*backup, *manifest, options_, request->quick(), ctx)
+                      : CheckBackup(*backup, *manifest, ctx);
   if (!problems) return Fail(problems.error());
 
   std::string error;

@@ -5,11 +5,13 @@
 // Thread-safety: Run() may be called from several threads at once for different jobs.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
 #include "control/catalog.h"
+#include "storage/store_set.h"
 #include "worker/job_handler.h"
 
 namespace backup {
@@ -19,14 +21,29 @@ Result<std::vector<std::string>> CheckBackup(const BackupRecord& backup,
                                              const std::vector<ManifestEntry>& manifest,
                                              JobContext& ctx);
 
+struct VerifyJobOptions {
+  std::filesystem::path data_root;   // an archive's snapshot is staged in <data_root>/staging
+  const StoreSet* stores = nullptr;  // where archive-format backups are read from
+};
+
+// An archive-format backup's problems. Quick: only what the store reports (the archive
+// exists with the recorded size and checksum). Full: every byte downloaded, authenticated,
+// unpacked and checked against the catalogue, and the snapshot's integrity_check.
+Result<std::vector<std::string>> CheckArchiveBackup(const BackupRecord& backup,
+                                                    const std::vector<ManifestEntry>& manifest,
+                                                    const VerifyJobOptions& options, bool quick,
+                                                    JobContext& ctx);
+
 class VerifyJob final : public JobHandler {
  public:
-  VerifyJob(Catalog& catalog, const Clock& clock) : catalog_(catalog), clock_(clock) {}
+  VerifyJob(Catalog& catalog, const Clock& clock, VerifyJobOptions options)
+      : catalog_(catalog), clock_(clock), options_(std::move(options)) {}
   Status Run(JobContext& ctx) override;
 
  private:
   Catalog& catalog_;
   const Clock& clock_;
+  const VerifyJobOptions options_;
 };
 
 }  // namespace backup

@@ -27,6 +27,29 @@ Result<std::vector<fs::path>> BackupRoots(const DataLayout& layout,
   return roots;
 }
 
+// Removes what jobs that have ended left in <data>/staging (a snapshot or a verify's copy
+// of a job killed on its last attempt). Files of jobs still queued or running are kept:
+// their next attempt removes them itself.
+void SweepStaging(JobQueue& jobs, Catalog& catalog, const fs::path& staging) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(staging, ec)) {
+    const std::string name = entry.path().filename().string();
+    const std::string id = name.substr(0, name.find('.'));
+    std::string job_id = id;
+    if (id.starts_with("backup-")) {
+      auto backup = catalog.GetBackup(id);
+      job_id = backup ? backup->job_id : "";
+    }
+    auto job = job_id.empty() ? Result<Job>(Fail(Error::NotFound(""))) : jobs.GetJob(job_id);
+    if (job && !IsTerminal(job->state)) continue;
+    if (!job && job.error().code() != Code::kNotFound) continue;
+    spdlog::info("job={} removing staged leftover {}", job_id, entry.path().string());
+    if (auto removed = RemoveAll(entry.path()); !removed) {
+      spdlog::warn("sweep of {}: {}", entry.path().string(), removed.error().message());
+    }
+  }
+}
+
 }  // namespace
 
 WorkerHost::WorkerHost(WorkerHostOptions options)
@@ -41,6 +64,10 @@ Result<std::unique_ptr<WorkerHost>> WorkerHost::Open(WorkerHostOptions options) 
   auto roots = BackupRoots(layout, host->options_.extra_backup_roots);
   if (!roots) return Fail(roots.error());
   host->backup_roots_ = std::move(*roots);
+  auto stores = StoreSet::Open(host->options_.stores, layout.root() / "store");
+  if (!stores) return Fail(stores.error());
+  BACKUP_TRY((*stores)->CheckAll(), "backup stores");
+  host->stores_ = std::move(*stores);
   auto store = SqliteControlStore::Open({.path = layout.ControlDb().string()});
   if (!store) return Fail(store.error());
   host->store_ = std::move(*store);
@@ -51,6 +78,7 @@ Result<std::unique_ptr<WorkerHost>> WorkerHost::Open(WorkerHostOptions options) 
     spdlog::warn("changes by other processes will be seen by polling only: {}",
                  watcher.error().message());
   }
+  SweepStaging(host->jobs(), host->catalog(), layout.root() / "staging");
   if (auto swept = SweepRestoreLeftovers(host->jobs(), host->catalog(), layout); !swept) {
     spdlog::warn("sweep of restore leftovers: {}", swept.error().message());
   }
@@ -63,12 +91,17 @@ void WorkerHost::MakePool() {
   pool_->SetHandler(JobKind::kBackup,
                     std::make_unique<BackupJob>(catalog(), store_->clock(),
                                                 BackupJobOptions{.data_root = layout_.root(),
-                                                                 .backup_roots = backup_roots_}));
+                                                                 .backup_roots = backup_roots_,
+                                                                 .stores = stores_.get()}));
   pool_->SetHandler(
       JobKind::kRestore,
-      std::make_unique<RestoreJob>(
-          catalog(), layout_, RestoreJobOptions{.lock_wait_ms = options_.restore_lock_wait_ms}));
-  pool_->SetHandler(JobKind::kVerify, std::make_unique<VerifyJob>(catalog(), store_->clock()));
+      std::make_unique<RestoreJob>(catalog(), layout_,
+                                   RestoreJobOptions{.lock_wait_ms = options_.restore_lock_wait_ms,
+                                                     .stores = stores_.get()}));
+  pool_->SetHandler(JobKind::kVerify,
+                    std::make_unique<VerifyJob>(
+                        catalog(), store_->clock(),
+                        VerifyJobOptions{.data_root = layout_.root(), .stores = stores_.get()}));
 }
 
 void WorkerHost::StartPool() { pool_->Start(); }

@@ -14,6 +14,7 @@
 #include "common/data_layout.h"
 #include "control/sqlite/change_watcher.h"
 #include "control/sqlite/sqlite_control_store.h"
+#include "storage/store_set.h"
 #include "worker/worker_pool.h"
 
 namespace backup {
@@ -25,11 +26,15 @@ struct WorkerHostOptions {
   WorkerPoolOptions pool;  // pool.threads = 0: this process runs no jobs
   // How long a restore's swap waits for an application's lock on the destination.
   int restore_lock_wait_ms = 10'000;
+  // The backup stores (besides "local", <data_dir>/store), compression and keys.
+  StoreSetOptions stores;
 };
 
 class WorkerHost {
  public:
-  // Creates the data root and <data_dir>/backups, opens and migrates the control store,
+  // Creates the data root and <data_dir>/backups, opens the backup stores and checks that
+  // each is reachable and writable (the error names the one that is not), opens and
+  // migrates the control store,
   // starts the change watcher (polling only, with a warning, where inotify is missing)
   // and sweeps restore leftovers. Fails when a folder or the store cannot be opened.
   static Result<std::unique_ptr<WorkerHost>> Open(WorkerHostOptions options);
@@ -44,6 +49,7 @@ class WorkerHost {
   JobQueue& jobs() { return *store_; }
   Catalog& catalog() { return *store_; }
   const DataLayout& layout() const { return layout_; }
+  const StoreSet& stores() const { return *stores_; }
   // Absolute; the first is <data_dir>/backups, the default destination.
   const std::vector<std::filesystem::path>& backup_roots() const { return backup_roots_; }
 
@@ -55,6 +61,7 @@ class WorkerHost {
   DataLayout layout_;
   std::vector<std::filesystem::path> backup_roots_;
   std::unique_ptr<SqliteControlStore> store_;
+  std::unique_ptr<StoreSet> stores_;
   std::unique_ptr<ChangeWatcher> watcher_;
   std::unique_ptr<WorkerPool> pool_;
 };

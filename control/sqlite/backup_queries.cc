@@ -10,14 +10,15 @@ namespace {
 constexpr std::string_view kInsertBackup = R"sql(
 INSERT INTO backups (backup_id, collection_namespace, collection_name, timestamp, size_bytes,
                      record_count, file_count, includes_files, storage_path, storage_type,
-                     metadata, created_at, state, job_id, created_at_ms)
-VALUES (?1, ?2, ?3, ?4, 0, 0, 0, ?5, ?6, ?7, ?8, ?4, 'PENDING', ?9, ?10))sql";
+                     metadata, created_at, state, job_id, created_at_ms, store, object_key,
+                     compression, key_id)
+VALUES (?1, ?2, ?3, ?4, 0, 0, 0, ?5, ?6, ?7, ?8, ?4, 'PENDING', ?9, ?10, ?11, ?12, ?13, ?14))sql";
 
 constexpr std::string_view kSelectBackupColumns = R"sql(
 SELECT backup_id, collection_namespace, collection_name, timestamp, size_bytes, record_count,
        file_count, includes_files, storage_path, storage_type, metadata, state, sha256,
        completed_at, job_id, created_at_ms, last_verified_at, last_verify_valid, last_verify_error,
-       db_mode
+       db_mode, store, object_key, compression, key_id, stored_bytes, stored_etag, db_bytes
 FROM backups)sql";
 
 // ListBackups' WHERE clause is assembled from these fixed fragments, only the ones a
@@ -29,7 +30,8 @@ constexpr std::string_view kAndName = " AND collection_name = ?2";
 
 constexpr std::string_view kCompleteBackup = R"sql(
 UPDATE backups SET state = 'COMPLETED', size_bytes = ?2, record_count = ?3, file_count = ?4,
-                   sha256 = ?5, completed_at = ?6, db_mode = ?7
+                   sha256 = ?5, completed_at = ?6, db_mode = ?7, stored_bytes = ?8,
+                   stored_etag = ?9, db_bytes = ?10, object_key = ?11, storage_path = ?12
 WHERE backup_id = ?1 AND state = 'PENDING')sql";
 
 constexpr std::string_view kInsertManifest =
@@ -44,7 +46,8 @@ Status SqliteControlStore::EnqueueBackup(const Job& job, const BackupRecord& bac
         kInsertBackup,
         {backup.id, backup.collection.ns, backup.collection.name, backup.timestamp,
          static_cast<int64_t>(backup.includes_files), backup.storage_path, backup.storage_type,
-         EncodeJsonMap(backup.metadata), backup.job_id, backup.created_at_ms});
+         EncodeJsonMap(backup.metadata), backup.job_id, backup.created_at_ms, backup.store,
+         backup.object_key, backup.compression, backup.key_id});
     if (!inserted && inserted.error().code() == Code::kAlreadyExists) {
       return Fail(Error::AlreadyExists("backup destination " + backup.storage_path +
                                        " is already used by another backup"));
@@ -85,6 +88,13 @@ Result<std::vector<BackupRecord>> SqliteControlStore::ReadBackups(sql::Statement
     b.last_verify_valid = s.Int(17) != 0;
     b.last_verify_error = s.Text(18);
     b.db_mode = static_cast<int>(s.Int(19));
+    b.store = s.Text(20);
+    b.object_key = s.Text(21);
+    b.compression = s.Text(22);
+    b.key_id = s.Text(23);
+    b.stored_bytes = s.Int(24);
+    b.stored_etag = s.Text(25);
+    b.db_bytes = s.Int(26);
     out.push_back(std::move(b));
   }
   return out;
@@ -157,9 +167,11 @@ Status SqliteControlStore::CompleteBackup(const Lease& lease, const BackupRecord
                                           const std::vector<ManifestEntry>& manifest,
                                           const std::string& result) {
   auto complete_row = [&]() -> Status {
-    BACKUP_TRY(db_.Run(kCompleteBackup, {b.id, b.size_bytes, b.record_count, b.file_count, b.sha256,
-                                         b.completed_at, static_cast<int64_t>(b.db_mode)}),
-               "backup row");
+    BACKUP_TRY(
+        db_.Run(kCompleteBackup, {b.id, b.size_bytes, b.record_count, b.file_count, b.sha256,
+                                  b.completed_at, static_cast<int64_t>(b.db_mode), b.stored_bytes,
+                                  b.stored_etag, b.db_bytes, b.object_key, b.storage_path}),
+        "backup row");
     if (db_.Changes() != 1) {
       return Fail(Error::Aborted("backup " + b.id + " is no longer pending"));
     }

@@ -10,7 +10,7 @@
 namespace backup {
 namespace {
 
-constexpr std::array<std::string_view, 6> kMigrations = {
+constexpr std::array<std::string_view, 7> kMigrations = {
     // 1: collections, backups (the Collector API's BackupMetadata columns, plus state and
     // checksums), jobs.
     R"sql(
@@ -147,6 +147,16 @@ ALTER TABLE jobs ADD COLUMN submitted_by TEXT NOT NULL DEFAULT '';
     R"sql(
 ALTER TABLE backups ADD COLUMN db_mode INTEGER NOT NULL DEFAULT 420;
 ALTER TABLE backup_files ADD COLUMN mode INTEGER NOT NULL DEFAULT 420;
+)sql",
+    // 7: archive-format backups in a named store, compressed and maybe encrypted.
+    R"sql(
+ALTER TABLE backups ADD COLUMN store TEXT NOT NULL DEFAULT '';
+ALTER TABLE backups ADD COLUMN object_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE backups ADD COLUMN compression TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE backups ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE backups ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE backups ADD COLUMN stored_etag TEXT NOT NULL DEFAULT '';
+ALTER TABLE backups ADD COLUMN db_bytes INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 

@@ -206,6 +206,13 @@ Result<std::vector<ObjectInfo>> LocalStore::List(std::string_view prefix) {
   return out;
 }
 
+Status LocalStore::AbortIncomplete(std::string_view key) {
+  auto target = Resolve(key, false);
+  if (!target && target.error().code() == Code::kNotFound) return {};
+  if (!target) return Fail(target.error());
+  return RemoveAllWithPrefix(target->dir.Self(), target->name + std::string(kPartialMarker));
+}
+
 Status LocalStore::Delete(std::string_view key) {
   auto target = Resolve(key, false);
   if (!target && target.error().code() == Code::kNotFound) return {};

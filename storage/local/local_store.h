@@ -27,6 +27,7 @@ class LocalStore final : public BackupStore {
   Result<std::optional<ObjectInfo>> Stat(std::string_view key) override;
   Result<std::vector<ObjectInfo>> List(std::string_view prefix) override;
   Status Delete(std::string_view key) override;
+  Status AbortIncomplete(std::string_view key) override;
 
   const std::filesystem::path& root() const { return root_.display(); }
 

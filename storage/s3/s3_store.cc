@@ -328,6 +328,23 @@ Status S3Store::Delete(std::string_view key) {
   return {};
 }
 
+Status S3Store::AbortIncomplete(std::string_view key) {
+  BACKUP_TRY(CheckObjectKey(key), "backup store " + Locate(""));
+  const std::string full = client_.config().prefix + std::string(key);
+  S3Request list{.method = "GET", .query = {{"uploads", ""}, {"prefix", full}}};
+  auto r = client_.Send(list);
+  if (!r) return Fail(r.error().Context("list multipart uploads"));
+  for (auto& record : XmlRecords(r->body, "Upload")) {
+    if (record["Key"] != full || record["UploadId"].empty()) continue;
+    S3Request abort{
+        .method = "DELETE", .key = std::string(key), .query = {{"uploadId", record["UploadId"]}}};
+    if (auto done = client_.Send(abort); !done && done.error().code() != Code::kNotFound) {
+      return Fail(done.error().Context("abort an incomplete upload"));
+    }
+  }
+  return {};
+}
+
 Result<std::vector<std::string>> S3Store::ListIncompleteUploads() {
   S3Request list{.method = "GET", .query = {{"uploads", ""}, {"prefix", client_.config().prefix}}};
   auto r = client_.Send(list);

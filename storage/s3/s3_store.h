@@ -29,6 +29,7 @@ class S3Store final : public BackupStore {
   Result<std::optional<ObjectInfo>> Stat(std::string_view key) override;
   Result<std::vector<ObjectInfo>> List(std::string_view prefix) override;
   Status Delete(std::string_view key) override;
+  Status AbortIncomplete(std::string_view key) override;
 
   // Incomplete multipart uploads below the store's prefix (each key once per upload).
   Result<std::vector<std::string>> ListIncompleteUploads();

@@ -1,0 +1,56 @@
+// The backup stores a process may use, by name, and how new backups are written
+// (compression, encryption key). "local" always exists: <data>/store, a LocalStore.
+// Further stores come from `--store NAME=URL`; `--default-store` names where a backup goes
+// when its request names none. backupd and backup-worker take the same flags, so any
+// process can run any job.
+//
+// Thread-safety: immutable after Open(); the stores are thread-safe.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/backup_store.h"
+#include "storage/codec.h"
+
+namespace backup {
+
+struct StoreSetOptions {
+  std::vector<std::string> stores;  // NAME=URL
+  std::string default_store = "local";
+  std::optional<std::filesystem::path> credentials_file;
+  std::string compression = "zstd:3";
+  std::optional<std::filesystem::path> key_file;     // seals new backups
+  std::vector<std::filesystem::path> old_key_files;  // only open older ones
+};
+
+class StoreSet {
+ public:
+  // Opens every store (nothing is contacted yet) and reads the keys. `local_root` is the
+  // "local" store's folder, created 0700 when missing.
+  static Result<std::unique_ptr<StoreSet>> Open(const StoreSetOptions& options,
+                                                const std::filesystem::path& local_root);
+
+  // nullptr when no store has that name.
+  BackupStore* Find(const std::string& name) const;
+  const std::string& default_name() const { return default_; }
+  const Compression& compression() const { return compression_; }
+  const KeyRing& keys() const { return keys_; }
+  std::vector<std::string> names() const;
+
+  // Writes, reads back and removes a probe in every store; the error names the store.
+  Status CheckAll() const;
+
+ private:
+  StoreSet() = default;
+  std::map<std::string, std::unique_ptr<BackupStore>> stores_;
+  std::string default_;
+  Compression compression_;
+  KeyRing keys_;
+};
+
+}  // namespace backup

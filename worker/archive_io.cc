@@ -1,0 +1,294 @@
+#include "worker/archive_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include "common/fs.h"
+#include "common/sha256.h"
+#include "storage/object_stream.h"
+#include "storage/tar_stream.h"
+
+namespace backup {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kCopyBuffer = 1 << 20;
+
+// Hands exactly `size` bytes of `fd` to `out`, hashing them. kUnavailable when the file
+// ends before (it shrank while it was read: the attempt is retried).
+Result<std::string> CopyExactly(int fd, int64_t size, const std::string& name, const ByteOut& out,
+                                JobContext& ctx) {
+  std::string buf(kCopyBuffer, '\0');
+  Sha256 hash;
+  for (int64_t done = 0; done < size;) {
+    if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while archiving " + name));
+    const auto want = static_cast<size_t>(std::min<int64_t>(size - done, std::ssize(buf)));
+    const ssize_t n = ::read(fd, buf.data(), want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Fail(Error::FromErrno(errno, "read " + name));
+    if (n == 0) {
+      return Fail(Error::Unavailable(name + " shrank while it was archived (" +
+                                     std::to_string(done) + " of " + std::to_string(size) +
+                                     " bytes); the attempt is retried"));
+    }
+    const std::string_view piece(buf.data(), static_cast<size_t>(n));
+    hash.Update(piece.data(), piece.size());
+    BACKUP_TRY(out(piece), "archive " + name);
+    done += n;
+    ctx.AddBytes(n);
+  }
+  return hash.HexDigest();
+}
+
+// Archives one file of the files folder; nullopt when it is no longer a regular file
+// inside it (skipped, as CopyTree does).
+Result<std::optional<ManifestEntry>> ArchiveFile(const PinnedDir& root, const SourceFile& f,
+                                                 TarWriter& tar, JobContext& ctx) {
+  auto in = OpenFileIn(root, f.relative);
+  if (!in) {
+    const Code code = in.error().code();
+    if (code != Code::kPermissionDenied && code != Code::kFailedPrecondition &&
+        code != Code::kNotFound) {
+      return Fail(in.error());
+    }
+    spdlog::warn("{} skipping {}: {}", ctx.LogTag(), f.relative.string(), in.error().message());
+    return std::optional<ManifestEntry>();
+  }
+  struct stat st {};
+  if (::fstat(in->get(), &st) != 0)
+    return Fail(Error::FromErrno(errno, "stat " + f.relative.string()));
+  const std::string path = f.relative.generic_string();
+  const int mode = static_cast<int>(st.st_mode & 07777);
+  BACKUP_TRY(tar.Begin(std::string(kArchiveFilesPrefix) + path, st.st_size, mode, st.st_mtime),
+             "archive");
+  auto sha = CopyExactly(
+      in->get(), st.st_size, path, [&](std::string_view b) { return tar.Data(b); }, ctx);
+  if (!sha) return Fail(sha.error());
+  ctx.AddItems(1);
+  return std::optional<ManifestEntry>(ManifestEntry{path, st.st_size, *sha, mode});
+}
+
+Result<UniqueFd> CreateFile(const fs::path& path, int mode) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                     static_cast<mode_t>(mode & 07777)));
+  if (fd.get() < 0) return Fail(Error::FromErrno(errno, "create " + path.string()));
+  // Whatever the umask: the catalogue's bits, as the plain format's restore gives them.
+  if (::fchmod(fd.get(), static_cast<mode_t>(mode & 07777)) != 0) {
+    return Fail(Error::FromErrno(errno, "chmod " + path.string()));
+  }
+  return fd;
+}
+
+// Writes the current entry into `fd` (or nowhere when fd < 0), hashing it.
+Result<FileDigest> TakeEntry(TarReader& tar, int fd, const std::string& name, JobContext& ctx) {
+  Sha256 hash;
+  int64_t size = 0;
+  Status read = tar.Read([&](std::string_view piece) -> Status {
+    if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while reading " + name));
+    hash.Update(piece.data(), piece.size());
+    size += std::ssize(piece);
+    ctx.AddBytes(std::ssize(piece));
+    while (fd >= 0 && !piece.empty()) {
+      const ssize_t n = ::write(fd, piece.data(), piece.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Fail(Error::FromErrno(errno, "write " + name));
+      piece.remove_prefix(static_cast<size_t>(n));
+    }
+    return {};
+  });
+  if (!read) return Fail(read.error());
+  return FileDigest{size, hash.HexDigest()};
+}
+
+// What one archive read found, entry by entry.
+class ArchiveCheck {
+ public:
+  ArchiveCheck(const BackupRecord& backup, const std::vector<ManifestEntry>& manifest,
+               const ArchiveTargets& targets, JobContext& ctx)
+      : backup_(backup), targets_(targets), ctx_(ctx) {
+    for (const ManifestEntry& e : manifest) expected_[e.path] = &e;
+  }
+
+  // Reads every entry. An error is for what is not the backup's fault.
+  Status ReadAll(TarReader& tar) {
+    for (;;) {
+      auto entry = tar.Next();
+      if (!entry && entry.error().code() != Code::kDataLoss) return Fail(entry.error());
+      if (!entry) {
+        problems.push_back(entry.error().message());
+        return {};
+      }
+      if (!*entry) break;
+      BACKUP_TRY(Take(tar, **entry), "read archive");
+    }
+    if (!db_seen_) problems.push_back("the archive holds no database");
+    for (const auto& [path, e] : expected_) problems.push_back("file " + path + " is missing");
+    return {};
+  }
+
+  std::vector<std::string> problems;
+
+ private:
+  Status Take(TarReader& tar, const TarEntry& entry) {
+    if (entry.name == kArchiveDbEntry && !db_seen_) {
+      db_seen_ = true;
+      return TakeDatabase(tar, entry);
+    }
+    const std::string path =
+        entry.name.substr(std::min(entry.name.size(), kArchiveFilesPrefix.size()));
+    auto it = expected_.find(path);
+    if (!entry.name.starts_with(kArchiveFilesPrefix) || it == expected_.end()) {
+      problems.push_back("unexpected entry " + entry.name.substr(0, 200));
+      return Skip(tar, entry.name);
+    }
+    const ManifestEntry& e = *it->second;
+    expected_.erase(it);
+    UniqueFd fd;
+    if (targets_.files) {
+      const fs::path target = *targets_.files / e.path;
+      BACKUP_TRY(CreateDirs(target.parent_path()), "restore files");
+      auto created = CreateFile(target, e.mode);
+      if (!created) return Fail(created.error());
+      fd = std::move(*created);
+    }
+    auto digest = TakeEntry(tar, fd.get(), e.path, ctx_);
+    if (!digest) return Fail(digest.error());
+    if (digest->size != e.size) {
+      problems.push_back("file " + e.path + " has " + std::to_string(digest->size) +
+                         " bytes, expected " + std::to_string(e.size));
+    } else if (digest->sha256 != e.sha256) {
+      problems.push_back("file " + e.path + " SHA-256 differs");
+    }
+    ctx_.AddItems(1);
+    return {};
+  }
+
+  Status TakeDatabase(TarReader& tar, const TarEntry& entry) {
+    auto fd = CreateFile(targets_.db, targets_.db_mode);
+    if (!fd) return Fail(fd.error());
+    auto digest = TakeEntry(tar, fd->get(), std::string(kArchiveDbEntry), ctx_);
+    if (!digest) return Fail(digest.error());
+    if (digest->size != backup_.db_bytes) {
+      problems.push_back("database has " + std::to_string(digest->size) + " bytes, expected " +
+                         std::to_string(backup_.db_bytes));
+    } else if (digest->sha256 != backup_.sha256) {
+      problems.push_back("database SHA-256 differs from the one recorded at backup (recorded " +
+                         backup_.sha256.substr(0, 16) + "..., found " +
+                         digest->sha256.substr(0, 16) + "...)");
+    }
+    (void)entry;
+    return {};
+  }
+
+  Status Skip(TarReader& tar, const std::string& name) {
+    auto digest = TakeEntry(tar, -1, name, ctx_);
+    if (!digest) return Fail(digest.error());
+    return {};
+  }
+
+  const BackupRecord& backup_;
+  const ArchiveTargets& targets_;
+  JobContext& ctx_;
+  std::map<std::string, const ManifestEntry*> expected_;
+  bool db_seen_ = false;
+};
+
+}  // namespace
+
+std::string ArchiveKey(const CollectionName& collection, const std::string& backup_id,
+                       const Compression& compression, bool sealed) {
+  return "backups/" + collection.ns + "/" + collection.name + "/" + backup_id + ".tar" +
+         (compression.zstd_level > 0 ? ".zst" : "") + (sealed ? ".sealed" : "");
+}
+
+std::string AttemptKey(const std::string& archive_key, const std::string& backup_id, int attempt) {
+  if (attempt <= 1) return archive_key;
+  const auto at = archive_key.rfind("/" + backup_id + ".");
+  if (at == std::string::npos) return archive_key;
+  const size_t end = at + 1 + backup_id.size();
+  return archive_key.substr(0, end) + ".a" + std::to_string(attempt) + archive_key.substr(end);
+}
+
+Result<ArchiveWritten> WriteArchive(BackupStore& store, const std::string& object_key,
+                                    const Compression& compression, const EncryptionKey* key,
+                                    const ArchiveSource& source, Skipped& skipped,
+                                    JobContext& ctx) {
+  auto writer = store.Put(object_key, std::nullopt);
+  if (!writer) return Fail(writer.error());
+  ObjectWriter& object = **writer;
+  auto encoder =
+      Encoder::Create(compression, key, [&](std::string_view b) { return object.Write(b); });
+  if (!encoder) return Fail(encoder.error());
+  auto tar = TarWriter::Create([&](std::string_view b) { return (*encoder)->Write(b); });
+  if (!tar) return Fail(tar.error());
+
+  UniqueFd db(::open(source.snapshot.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st {};
+  if (db.get() < 0 || ::fstat(db.get(), &st) != 0) {
+    return Fail(Error::FromErrno(errno, "open the snapshot " + source.snapshot.string()));
+  }
+  ::posix_fadvise(db.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  BACKUP_TRY((*tar)->Begin(std::string(kArchiveDbEntry), st.st_size, source.db_mode, st.st_mtime),
+             "archive");
+  auto db_sha = CopyExactly(
+      db.get(), st.st_size, std::string(kArchiveDbEntry),
+      [&](std::string_view b) { return (*tar)->Data(b); }, ctx);
+  if (!db_sha) return Fail(db_sha.error());
+
+  ArchiveWritten out;
+  if (source.files_dir != nullptr && source.files != nullptr) {
+    ctx.SetPhase("files");
+    for (const SourceFile& f : *source.files) {
+      auto entry = ArchiveFile(*source.files_dir, f, **tar, ctx);
+      if (!entry) return Fail(entry.error());
+      if (*entry) {
+        out.manifest.push_back(std::move(**entry));
+      } else {
+        skipped.Add(f.relative.generic_string());
+      }
+    }
+  }
+  BACKUP_TRY((*tar)->Finish(), "archive");
+  BACKUP_TRY((*encoder)->Finish(), "archive");
+  ctx.SetPhase("upload");
+  auto put = object.Commit();
+  if (!put) return Fail(put.error());
+  out.put = std::move(*put);
+  return out;
+}
+
+Result<std::vector<std::string>> ReadArchive(BackupStore& store, const BackupRecord& backup,
+                                             const std::vector<ManifestEntry>& manifest,
+                                             const KeyRing& keys, const ArchiveTargets& targets,
+                                             JobContext& ctx) {
+  // The archive's plain bytes: the recorded sizes plus tar's headers and padding, with room.
+  const int64_t max_plain = backup.size_bytes + (std::ssize(manifest) + 4) * 4096 + (1 << 20);
+  auto stream = ObjectStream::Start(
+      {&store, backup.object_key, backup.compression, backup.key_id, max_plain}, keys);
+  if (!stream) return Fail(stream.error());
+  auto tar = TarReader::Open((*stream)->fd());
+  if (!tar) return Fail(tar.error());
+  ArchiveCheck check(backup, manifest, targets, ctx);
+  Status read = check.ReadAll(**tar);
+  Status whole = read && check.problems.empty() ? (*stream)->Complete() : (*stream)->Finish();
+  if (!whole) {
+    const Code code = whole.error().code();
+    // The object's own fault: that is the finding, whatever the archive reader made of it.
+    if (code == Code::kDataLoss) return std::vector<std::string>{whole.error().message()};
+    if (code == Code::kNotFound) {
+      return std::vector<std::string>{"archive " + store.Locate(backup.object_key) + " is missing"};
+    }
+    if (code != Code::kCancelled || (read && check.problems.empty())) return Fail(whole.error());
+  }
+  if (!read) return Fail(read.error());
+  if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while reading the archive"));
+  return std::move(check.problems);
+}
+
+}  // namespace backup

@@ -1,0 +1,71 @@
+// A backup in the archive format (docs/backup-format.md): one object in a backup store,
+// a pax tar stream of "database.sqlite" (the snapshot) and "files/<path>" (the collection's
+// files), compressed and maybe sealed (storage/codec.h). Written in one pass while it is
+// produced, read in one pass while it downloads; memory stays bounded either way.
+//
+// Thread-safety: functions may run on several threads for different backups.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/beneath.h"
+#include "common/records.h"
+#include "storage/backup_store.h"
+#include "storage/codec.h"
+#include "worker/file_tree.h"
+#include "worker/job_context.h"
+
+namespace backup {
+
+inline constexpr std::string_view kArchiveDbEntry = "database.sqlite";
+inline constexpr std::string_view kArchiveFilesPrefix = "files/";
+
+struct ArchiveWritten {
+  PutResult put;
+  std::vector<ManifestEntry> manifest;  // the files as archived
+};
+
+struct ArchiveSource {
+  std::filesystem::path snapshot;  // the staged snapshot file
+  int db_mode = 0644;
+  const PinnedDir* files_dir = nullptr;  // nullptr: no files
+  const std::vector<SourceFile>* files = nullptr;
+};
+
+// Writes the archive to `key` in `store`, sealed with `key` when given. A file that is no
+// longer a regular file inside the files folder is added to `skipped`; one that shrinks
+// while it is read fails the attempt (kUnavailable: retried); one that grows is archived
+// as it was when opened. Nothing is left in the store on failure.
+Result<ArchiveWritten> WriteArchive(BackupStore& store, const std::string& object_key,
+                                    const Compression& compression, const EncryptionKey* key,
+                                    const ArchiveSource& source, Skipped& skipped, JobContext& ctx);
+
+struct ArchiveTargets {
+  std::filesystem::path db;                    // the snapshot goes to this new file
+  std::optional<std::filesystem::path> files;  // files go below this new folder; else hashed only
+  int db_mode = 0600;
+};
+
+// Reads the backup's archive: the snapshot into targets.db, the files into targets.files,
+// each checked against the catalogue (SHA-256 and size of the snapshot, the manifest for
+// files, no entry more or fewer), the whole object authenticated. Returns the problems
+// found (empty: every byte is right); an error only for what is not the backup's fault
+// (the store unreachable, a missing key, a full disk, cancellation).
+Result<std::vector<std::string>> ReadArchive(BackupStore& store, const BackupRecord& backup,
+                                             const std::vector<ManifestEntry>& manifest,
+                                             const KeyRing& keys, const ArchiveTargets& targets,
+                                             JobContext& ctx);
+
+// The key of a new backup's archive: backups/<ns>/<name>/<backup_id>.tar[.zst][.sealed].
+std::string ArchiveKey(const CollectionName& collection, const std::string& backup_id,
+                       const Compression& compression, bool sealed);
+// The key attempt N writes: the archive key for the first, then "<backup_id>.a<N>" in
+// place of "<backup_id>", so a retry never overwrites what an attempt that lost its lease
+// may still be storing. The row gets the winning attempt's key when it completes (so the
+// storage_path a submission answers is the final one unless the backup was retried).
+std::string AttemptKey(const std::string& archive_key, const std::string& backup_id, int attempt);
+
+}  // namespace backup
