@@ -273,9 +273,12 @@ Result<std::vector<std::string>> ReadArchive(BackupStore& store, const BackupRec
       {&store, backup.object_key, backup.compression, backup.key_id, max_plain}, keys);
   if (!stream) return Fail(stream.error());
   auto tar = TarReader::Open((*stream)->fd());
-  if (!tar) return Fail(tar.error());
   ArchiveCheck check(backup, manifest, targets, ctx);
-  Status read = check.ReadAll(**tar);
+  Status read = tar ? check.ReadAll(**tar) : Status(Fail(tar.error()));
+  if (!read && read.error().code() == Code::kDataLoss) {  // not a readable archive
+    check.problems.push_back(read.error().message());
+    read = {};
+  }
   Status whole = read && check.problems.empty() ? (*stream)->Complete() : (*stream)->Finish();
   if (!whole) {
     const Code code = whole.error().code();
