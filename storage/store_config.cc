@@ -103,7 +103,7 @@ Result<S3Config> ParseS3Url(const std::string& url) {
       }
       config.region = value;
     } else if (name == "part_size_mb") {
-      auto mb = PositiveNumber(name, value, 5 * 1024);
+      auto mb = PositiveNumber(name, value, int64_t{5} * 1024);
       if (!mb) return bad(mb.error().message());
       if (*mb < 5) return bad("part_size_mb must be at least 5 (S3's smallest part)");
       config.part_size = *mb << 20;

@@ -80,7 +80,7 @@ Result<std::unique_ptr<TarReader>> TarReader::Open(int fd) {
   r->a_ = archive_read_new();
   if (r->a_ == nullptr) return Fail(Error::ResourceExhausted("archive_read_new failed"));
   archive_read_support_format_tar(r->a_);
-  if (archive_read_open_fd(r->a_, fd, 256 * 1024) != ARCHIVE_OK) {
+  if (archive_read_open_fd(r->a_, fd, size_t{256} * 1024) != ARCHIVE_OK) {
     return Fail(ArchiveError(r->a_, "open the archive"));
   }
   return r;

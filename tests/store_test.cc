@@ -219,7 +219,7 @@ TEST(LocalStoreTest, ObjectsArePrivateAndLinksAreNotFollowed) {
 
 TEST(S3StoreTest, WrongSecretOrKeyFailsAtOnceWithPermissionDenied) {
   S3Server server;
-  for (S3Credentials wrong :
+  for (const S3Credentials& wrong :
        {S3Credentials{"S3RVER", "not-the-secret", ""}, S3Credentials{"NOSUCHKEY", "S3RVER", ""}}) {
     S3Config config = server.Config();
     config.credentials = wrong;

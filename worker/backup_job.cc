@@ -36,6 +36,14 @@ class Laps {
   std::chrono::steady_clock::time_point mark_ = std::chrono::steady_clock::now();
 };
 
+// What attempts killed before they could clean up left: partial files, incomplete uploads.
+Status AbortEarlierUploads(BackupStore& store, const BackupRecord& backup, int attempt) {
+  for (int a = 1; a <= attempt; ++a) {
+    BACKUP_TRY(store.AbortIncomplete(AttemptKey(backup.object_key, backup.id, a)), backup.id);
+  }
+  return {};
+}
+
 }  // namespace
 
 // What the rows say this backup is, and what it will copy. Every path below goes through
@@ -219,24 +227,34 @@ Status BackupJob::Finalize(const Plan& plan, const Snapshot& snapshot,
   return catalog_.CompleteBackup(ctx.lease(), done, manifest, result.SerializeAsString());
 }
 
-Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
-  const BackupRecord& backup = plan.backup;
-  BackupStore* store = options_.stores->Find(backup.store);
-  if (store == nullptr) {
+Result<BackupJob::Destination> BackupJob::ResolveDestination(const BackupRecord& backup) const {
+  Destination d;
+  d.store = options_.stores->Find(backup.store);
+  if (d.store == nullptr) {
     return Fail(Error::FailedPrecondition("backup store \"" + backup.store +
                                           "\" is not configured in this process (--store)"));
   }
-  const EncryptionKey* key = nullptr;
   if (!backup.key_id.empty()) {
-    key = options_.stores->keys().Find(backup.key_id);
-    if (key == nullptr) {
+    d.key = options_.stores->keys().Find(backup.key_id);
+    if (d.key == nullptr) {
       return Fail(Error::FailedPrecondition("this process does not have encryption key " +
                                             backup.key_id + " (--encryption-key-file)"));
     }
   }
-  Compression compression = options_.stores->compression();
-  if (backup.compression == "none") compression = Compression{0};
-  if (backup.compression == "zstd" && compression.zstd_level == 0) compression = Compression{3};
+  // The row says whether to compress; this process's setting says how hard.
+  d.compression = options_.stores->compression();
+  if (backup.compression == "none") d.compression = Compression{0};
+  if (backup.compression == "zstd" && d.compression.zstd_level == 0) d.compression = Compression{3};
+  return d;
+}
+
+Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
+  const BackupRecord& backup = plan.backup;
+  auto dest = ResolveDestination(backup);
+  if (!dest) return Fail(dest.error());
+  BackupStore* store = dest->store;
+  const EncryptionKey* key = dest->key;
+  const Compression compression = dest->compression;
   BACKUP_TRY(plan.paths.RemovePartials(), "remove leftovers of an earlier attempt");
   BACKUP_TRY(RemoveAll(plan.paths.db()), "remove leftovers of an earlier attempt");
   Attempt attempt(plan.paths, ctx.lease().attempt);  // never committed: the stage goes
@@ -249,11 +267,8 @@ Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
   ctx.SetTotals(snapshot->digest.size + plan.files_bytes, items);
   ctx.SetBytesDone(0);
   ctx.SetPhase("upload");
-  // What attempts killed before they could clean up left: partial files, incomplete uploads.
-  for (int a = 1; a <= ctx.lease().attempt; ++a) {
-    BACKUP_TRY(store->AbortIncomplete(AttemptKey(backup.object_key, backup.id, a)),
-               "remove what an earlier attempt left");
-  }
+  BACKUP_TRY(AbortEarlierUploads(*store, backup, ctx.lease().attempt),
+             "remove what an earlier attempt left");
   TestPoint("backup: files listed, copy starts");
   const ArchiveSource source{
       plan.paths.db(), plan.db_mode,

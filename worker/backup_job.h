@@ -59,6 +59,13 @@ class BackupJob final : public JobHandler {
   // The archive format: the snapshot is staged below the data root, then archived with the
   // files into the backup's store (worker/archive_io.h); the staged file is always removed.
   Status RunArchive(const Plan& plan, JobContext& ctx) const;
+  // The store, key and compression an archive-format backup's row asks for.
+  struct Destination {
+    BackupStore* store = nullptr;
+    const EncryptionKey* key = nullptr;
+    Compression compression;
+  };
+  Result<Destination> ResolveDestination(const BackupRecord& backup) const;
 
   Catalog& catalog_;
   const Clock& clock_;

@@ -259,33 +259,35 @@ struct S3Client::Attempt {
   int64_t delivered = 0;  // bytes the last try handed to the sink
 };
 
-Result<S3Response> S3Client::SendOnce(const S3Request& request, int64_t resume_from,
-                                      Attempt& attempt) {
-  CURL* curl = static_cast<CURL*>(Acquire());
-  if (curl == nullptr) return Fail(Error::ResourceExhausted("curl_easy_init failed"));
-  TryState state;
-  state.curl = curl;
-  state.request = &request;
+curl_slist* S3Client::Headers(const S3Request& request, int64_t resume_from) const {
   curl_slist* headers = nullptr;
   for (const auto& [name, value] : request.headers) {
-    headers = curl_slist_append(headers, (name + ": " + value).c_str());
+    std::string line = name;
+    line += ": ";
+    line += value;
+    headers = curl_slist_append(headers, line.c_str());
   }
-  headers =
-      curl_slist_append(headers, ("x-amz-content-sha256: " + Sha256Hex(request.body)).c_str());
+  std::string payload = "x-amz-content-sha256: ";
+  payload += Sha256Hex(request.body);
+  headers = curl_slist_append(headers, payload.c_str());
   if (!config_.credentials.session_token.empty()) {
-    headers = curl_slist_append(
-        headers, ("x-amz-security-token: " + config_.credentials.session_token).c_str());
+    std::string token = "x-amz-security-token: ";
+    token += config_.credentials.session_token;
+    headers = curl_slist_append(headers, token.c_str());
   }
-  const int64_t begin = request.range_begin >= 0 ? request.range_begin + resume_from : resume_from;
   if (request.range_begin >= 0 || resume_from > 0) {
+    const int64_t begin = std::max<int64_t>(request.range_begin, 0) + resume_from;
     std::string range = "Range: bytes=" + std::to_string(begin) + "-";
     if (request.range_end >= 0) range += std::to_string(request.range_end);
     headers = curl_slist_append(headers, range.c_str());
-    state.ranged = true;
   }
-  char errbuf[CURL_ERROR_SIZE] = {0};
+  return headers;
+}
+
+void S3Client::Configure(void* handle, void* state, const S3Request& request,
+                         const Attempt& attempt, char* errbuf) const {
+  auto* curl = static_cast<CURL*>(handle);
   curl_easy_setopt(curl, CURLOPT_URL, attempt.url.c_str());
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, attempt.sigv4.c_str());
   curl_easy_setopt(curl, CURLOPT_USERPWD, attempt.userpwd.c_str());
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -295,11 +297,11 @@ Result<S3Response> S3Client::SendOnce(const S3Request& request, int64_t resume_f
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1024L);
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, static_cast<long>(config_.stall_seconds));
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &state);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, state);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &state);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, state);
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, OnProgress);
-  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &state);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, state);
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   if (request.method == "HEAD") {
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
@@ -311,6 +313,20 @@ Result<S3Response> S3Client::SendOnce(const S3Request& request, int64_t resume_f
   } else if (request.method != "GET") {
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
+}
+
+Result<S3Response> S3Client::SendOnce(const S3Request& request, int64_t resume_from,
+                                      Attempt& attempt) {
+  CURL* curl = static_cast<CURL*>(Acquire());
+  if (curl == nullptr) return Fail(Error::ResourceExhausted("curl_easy_init failed"));
+  TryState state;
+  state.curl = curl;
+  state.request = &request;
+  state.ranged = request.range_begin >= 0 || resume_from > 0;
+  curl_slist* headers = Headers(request, resume_from);
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  Configure(curl, &state, request, attempt, errbuf);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   const CURLcode rc = curl_easy_perform(curl);
   state.response.status = StatusOf(curl);
   curl_slist_free_all(headers);

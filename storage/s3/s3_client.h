@@ -27,6 +27,8 @@
 
 #include "common/error.h"
 
+struct curl_slist;
+
 namespace backup {
 
 struct S3Credentials {
@@ -88,6 +90,11 @@ class S3Client {
   struct Attempt;
   Result<S3Response> SendOnce(const S3Request& request, int64_t resume_from, Attempt& attempt);
   std::string Url(const S3Request& request) const;
+  // The request's headers (a curl_slist*), the payload's SHA-256 and a range among them.
+  struct curl_slist* Headers(const S3Request& request, int64_t resume_from) const;
+  // Sets every option of one try on a curl handle.
+  void Configure(void* curl, void* state, const S3Request& request, const Attempt& attempt,
+                 char* errbuf) const;
   void* Acquire();
   void Release(void* handle);
 
