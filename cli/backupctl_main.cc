@@ -102,7 +102,10 @@ class CommandLine {
     auto* backup = app_.add_subcommand("backup", "back up a collection NS/NAME");
     backup->add_option("collection", bargs_.collection, "NS/NAME")->required();
     backup->add_flag("--files", bargs_.files, "include the collection's files");
-    backup->add_option("--dest", bargs_.dest, "destination inside a backup root");
+    backup->add_option("--dest", bargs_.dest,
+                       "a plain database file inside a backup root (instead of a store)");
+    backup->add_option("--store", bargs_.store,
+                       "a store configured on the server (default: its --default-store)");
     backup->add_option("--tag", bargs_.tags, "key=value metadata (repeatable)");
     backup->add_option("--max-attempts", bargs_.max_attempts, "attempts before the job fails");
     backup->add_flag("--wait", bargs_.wait, "follow the job with progress until it ends");
@@ -119,7 +122,10 @@ class CommandLine {
         app_.add_subcommand("verify", "check a backup's integrity (exit 3 when invalid)");
     verify->add_option("backup_id", backup_id_)->required();
     verify->add_flag("--wait", verify_wait_, "follow the job and print the verdict");
-    verify->callback(Runs([this](Client& c) { return Verify(c, backup_id_, verify_wait_); }));
+    verify->add_flag("--quick", verify_quick_,
+                     "only what the store reports (the archive's size and checksum)");
+    verify->callback(
+        Runs([this](Client& c) { return Verify(c, backup_id_, verify_wait_, verify_quick_); }));
     auto* del = app_.add_subcommand("delete", "delete a backup and its files");
     del->add_option("backup_id", backup_id_)->required();
     del->callback(Runs([this](Client& c) { return Delete(c, backup_id_); }));
@@ -167,6 +173,7 @@ class CommandLine {
   JobsListArgs jlist_;
   std::string backup_id_, job_id_;
   bool verify_wait_ = false;
+  bool verify_quick_ = false;
   NewTokenArgs token_;
 };
 

@@ -107,6 +107,7 @@ int Backup(Client& client, const BackupArgs& args) {
   }
   request.set_include_files(args.files);
   request.set_dest_path(args.dest);
+  request.set_store(args.store);
   request.set_max_attempts(args.max_attempts);
   if (!ParsePairs(args.tags, request.mutable_metadata())) return Usage("tags are key=value");
   collector::BackupCollectionResponse response;
@@ -192,8 +193,9 @@ int Restore(Client& client, const RestoreArgs& args) {
   return kExitOk;
 }
 
-int Verify(Client& client, const std::string& backup_id, bool wait) {
+int Verify(Client& client, const std::string& backup_id, bool wait, bool quick) {
   collector::VerifyBackupRequest request;
+  request.set_quick(quick);
   request.set_wait(false);  // answered at once; --wait follows the job
   request.set_backup_id(backup_id);
   collector::VerifyBackupResponse response;

@@ -21,6 +21,7 @@ struct BackupArgs {
   std::string collection;
   bool files = false;
   std::string dest;
+  std::string store;
   std::vector<std::string> tags;
   bool wait = false;
   int max_attempts = 0;
@@ -42,7 +43,7 @@ struct RestoreArgs {
   bool wait = false;
 };
 int Restore(Client& client, const RestoreArgs& args);
-int Verify(Client& client, const std::string& backup_id, bool wait);
+int Verify(Client& client, const std::string& backup_id, bool wait, bool quick);
 int Delete(Client& client, const std::string& backup_id);
 
 struct JobsListArgs {
