@@ -54,6 +54,7 @@ class Error {
   static Error Aborted(std::string m) { return {Code::kAborted, std::move(m)}; }
   static Error Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
   static Error Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
+  static Error Unimplemented(std::string m) { return {Code::kUnimplemented, std::move(m)}; }
   static Error DataLoss(std::string m) { return {Code::kDataLoss, std::move(m)}; }
   static Error DeadlineExceeded(std::string m) { return {Code::kDeadlineExceeded, std::move(m)}; }
   static Error Unauthenticated(std::string m) { return {Code::kUnauthenticated, std::move(m)}; }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -232,8 +233,10 @@ TEST_F(OffsiteTest, AMissingBucketOrAWrongSecretStopsTheStartWithTheStoreNamed) 
 TEST_F(OffsiteTest, TheStoreKilledMidBackupAndStartedAgainStillGivesOneBackup) {
   CreateCollection("prod", "users", 2000, 0);
   WriteFiles(layout().CollectionFilesDir({"prod", "users"}), 4, 4 << 20);
+  std::mutex mu;  // the hook runs on a worker thread
   std::thread restart;
   SetTestPointHook([&](std::string_view point) {
+    std::lock_guard lock(mu);
     if (point != "backup: files listed, copy starts" || restart.joinable()) return;
     s3_.Kill();
     restart = std::thread([&] {
@@ -243,7 +246,11 @@ TEST_F(OffsiteTest, TheStoreKilledMidBackupAndStartedAgainStillGivesOneBackup) {
   });
   auto r = BackupTo("offsite");
   SetTestPointHook({});
-  if (restart.joinable()) restart.join();
+  {
+    std::lock_guard lock(mu);
+    ASSERT_TRUE(restart.joinable()) << "the store was never killed";
+    restart.join();
+  }
   ASSERT_EQ(r.job().state(), collector::SUCCEEDED) << r.job().error().message();
   EXPECT_TRUE(Verify(r.backup().backup_id(), false).is_valid());
   S3Store store(s3_.Config());

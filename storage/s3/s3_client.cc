@@ -90,6 +90,7 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 
 // Whether a failed answer is worth another try.
 bool TransientStatus(long status, const std::string& code) {
+  if (status == 501 || code == "NotImplemented") return false;
   return status >= 500 || status == 429 || code == "SlowDown" || code == "RequestTimeout" ||
          code == "InternalError";
 }
@@ -113,6 +114,7 @@ Error ErrorFor(const S3Client& client, const S3Request& request, const S3Respons
                                      "\" does not exist (" + said + ")");
   }
   if (s == 404) return Error::NotFound(where + ": " + said);
+  if (s == 501 || code == "NotImplemented") return Error::Unimplemented(where + ": " + said);
   if (s == 301 || s == 307 || code == "PermanentRedirect" ||
       code == "AuthorizationHeaderMalformed") {
     return Error::FailedPrecondition(where + ": " + said +

@@ -4,6 +4,7 @@
 
 #include <deque>
 #include <future>
+#include <mutex>
 
 #include <spdlog/spdlog.h>
 
@@ -333,6 +334,18 @@ Status S3Store::AbortIncomplete(std::string_view key) {
   const std::string full = client_.config().prefix + std::string(key);
   S3Request list{.method = "GET", .query = {{"uploads", ""}, {"prefix", full}}};
   auto r = client_.Send(list);
+  if (!r && r.error().code() == Code::kUnimplemented) {
+    // Some S3-compatible servers cannot list uploads: the bucket's lifecycle rule (abort
+    // incomplete multipart uploads after N days) is then what removes a killed writer's.
+    static std::once_flag warned;
+    std::call_once(warned, [&] {
+      spdlog::warn(
+          "{} cannot list multipart uploads ({}); incomplete uploads of killed "
+          "attempts are left to the bucket's lifecycle rule",
+          Locate(""), r.error().message());
+    });
+    return {};
+  }
   if (!r) return Fail(r.error().Context("list multipart uploads"));
   for (auto& record : XmlRecords(r->body, "Upload")) {
     if (record["Key"] != full || record["UploadId"].empty()) continue;

@@ -1,7 +1,8 @@
 // backup-bench: the figures behind BENCHMARKS.md. Each scenario runs our code and its
 // baseline (the sqlite3 command line, cp) side by side in the same run, and prints one
 // JSON object per scenario, then a table. Run by hand, not by ctest:
-//   build/bin/backup-bench [--scenarios snapshot,files,queue,listing,availability,scale,watch]
+//   build/bin/backup-bench [--scenarios snapshot,files,queue,listing,availability,scale,watch,
+//                           offsite]
 //                          [--gb 1.0] [--reps 3] [--dir /var/tmp]
 #include <cstdio>
 #include <cstdlib>
@@ -108,6 +109,7 @@ int Run(int argc, char** argv) {
   if (chosen.count("availability")) Availability(s);
   if (chosen.count("scale")) Scale(s);
   if (chosen.count("watch")) Watch(s);
+  if (chosen.count("offsite")) Offsite(s);
   PrintTable();
   return 0;
 }

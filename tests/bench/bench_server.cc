@@ -10,8 +10,9 @@
 namespace backup::bench {
 namespace fs = std::filesystem;
 
-Server::Server(const fs::path& data, int workers) {
+Server::Server(const fs::path& data, int workers, StoreSetOptions stores) {
   BackupServerOptions o;
+  o.host.stores = std::move(stores);
   o.host.data_dir = data;
   o.listen = "127.0.0.1:0";
   o.host.pool.threads = workers;
@@ -56,8 +57,11 @@ void Server::Collection(const std::string& ns, const std::string& name, int64_t 
 }
 
 collector::BackupCollectionResponse Server::Backup(const std::string& ns, const std::string& name,
-                                                   bool files) {
+                                                   bool files, const std::string& dest,
+                                                   const std::string& store) {
   collector::BackupCollectionRequest r;
+  r.set_dest_path(dest);
+  r.set_store(store);
   r.mutable_collection()->set_namespace_(ns);
   r.mutable_collection()->set_name(name);
   r.set_include_files(files);

@@ -26,14 +26,17 @@ struct Settings {
 // A backupd in this process on a fresh (or given) data directory. Exits the process when
 // it cannot start or a setup call fails: a benchmark with a broken setup has no figures.
 struct Server {
-  Server(const std::filesystem::path& data, int workers);
+  Server(const std::filesystem::path& data, int workers, StoreSetOptions stores = {});
   ~Server() { server->Shutdown(); }
 
   // Creates ns/name over gRPC and fills it with `rows` records of `payload` random bytes.
   void Collection(const std::string& ns, const std::string& name, int64_t rows, int payload);
   // A backup submitted over gRPC and followed to its end (wait). Returns the response.
+  // `dest`: a plain-format backup at that path; `store`: an archive in that store; neither:
+  // an archive in the default store.
   collector::BackupCollectionResponse Backup(const std::string& ns, const std::string& name,
-                                             bool files);
+                                             bool files, const std::string& dest = "",
+                                             const std::string& store = "");
 
   std::unique_ptr<BackupServer> server;
   std::shared_ptr<grpc::Channel> channel;
@@ -58,5 +61,6 @@ void Listing(const Settings& s);
 void Availability(const Settings& s);
 void Scale(const Settings& s);
 void Watch(const Settings& s);
+void Offsite(const Settings& s);
 
 }  // namespace backup::bench

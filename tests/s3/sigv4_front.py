@@ -171,6 +171,9 @@ def make_handler(args):
         def handle_any(self):
             length = int(self.headers.get("Content-Length", "0") or "0")
             body = self.rfile.read(length) if length else b""
+            if len(body) < length:  # the client went away mid-request (an aborted upload)
+                self.close_connection = True
+                return
             problem = check_signature(args, self, body)
             if problem:
                 sys.stderr.write("sigv4_front: %s %s: %s\n" % (self.command, self.path, problem))

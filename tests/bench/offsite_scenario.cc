@@ -1,0 +1,338 @@
+// Off-site scenario: backups to S3 (s3rver on loopback, started here) against curl moving
+// the same bytes to and from the same server; zstd's ratio and speed by level; what
+// sealing costs; the local store compressed against the plain snapshot.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "common/sqlite.h"
+#include "storage/codec.h"
+#include "tests/bench/bench_server.h"
+#include "tests/bench/bench_util.h"
+
+extern char** environ;
+
+namespace backup::bench {
+namespace fs = std::filesystem;
+
+namespace {
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    std::fprintf(stderr, "backup-bench: offsite: no free port\n");
+    std::exit(1);
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// s3rver on a loopback port with its own folder, killed at destruction.
+struct S3rver {
+  explicit S3rver(const fs::path& dir) : port(FreePort()) {
+    fs::create_directories(dir);
+    const std::string p = std::to_string(port), d = dir.string();
+    std::vector<std::string> argv{S3RVER_PATH,          "-d",   d, "-a",
+                                  "127.0.0.1",          "-p",   p, "--silent",
+                                  "--configure-bucket", "bench"};
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    if (posix_spawn(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) {
+      std::fprintf(stderr, "backup-bench: offsite: cannot start %s (scripts/install-deps.sh)\n",
+                   S3RVER_PATH);
+      std::exit(1);
+    }
+    for (int i = 0; i < 300; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(static_cast<uint16_t>(port));
+      const bool up = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+      ::close(fd);
+      if (up) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    std::fprintf(stderr, "backup-bench: offsite: s3rver did not start\n");
+    std::exit(1);
+  }
+  ~S3rver() {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+  std::string Endpoint() const { return "http://127.0.0.1:" + std::to_string(port); }
+  int port;
+  pid_t pid = -1;
+};
+
+// Peak RSS of this process (backupd runs in it) since the last ResetPeakRss(), in MB.
+void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+double PeakRssMb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024;
+  }
+  return 0;
+}
+
+// A signed curl command of `args`, followed by the URL of `path` on `s3`.
+std::string Curl(const S3rver& s3, const std::string& args, const std::string& path) {
+  return "curl -sSf --aws-sigv4 aws:amz:us-east-1:s3 --user S3RVER:S3RVER "
+         "-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' " +
+         args + " " + s3.Endpoint() + path;
+}
+
+// Text-like records: JSON with names, numbers and a hex note (about 2:1 for zstd).
+std::string TextSample(size_t bytes) {
+  std::mt19937_64 rng(3);
+  std::string s;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int64_t i = 0; s.size() < bytes; ++i) {
+    s += "{\"id\":" + std::to_string(i) + ",\"name\":\"user-" + std::to_string(rng() % 50'000) +
+         "\",\"email\":\"user" + std::to_string(rng() % 50'000) +
+         "@example.com\",\"score\":" + std::to_string(rng() % 1000) + ",\"note\":\"";
+    for (int k = 0; k < 24; ++k) s += kHex[rng() % 16];
+    s += "\"}\n";
+  }
+  s.resize(bytes);
+  return s;
+}
+
+std::string RandomSample(size_t bytes) {
+  std::mt19937_64 rng(5);
+  std::string s(bytes, '\0');
+  for (char& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+// Seconds to encode `plain` (and the stored size), then seconds to decode it back.
+struct CodecRun {
+  double encode_s = 0, decode_s = 0;
+  size_t stored = 0;
+};
+CodecRun RunCodec(const std::string& plain, Compression c, const EncryptionKey* key,
+                  const KeyRing& ring) {
+  CodecRun run;
+  std::string stored;
+  stored.reserve(plain.size() + (1 << 20));
+  auto t = Clock::now();
+  auto enc = Encoder::Create(c, key, [&](std::string_view b) -> Status {
+    stored.append(b);
+    return {};
+  });
+  for (size_t at = 0; at < plain.size(); at += 1 << 20) {
+    if (!(*enc)->Write(std::string_view(plain).substr(at, 1 << 20))) std::exit(1);
+  }
+  if (!(*enc)->Finish()) std::exit(1);
+  run.encode_s = SecondsSince(t);
+  run.stored = stored.size();
+  size_t out = 0;
+  t = Clock::now();
+  auto dec = Decoder::Create(c.Name(), key ? key->id : "", ring, int64_t{1} << 40,
+                             [&](std::string_view b) -> Status {
+                               out += b.size();
+                               return {};
+                             });
+  for (size_t at = 0; at < stored.size(); at += 1 << 20) {
+    if (!(*dec)->Feed(std::string_view(stored).substr(at, 1 << 20))) std::exit(1);
+  }
+  if (!(*dec)->Finish() || out != plain.size()) {
+    std::fprintf(stderr, "backup-bench: offsite: codec round trip failed\n");
+    std::exit(1);
+  }
+  run.decode_s = SecondsSince(t);
+  return run;
+}
+
+void CodecFigures(const Settings& s) {
+  const KeyRing ring(KeyFromBytes("0123456789abcdef0123456789abcdef"), {});
+  const size_t mb = 64;
+  const std::string text = TextSample(mb << 20), random = RandomSample(mb << 20);
+  for (int level : {1, 3, 9, 19}) {
+    for (const auto* whole : {&text, &random}) {
+      // zstd:19 runs at a few MB/s: a quarter of the sample.
+      const std::string data = level == 19 ? whole->substr(0, whole->size() / 4) : *whole;
+      const double data_mb = static_cast<double>(data.size()) / (1 << 20);
+      std::vector<double> enc, dec;
+      CodecRun run;
+      for (int rep = 0; rep < s.reps; ++rep) {
+        run = RunCodec(data, Compression{level}, nullptr, ring);
+        enc.push_back(run.encode_s);
+        dec.push_back(run.decode_s);
+      }
+      Report("zstd:" + std::to_string(level) + (whole == &text ? " text" : " random"),
+             {{"ratio", static_cast<double>(data.size()) / static_cast<double>(run.stored),
+               "plain/stored"},
+              {"compress_MiBps", data_mb / Median(enc), "MiB/s (one core)"},
+              {"decompress_MiBps", data_mb / Median(dec), "MiB/s"}});
+    }
+  }
+  for (int level : {0, 3}) {
+    std::vector<double> plain_s, sealed_s, open_plain_s, open_sealed_s;
+    for (int rep = 0; rep < s.reps; ++rep) {
+      auto a = RunCodec(text, Compression{level}, nullptr, ring);
+      auto b = RunCodec(text, Compression{level}, &*ring.current(), ring);
+      plain_s.push_back(a.encode_s);
+      sealed_s.push_back(b.encode_s);
+      open_plain_s.push_back(a.decode_s);
+      open_sealed_s.push_back(b.decode_s);
+    }
+    Report(std::string("sealing, ") + (level ? "zstd:3" : "no compression") + " text",
+           {{"encode_overhead", Median(sealed_s) / Median(plain_s) - 1, "sealed/unsealed - 1"},
+            {"decode_overhead", Median(open_sealed_s) / Median(open_plain_s) - 1,
+             "sealed/unsealed - 1"},
+            {"seal_MiBps", static_cast<double>(mb) / Median(sealed_s), "MiB/s"}});
+  }
+}
+
+void FillText(Server& server, const std::string& name, int64_t rows) {
+  server.Collection("bench", name, 0, 0);
+  auto db = sql::Database::Open(server.layout->CollectionDb({"bench", name}).string(), {});
+  Status filled =
+      db ? db->Run(
+               "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) "
+               "INSERT INTO records (id, proto_data, labels) SELECT printf('r%010d', i), "
+               "printf('{\"name\":\"user-%d\",\"email\":\"user%d@example.com\",\"score\":%d,"
+               "\"note\":\"%s\"}', i, abs(random() % 50000), abs(random() % 1000), "
+               "hex(randomblob(200))), '{\"i\":' || i || '}' FROM n",
+               {rows})
+         : Status(Fail(db.error()));
+  if (!filled) {
+    std::fprintf(stderr, "backup-bench: offsite: fill: %s\n", filled.error().message().c_str());
+    std::exit(1);
+  }
+}
+
+collector::RestoreBackupResponse RestoreInto(Server& server, const std::string& id,
+                                             const std::string& name) {
+  collector::RestoreBackupRequest r;
+  r.set_backup_id(id);
+  r.set_dest_namespace("bench");
+  r.set_dest_name(name);
+  r.set_wait(true);
+  collector::RestoreBackupResponse resp;
+  grpc::ClientContext ctx;
+  auto status = server.repo->RestoreBackup(&ctx, r, &resp);
+  if (!status.ok()) {
+    std::fprintf(stderr, "backup-bench: offsite: restore: %s\n", status.error_message().c_str());
+    std::exit(1);
+  }
+  return resp;
+}
+
+}  // namespace
+
+void Offsite(const Settings& s) {
+  const fs::path root = FreshDir(s, "offsite");
+  S3rver s3(root / "s3rver");
+  ::setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
+  StoreSetOptions stores;
+  stores.stores = {"s3=s3://bench/b?endpoint=" + s3.Endpoint()};
+  stores.compression = "none";  // the same bytes as curl moves: random rows do not compress
+  Server server(root / "data", 2, stores);
+  const int64_t rows = static_cast<int64_t>(s.gb * 1024 * 1024 * 1024 / 1100);
+  server.Collection("bench", "big", rows, 1000);
+  const fs::path src = server.layout->CollectionDb({"bench", "big"});
+  (void)std::system("sync");
+
+  std::vector<double> backup_s, up_s, vacuum_up_s, restore_s, down_s, backup_rss, restore_rss;
+  double object_bytes = 0;
+  for (int rep = 0; rep < s.reps; ++rep) {
+    const std::string n = std::to_string(rep);
+    ResetPeakRss();
+    auto t = Clock::now();
+    auto resp = server.Backup("bench", "big", false, "", "s3");
+    backup_s.push_back(SecondsSince(t));
+    backup_rss.push_back(PeakRssMb());
+    const auto& b = resp.backup();
+    object_bytes = static_cast<double>(b.stored_bytes());
+    const fs::path object = root / "s3rver" / "bench" / "b" / "backups" / "bench" / "big" /
+                            (fs::path(b.storage_path()).filename().string() + "._S3rver_object");
+    // The same bytes with curl, one PUT; and the same work (sqlite3's snapshot, then curl).
+    up_s.push_back(
+        TimeShell(Curl(s3, "-o /dev/null -T '" + object.string() + "'", "/bench/curl-" + n)));
+    const fs::path vac = root / ("vacuum-" + n + ".db");
+    vacuum_up_s.push_back(
+        TimeShell("sqlite3 '" + src.string() + "' \"VACUUM INTO '" + vac.string() + "'\" && " +
+                  Curl(s3, "-o /dev/null -T '" + vac.string() + "'", "/bench/vacuum-" + n)));
+    fs::remove(vac);
+    ResetPeakRss();
+    t = Clock::now();
+    RestoreInto(server, b.backup_id(), "restored-" + n);
+    restore_s.push_back(SecondsSince(t));
+    restore_rss.push_back(PeakRssMb());
+    const fs::path got = root / ("curl-get-" + n);
+    down_s.push_back(
+        TimeShell(Curl(s3, "-o '" + got.string() + "'", "/bench/curl-" + n) + " && sync"));
+    fs::remove(got);
+  }
+  const double mb = object_bytes / 1e6;
+  Report("s3 backup 1 GB",
+         {{"bytes", object_bytes, "B (the archive)"},
+          {"ours_s", Median(backup_s), "s (job: snapshot + archive + multipart upload + HEAD)"},
+          {"curl_put_s", Median(up_s), "s (curl -T of the same bytes)"},
+          {"vacuum_curl_s", Median(vacuum_up_s), "s (sqlite3 VACUUM INTO, then curl -T)"},
+          {"throughput_vs_curl", Median(up_s) / Median(backup_s), "ours/curl MB/s"},
+          {"vs_same_work", Median(vacuum_up_s) / Median(backup_s), "ours/(vacuum+curl) MB/s"},
+          {"ours_MBps", mb / Median(backup_s), "MB/s"},
+          {"peak_rss_MB", *std::max_element(backup_rss.begin(), backup_rss.end()), "MB"}});
+  Report("s3 restore 1 GB",
+         {{"ours_s", Median(restore_s), "s (job: download, unpack, check, swap)"},
+          {"curl_get_s", Median(down_s), "s (curl -o + sync)"},
+          {"throughput_vs_curl", Median(down_s) / Median(restore_s), "ours/curl MB/s"},
+          {"peak_rss_MB", *std::max_element(restore_rss.begin(), restore_rss.end()), "MB"}});
+
+  CodecFigures(s);
+  Cleanup(root);
+
+  // The local store, zstd:3, against the plain snapshot, on text-like rows.
+  const fs::path local_root = FreshDir(s, "offsite-local");
+  {
+    StoreSetOptions zstd;
+    zstd.compression = "zstd:3";
+    Server local(local_root / "data", 2, zstd);
+    FillText(local, "text", rows / 2);
+    (void)std::system("sync");
+    std::vector<double> plain_s, archive_s;
+    double plain_bytes = 0, archive_bytes = 0;
+    for (int rep = 0; rep < s.reps; ++rep) {
+      const std::string n = std::to_string(rep);
+      auto t = Clock::now();
+      auto plain = local.Backup("bench", "text", false,
+                                (local.layout->BackupsRoot() / ("plain-" + n + ".db")).string());
+      plain_s.push_back(SecondsSince(t));
+      plain_bytes = static_cast<double>(fs::file_size(plain.backup().storage_path()));
+      t = Clock::now();
+      auto archived = local.Backup("bench", "text", false);
+      archive_s.push_back(SecondsSince(t));
+      archive_bytes = static_cast<double>(archived.backup().stored_bytes());
+    }
+    Report("local zstd:3 vs plain",
+           {{"plain_bytes", plain_bytes, "B"},
+            {"archive_bytes", archive_bytes, "B"},
+            {"size_ratio", archive_bytes / plain_bytes, "archive/plain"},
+            {"plain_s", Median(plain_s), "s"},
+            {"archive_s", Median(archive_s), "s"},
+            {"time_ratio", Median(archive_s) / Median(plain_s), "archive/plain"}});
+  }
+  Cleanup(local_root);
+}
+
+}  // namespace backup::bench
