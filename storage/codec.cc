@@ -279,7 +279,8 @@ class DecoderImpl final : public Decoder {
                                     ZSTD_getErrorName(frame_left_)));
       }
       if (out.pos > 0) BACKUP_TRY(Emit(std::string_view(buffer_.data(), out.pos)), "decompress");
-      if (in.pos == in.size && out.pos < out.size) return {};
+      // 0: a frame ended and everything it holds is out (even if that filled the buffer).
+      if (in.pos == in.size && (frame_left_ == 0 || out.pos < out.size)) return {};
     }
   }
 

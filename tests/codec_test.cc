@@ -50,15 +50,15 @@ std::string Encode(const std::string& plain, Compression c, const EncryptionKey*
 
 Result<std::string> Decode(const std::string& stored, const std::string& compression,
                            const std::string& key_id, const KeyRing& keys,
-                           int64_t max = int64_t{1} << 40) {
+                           int64_t max = int64_t{1} << 40, size_t piece = 7'777) {
   std::string plain;
   auto dec = Decoder::Create(compression, key_id, keys, max, [&](std::string_view b) -> Status {
     plain.append(b);
     return {};
   });
   if (!dec) return Fail(dec.error());
-  for (size_t at = 0; at < stored.size(); at += 7'777) {
-    BACKUP_TRY((*dec)->Feed(std::string_view(stored).substr(at, 7'777)), "feed");
+  for (size_t at = 0; at < stored.size(); at += piece) {
+    BACKUP_TRY((*dec)->Feed(std::string_view(stored).substr(at, piece)), "feed");
   }
   BACKUP_TRY((*dec)->Finish(), "finish");
   return plain;
@@ -67,8 +67,17 @@ Result<std::string> Decode(const std::string& stored, const std::string& compres
 const EncryptionKey kKey = KeyFromBytes("0123456789abcdef0123456789abcdef");
 const EncryptionKey kOtherKey = KeyFromBytes("fedcba9876543210fedcba9876543210");
 
+void RoundTripEveryCompression(const std::string& plain);
+
 TEST(CodecTest, EveryCompressionWithAndWithoutAKeyRoundTrips) {
-  const std::string plain = Sample((3 << 20) + 7);
+  // An odd size, and one that ends exactly on zstd's output block (128 KiB).
+  for (const size_t size : {size_t{(3 << 20) + 7}, size_t{4 << 20}}) {
+    const std::string plain = Sample(size);
+    RoundTripEveryCompression(plain);
+  }
+}
+
+void RoundTripEveryCompression(const std::string& plain) {
   const KeyRing ring(kKey, {});
   for (int level : {0, 1, 9}) {
     for (const EncryptionKey* key : {static_cast<const EncryptionKey*>(nullptr), &kKey}) {
@@ -77,6 +86,10 @@ TEST(CodecTest, EveryCompressionWithAndWithoutAKeyRoundTrips) {
       auto back = Decode(stored, c.Name(), key ? key->id : "", ring);
       ASSERT_TRUE(back) << level << ": " << back.error().message();
       EXPECT_TRUE(*back == plain) << "level " << level << (key ? " sealed" : "");
+      auto whole = Decode(stored, c.Name(), key ? key->id : "", ring, int64_t{1} << 40,
+                          stored.size());  // fed at once
+      ASSERT_TRUE(whole) << level << ": " << whole.error().message();
+      EXPECT_TRUE(*whole == plain);
       if (level > 0) {
         EXPECT_LT(stored.size(), plain.size()) << level;
       }

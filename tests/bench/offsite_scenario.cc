@@ -150,10 +150,15 @@ CodecRun RunCodec(const std::string& plain, Compression c, const EncryptionKey* 
                                return {};
                              });
   for (size_t at = 0; at < stored.size(); at += 1 << 20) {
-    if (!(*dec)->Feed(std::string_view(stored).substr(at, 1 << 20))) std::exit(1);
+    if (auto fed = (*dec)->Feed(std::string_view(stored).substr(at, 1 << 20)); !fed) {
+      std::fprintf(stderr, "backup-bench: offsite: decode: %s\n", fed.error().message().c_str());
+      std::exit(1);
+    }
   }
-  if (!(*dec)->Finish() || out != plain.size()) {
-    std::fprintf(stderr, "backup-bench: offsite: codec round trip failed\n");
+  Status finished = (*dec)->Finish();
+  if (!finished || out != plain.size()) {
+    std::fprintf(stderr, "backup-bench: offsite: codec round trip failed (%zu of %zu bytes): %s\n",
+                 out, plain.size(), finished ? "" : finished.error().message().c_str());
     std::exit(1);
   }
   run.decode_s = SecondsSince(t);
