@@ -41,6 +41,12 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
+// The running s3rver, killed at exit too: a failed setup ends the bench with std::exit.
+pid_t g_s3rver = -1;
+void KillS3rver() {
+  if (g_s3rver > 0) ::kill(g_s3rver, SIGKILL);
+}
+
 // s3rver on a loopback port with its own folder, killed at destruction.
 struct S3rver {
   explicit S3rver(const fs::path& dir) : port(FreePort()) {
@@ -58,6 +64,8 @@ struct S3rver {
                    S3RVER_PATH);
       std::exit(1);
     }
+    g_s3rver = pid;
+    std::atexit(KillS3rver);
     for (int i = 0; i < 300; ++i) {
       int fd = ::socket(AF_INET, SOCK_STREAM, 0);
       sockaddr_in addr{};
@@ -75,6 +83,7 @@ struct S3rver {
   ~S3rver() {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
+    g_s3rver = -1;
   }
   std::string Endpoint() const { return "http://127.0.0.1:" + std::to_string(port); }
   int port;
