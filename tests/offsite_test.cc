@@ -57,6 +57,19 @@ class OffsiteTest : public ServerTest {
     return response;
   }
 
+  // A backup submitted with wait: false and followed to its end: the job as it ended.
+  collector::Job FollowedBackupTo(const std::string& store) {
+    collector::BackupCollectionRequest request;
+    request.mutable_collection()->set_namespace_("prod");
+    request.mutable_collection()->set_name("users");
+    request.set_store(store);
+    request.set_wait(false);
+    collector::BackupCollectionResponse response;
+    auto status = repo_->BackupCollection(Ctx().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return Watch(response.job().job_id()).back();
+  }
+
   grpc::Status Restore(const std::string& id, const std::string& name,
                        collector::RestoreBackupResponse* response) {
     collector::RestoreBackupRequest request;
@@ -228,6 +241,26 @@ TEST_F(OffsiteTest, AMissingBucketOrAWrongSecretStopsTheStartWithTheStoreNamed) 
   EXPECT_NE(server.error().message().find("credentials"), std::string::npos);
   EXPECT_EQ(server.error().message().find("wrong"), std::string::npos) << "no secret in a message";
   s3_.ForgetRefusals();
+}
+
+// After start-up: access refused, then the bucket gone. Each job fails on its first
+// attempt with a message that says what to fix; nothing is retried for nothing.
+TEST_F(OffsiteTest, AccessRefusedOrTheBucketGoneAfterStartUpFailsTheJobAtOnce) {
+  CreateCollection("prod", "users", 100, 1);
+  s3_.SetFault("deny");
+  collector::Job denied = FollowedBackupTo("offsite");
+  EXPECT_EQ(denied.state(), collector::FAILED);
+  EXPECT_EQ(denied.attempt(), 1) << "not retried";
+  EXPECT_EQ(denied.error().code(), collector::Status::PERMISSION_DENIED);
+  EXPECT_NE(denied.error().message().find("check the store's credentials"), std::string::npos)
+      << denied.error().message();
+  s3_.SetFault("ok");
+  fs::remove_all(s3_.ObjectFile("x").parent_path());  // s3rver's folder of the bucket
+  collector::Job gone = FollowedBackupTo("offsite");
+  EXPECT_EQ(gone.state(), collector::FAILED);
+  EXPECT_EQ(gone.attempt(), 1) << "not retried";
+  EXPECT_NE(gone.error().message().find("bucket \"test-bucket\" does not exist"), std::string::npos)
+      << gone.error().message();
 }
 
 TEST_F(OffsiteTest, TheStoreKilledMidBackupAndStartedAgainStillGivesOneBackup) {

@@ -15,6 +15,7 @@ Fault injection for the tests, by a control file re-read on every request (one w
   "ok"          pass everything on (the default)
   "stall-puts"  hold every PUT's answer back for 60 s (a part timeout)
   "fail-puts N" answer the next N PUTs with 503 SlowDown (retries)
+  "deny"        answer everything with 403 AccessDenied (a policy that changed)
 
 Usage: sigv4_front.py --upstream http://127.0.0.1:PORT --port-file F --region R
        --access-key K --secret-key S --s3rver-dir DIR [--control FILE]
@@ -92,6 +93,8 @@ def fault(args, method):
             words = f.read().split()
     except OSError:
         return None
+    if words and words[0] == "deny":
+        return "deny"
     if not words or method != "PUT":
         return None
     if words[0] == "stall-puts":
@@ -185,6 +188,8 @@ def make_handler(args):
             if injected == "stall":
                 time.sleep(60)
                 return error(self, 503, "SlowDown", "stalled by the test")
+            if injected == "deny":
+                return error(self, 403, "AccessDenied", "Access Denied (the test's policy)")
             if injected == "fail":
                 return error(self, 503, "SlowDown", "failed by the test")
             conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=120)
