@@ -115,7 +115,8 @@ Status CollectionRepoService::PlaceBackup(const collector::BackupCollectionReque
   }
   const auto& key = stores.keys().current();
   backup.store = store_name;
-  backup.object_key = ArchiveKey(name, backup_id, stores.compression(), key.has_value());
+  backup.object_key =
+      ArchiveKey(name, backup_id, stores.compression().zstd_level > 0, key.has_value());
   backup.storage_path = store->Locate(backup.object_key);
   backup.storage_type = std::string(store->type());
   backup.compression = stores.compression().Name();

@@ -89,13 +89,7 @@ Status CollectionRepoService::DeleteArchive(const BackupRecord& backup,
     return Fail(Error::FailedPrecondition("delete: backup " + backup.id + " is in store \"" +
                                           backup.store + "\", which backupd does not have"));
   }
-  std::string base = backup.object_key;
-  for (int attempt = 1; attempt <= kMaxAttemptsLimit; ++attempt) {
-    if (const std::string marker = ".a" + std::to_string(attempt) + ".tar";
-        base.find(backup.id + marker) != std::string::npos) {
-      base.replace(base.find(backup.id + marker) + backup.id.size(), marker.size(), ".tar");
-    }
-  }
+  const std::string base = FirstAttemptKey(backup);
   int64_t freed = 0;
   for (int attempt = 1; attempt <= kMaxAttemptsLimit; ++attempt) {
     const std::string key = AttemptKey(base, backup.id, attempt);

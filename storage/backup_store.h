@@ -33,19 +33,13 @@ struct ObjectInfo {
   std::string etag;
 };
 
-// What a writer saw go into a committed object.
-struct PutResult {
-  ObjectInfo info;
-  std::string sha256;  // of every byte written, hex
-};
-
 class ObjectWriter {
  public:
   virtual ~ObjectWriter() = default;
   // Appends bytes. Fails (and the object is abandoned) when the store refuses them.
   virtual Status Write(std::string_view bytes) = 0;
   // Makes the object visible under its key once the store confirmed every byte.
-  virtual Result<PutResult> Commit() = 0;
+  virtual Result<ObjectInfo> Commit() = 0;
   // Abandons the object and removes whatever was uploaded of it. Idempotent.
   virtual void Abort() = 0;
 };

@@ -4,6 +4,9 @@
 #include <fstream>
 #include <map>
 
+#include <google/protobuf/util/json_util.h>
+
+#include "archive_manifest.pb.h"
 #include "common/backup_paths.h"
 #include "common/fs.h"
 #include "tests/server_fixture.h"
@@ -271,6 +274,66 @@ TEST_F(RestoreTest, VerifyNamesEveryKindOfDamageToAPlainBackup) {
     EXPECT_EQ(listed->last_verify_valid, c.expect.empty()) << c.name;
     EXPECT_EQ(listed->last_verify_error, v.error_message()) << c.name;
   }
+}
+
+// Repacks an unpacked archive with the system's tar (pax, zstd): the database, the files
+// named, then MANIFEST.json unless `manifest` is false.
+void Repack(const fs::path& unpacked, const std::vector<std::string>& files, bool manifest,
+            const fs::path& archive) {
+  std::string names = "database.sqlite";
+  for (const std::string& f : files) names += " 'files/" + f + "'";
+  if (manifest) names += " MANIFEST.json";
+  const std::string command = "tar --format=pax --zstd -cf '" + archive.string() + "' -C '" +
+                              unpacked.string() + "' " + names;
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+}
+
+TEST_F(RestoreTest, AnArchiveCarriesItsManifestAndVerifyHoldsItToTheCatalogue) {
+  const auto b = MakeBackup(500, 3);
+  const fs::path unpacked = UnpackArchive(b.storage_path(), dir_.path() / "unpacked");
+  collector::archive::ArchiveManifest m;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(ReadFile(unpacked / "MANIFEST.json"), &m).ok());
+  EXPECT_EQ(m.format(), 1);
+  EXPECT_EQ(m.backup_id(), b.backup_id());
+  EXPECT_EQ(m.collection(), "prod/users");
+  EXPECT_EQ(m.database().path(), "database.sqlite");
+  EXPECT_EQ(m.database().sha256(), b.sha256());
+  EXPECT_EQ(m.database().sha256(), HashFile(unpacked / "database.sqlite", nullptr)->sha256);
+  auto catalogued = server_->store().GetManifest(b.backup_id());
+  ASSERT_TRUE(catalogued);
+  ASSERT_EQ(m.files_size(), 3);
+  std::vector<std::string> files;
+  for (int i = 0; i < m.files_size(); ++i) {
+    const auto& f = m.files(i);
+    files.push_back(f.path().substr(6));
+    EXPECT_EQ(f.path(), "files/" + (*catalogued)[static_cast<size_t>(i)].path);
+    EXPECT_EQ(f.sha256(), (*catalogued)[static_cast<size_t>(i)].sha256);
+    EXPECT_EQ(f.sha256(), HashFile(unpacked / f.path(), nullptr)->sha256) << f.path();
+  }
+
+  // The same archive repacked by another tar is still this backup; one whose manifest lies
+  // or is missing is not.
+  const fs::path archive = b.storage_path();
+  Repack(unpacked, files, true, archive);
+  auto v = Verify(b.backup_id());
+  EXPECT_TRUE(v.is_valid()) << v.error_message();
+
+  std::string json = ReadFile(unpacked / "MANIFEST.json");
+  json.replace(json.find(b.backup_id()), b.backup_id().size(), "backup-0000000000000000");
+  std::ofstream(unpacked / "MANIFEST.json", std::ios::trunc) << json;
+  Repack(unpacked, files, true, archive);
+  v = Verify(b.backup_id());
+  EXPECT_FALSE(v.is_valid());
+  EXPECT_NE(v.error_message().find("MANIFEST.json differs from the catalogue: backup"),
+            std::string::npos)
+      << v.error_message();
+
+  Repack(unpacked, files, false, archive);
+  v = Verify(b.backup_id());
+  EXPECT_FALSE(v.is_valid());
+  EXPECT_NE(v.error_message().find("holds no MANIFEST.json"), std::string::npos)
+      << v.error_message();
 }
 
 TEST_F(RestoreTest, DeleteOfAPlainBackupFreesExactlyTheBytesOnDisk) {

@@ -1,8 +1,5 @@
 #include "tests/s3_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -11,36 +8,12 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/loopback.h"
+
 namespace backup::testing {
 namespace fs = std::filesystem;
 
 namespace {
-
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ADD_FAILURE() << "no free loopback port";
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-bool Accepts(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  ::close(fd);
-  return ok;
-}
 
 void WaitFor(const std::function<bool()>& ready, const std::string& what) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -62,7 +35,8 @@ S3Server::S3Server(std::string bucket) : bucket_(std::move(bucket)) {
     return;
   }
   fs::create_directories(dir_.path() / "s3rver");
-  s3rver_port_ = FreePort();
+  s3rver_port_ = FreeLoopbackPort();
+  if (s3rver_port_ < 0) ADD_FAILURE() << "no free loopback port";
   Start();
   SetFault("ok");
   const fs::path port_file = dir_.path() / "front.port";
@@ -92,7 +66,7 @@ void S3Server::Start() {
                                "127.0.0.1", "-p", std::to_string(s3rver_port_), "--silent",
                                "--configure-bucket", bucket_},
       dir_.path() / "s3rver.log");
-  WaitFor([&] { return Accepts(s3rver_port_); }, "s3rver");
+  WaitFor([&] { return AcceptsOnLoopback(s3rver_port_); }, "s3rver");
 }
 
 void S3Server::Kill() { s3rver_.reset(); }

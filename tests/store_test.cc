@@ -39,8 +39,8 @@ Status PutAllOrFail(BackupStore& store, const std::string& key, const std::strin
   }
   auto done = (*w)->Commit();
   if (!done) return Fail(done.error());
-  EXPECT_EQ(done->info.size, std::ssize(data));
-  EXPECT_EQ(done->sha256, Sha256Hex(data));
+  EXPECT_EQ(done->size, std::ssize(data));
+  EXPECT_EQ(done->key, key);
   return {};
 }
 
@@ -273,7 +273,7 @@ TEST(S3StoreTest, ServerKilledMidUploadAndStartedAgain) {
     server.Start();
   });
   Status rest = (*w)->Write(std::string_view(data).substr(11 << 20));
-  auto done = rest ? (*w)->Commit() : Result<PutResult>(Fail(rest.error()));
+  auto done = rest ? (*w)->Commit() : Result<ObjectInfo>(Fail(rest.error()));
   restart.join();
   ASSERT_TRUE(done) << done.error().message();
   EXPECT_TRUE(GetAll(store, "survivor").value() == data);
@@ -291,7 +291,7 @@ TEST(S3StoreTest, AStalledPartTimesOutAndTheUploadIsAborted) {
   server.SetFault("stall-puts");
   const auto start = std::chrono::steady_clock::now();
   Status wrote = (*w)->Write(Bytes(6 << 20, 7));
-  auto done = wrote ? (*w)->Commit() : Result<PutResult>(Fail(wrote.error()));
+  auto done = wrote ? (*w)->Commit() : Result<ObjectInfo>(Fail(wrote.error()));
   ASSERT_FALSE(done);
   EXPECT_EQ(done.error().code(), Code::kUnavailable) << done.error().message();
   EXPECT_NE(done.error().message().find("gave up after 2 tries"), std::string::npos)

@@ -8,6 +8,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <google/protobuf/util/json_util.h>
+
+#include "archive_manifest.pb.h"
 #include "common/fs.h"
 #include "common/sha256.h"
 #include "storage/object_stream.h"
@@ -46,32 +49,65 @@ Result<std::string> CopyExactly(int fd, int64_t size, const std::string& name, c
   return hash.HexDigest();
 }
 
+collector::archive::ArchivedFile ToArchived(std::string name, int64_t size, std::string sha256,
+                                            int mode) {
+  collector::archive::ArchivedFile f;
+  f.set_path(std::move(name));
+  f.set_size(size);
+  f.set_sha256(std::move(sha256));
+  f.set_mode(mode);
+  return f;
+}
+
+// MANIFEST.json: what the archive holds, as the catalogue records it.
+collector::archive::ArchiveManifest MakeManifest(const BackupRecord& backup, const FileDigest& db,
+                                                 int db_mode,
+                                                 const std::vector<ManifestEntry>& files,
+                                                 const Skipped& skipped) {
+  collector::archive::ArchiveManifest m;
+  m.set_format(1);
+  m.set_backup_id(backup.id);
+  m.set_collection(backup.collection.Key());
+  m.set_timestamp(backup.timestamp);
+  *m.mutable_database() = ToArchived(std::string(kArchiveDbEntry), db.size, db.sha256, db_mode);
+  for (const ManifestEntry& e : files) {
+    *m.add_files() =
+        ToArchived(std::string(kArchiveFilesPrefix) + e.path, e.size, e.sha256, e.mode);
+  }
+  m.set_files_skipped(skipped.count);
+  return m;
+}
+
+Status WriteManifest(TarWriter& tar, const collector::archive::ArchiveManifest& manifest,
+                     int64_t mtime) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(manifest, &json, options).ok()) {
+    return Fail(Error::Internal("cannot write the archive's manifest"));
+  }
+  BACKUP_TRY(tar.Begin(std::string(kArchiveManifestEntry), std::ssize(json), 0600, mtime),
+             "archive");
+  return tar.Data(json);
+}
+
 // Archives one file of the files folder; nullopt when it is no longer a regular file
 // inside it (skipped, as CopyTree does).
 Result<std::optional<ManifestEntry>> ArchiveFile(const PinnedDir& root, const SourceFile& f,
                                                  TarWriter& tar, JobContext& ctx) {
-  auto in = OpenFileIn(root, f.relative);
-  if (!in) {
-    const Code code = in.error().code();
-    if (code != Code::kPermissionDenied && code != Code::kFailedPrecondition &&
-        code != Code::kNotFound) {
-      return Fail(in.error());
-    }
-    spdlog::warn("{} skipping {}: {}", ctx.LogTag(), f.relative.string(), in.error().message());
-    return std::optional<ManifestEntry>();
-  }
-  struct stat st {};
-  if (::fstat(in->get(), &st) != 0)
-    return Fail(Error::FromErrno(errno, "stat " + f.relative.string()));
+  auto in = OpenListedFile(root, f, ctx);
+  if (!in) return Fail(in.error());
+  if (!*in) return std::optional<ManifestEntry>();
+  const OpenedFile& file = **in;
   const std::string path = f.relative.generic_string();
-  const int mode = static_cast<int>(st.st_mode & 07777);
-  BACKUP_TRY(tar.Begin(std::string(kArchiveFilesPrefix) + path, st.st_size, mode, st.st_mtime),
+  BACKUP_TRY(tar.Begin(std::string(kArchiveFilesPrefix) + path, file.size, file.mode, file.mtime),
              "archive");
   auto sha = CopyExactly(
-      in->get(), st.st_size, path, [&](std::string_view b) { return tar.Data(b); }, ctx);
+      file.fd.get(), file.size, path, [&](std::string_view b) { return tar.Data(b); }, ctx);
   if (!sha) return Fail(sha.error());
   ctx.AddItems(1);
-  return std::optional<ManifestEntry>(ManifestEntry{path, st.st_size, *sha, mode});
+  return std::optional<ManifestEntry>(ManifestEntry{path, file.size, *sha, file.mode});
 }
 
 Result<UniqueFd> CreateFile(const fs::path& path, int mode) {
@@ -111,7 +147,7 @@ class ArchiveCheck {
  public:
   ArchiveCheck(const BackupRecord& backup, const std::vector<ManifestEntry>& manifest,
                const ArchiveTargets& targets, JobContext& ctx)
-      : backup_(backup), targets_(targets), ctx_(ctx) {
+      : backup_(backup), manifest_(manifest), targets_(targets), ctx_(ctx) {
     for (const ManifestEntry& e : manifest) expected_[e.path] = &e;
   }
 
@@ -128,6 +164,8 @@ class ArchiveCheck {
       BACKUP_TRY(Take(tar, **entry), "read archive");
     }
     if (!db_seen_) problems.push_back("the archive holds no database");
+    if (!manifest_seen_)
+      problems.push_back("the archive holds no " + std::string(kArchiveManifestEntry));
     for (const auto& [path, e] : expected_) problems.push_back("file " + path + " is missing");
     return {};
   }
@@ -138,7 +176,11 @@ class ArchiveCheck {
   Status Take(TarReader& tar, const TarEntry& entry) {
     if (entry.name == kArchiveDbEntry && !db_seen_) {
       db_seen_ = true;
-      return TakeDatabase(tar, entry);
+      return TakeDatabase(tar);
+    }
+    if (entry.name == kArchiveManifestEntry && !manifest_seen_) {
+      manifest_seen_ = true;
+      return TakeManifest(tar, entry);
     }
     const std::string path =
         entry.name.substr(std::min(entry.name.size(), kArchiveFilesPrefix.size()));
@@ -169,7 +211,7 @@ class ArchiveCheck {
     return {};
   }
 
-  Status TakeDatabase(TarReader& tar, const TarEntry& entry) {
+  Status TakeDatabase(TarReader& tar) {
     auto fd = CreateFile(targets_.db, targets_.db_mode);
     if (!fd) return Fail(fd.error());
     auto digest = TakeEntry(tar, fd->get(), std::string(kArchiveDbEntry), ctx_);
@@ -182,8 +224,61 @@ class ArchiveCheck {
                          backup_.sha256.substr(0, 16) + "..., found " +
                          digest->sha256.substr(0, 16) + "...)");
     }
-    (void)entry;
     return {};
+  }
+
+  // MANIFEST.json must say what the catalogue says: this backup, its database, its files.
+  Status TakeManifest(TarReader& tar, const TarEntry& entry) {
+    const int64_t limit = (int64_t{1} << 20) + std::ssize(manifest_) * 4096;
+    if (entry.size > limit) {
+      problems.push_back(std::string(kArchiveManifestEntry) + " has " + std::to_string(entry.size) +
+                         " bytes, more than its files need");
+      return Skip(tar, entry.name);
+    }
+    std::string json;
+    BACKUP_TRY(tar.Read([&](std::string_view piece) -> Status {
+      json.append(piece);
+      return {};
+    }),
+               "read the archive's manifest");
+    collector::archive::ArchiveManifest m;
+    if (!google::protobuf::util::JsonStringToMessage(json, &m).ok()) {
+      problems.push_back(std::string(kArchiveManifestEntry) + " is not a manifest");
+      return {};
+    }
+    if (std::string differs = ManifestDiffers(m); !differs.empty()) {
+      problems.push_back(std::string(kArchiveManifestEntry) +
+                         " differs from the catalogue: " + differs);
+    }
+    return {};
+  }
+
+  // What `m` says differently from the catalogue, or "".
+  std::string ManifestDiffers(const collector::archive::ArchiveManifest& m) const {
+    if (m.format() != 1) return "format " + std::to_string(m.format()) + ", not 1";
+    if (m.backup_id() != backup_.id) return "backup " + m.backup_id().substr(0, 100);
+    const auto& db = m.database();
+    if (db.path() != kArchiveDbEntry || db.size() != backup_.db_bytes ||
+        db.sha256() != backup_.sha256) {
+      return "the database";
+    }
+    if (m.files_size() != std::ssize(manifest_)) {
+      return std::to_string(m.files_size()) + " files, not " + std::to_string(manifest_.size());
+    }
+    std::map<std::string_view, const ManifestEntry*> catalogued;
+    for (const ManifestEntry& e : manifest_) catalogued[e.path] = &e;
+    for (const auto& f : m.files()) {
+      const std::string_view path =
+          std::string_view(f.path()).substr(std::min(f.path().size(), kArchiveFilesPrefix.size()));
+      auto it = catalogued.find(path);
+      if (!f.path().starts_with(kArchiveFilesPrefix) || it == catalogued.end() ||
+          it->second->size != f.size() || it->second->sha256 != f.sha256() ||
+          it->second->mode != f.mode()) {
+        return "file " + f.path().substr(0, 200);
+      }
+      catalogued.erase(it);
+    }
+    return "";
   }
 
   Status Skip(TarReader& tar, const std::string& name) {
@@ -193,18 +288,25 @@ class ArchiveCheck {
   }
 
   const BackupRecord& backup_;
+  const std::vector<ManifestEntry>& manifest_;
   const ArchiveTargets& targets_;
   JobContext& ctx_;
   std::map<std::string, const ManifestEntry*> expected_;
   bool db_seen_ = false;
+  bool manifest_seen_ = false;
 };
 
 }  // namespace
 
 std::string ArchiveKey(const CollectionName& collection, const std::string& backup_id,
-                       const Compression& compression, bool sealed) {
+                       bool compressed, bool sealed) {
   return "backups/" + collection.ns + "/" + collection.name + "/" + backup_id + ".tar" +
-         (compression.zstd_level > 0 ? ".zst" : "") + (sealed ? ".sealed" : "");
+         (compressed ? ".zst" : "") + (sealed ? ".sealed" : "");
+}
+
+std::string FirstAttemptKey(const BackupRecord& backup) {
+  return ArchiveKey(backup.collection, backup.id, backup.compression != "none",
+                    !backup.key_id.empty());
 }
 
 std::string AttemptKey(const std::string& archive_key, const std::string& backup_id, int attempt) {
@@ -242,6 +344,8 @@ Result<ArchiveWritten> WriteArchive(BackupStore& store, const std::string& objec
   if (!db_sha) return Fail(db_sha.error());
 
   ArchiveWritten out;
+  out.db = FileDigest{st.st_size, std::move(*db_sha)};
+  const int64_t mtime = st.st_mtime;
   if (source.files_dir != nullptr && source.files != nullptr) {
     ctx.SetPhase("files");
     for (const SourceFile& f : *source.files) {
@@ -254,6 +358,10 @@ Result<ArchiveWritten> WriteArchive(BackupStore& store, const std::string& objec
       }
     }
   }
+  BACKUP_TRY(WriteManifest(
+                 **tar, MakeManifest(*source.backup, out.db, source.db_mode, out.manifest, skipped),
+                 mtime),
+             "archive");
   BACKUP_TRY((*tar)->Finish(), "archive");
   BACKUP_TRY((*encoder)->Finish(), "archive");
   ctx.SetPhase("upload");

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/beneath.h"
+#include "common/fs.h"
 #include "common/records.h"
 #include "storage/backup_store.h"
 #include "storage/codec.h"
@@ -22,23 +23,26 @@ namespace backup {
 
 inline constexpr std::string_view kArchiveDbEntry = "database.sqlite";
 inline constexpr std::string_view kArchiveFilesPrefix = "files/";
+inline constexpr std::string_view kArchiveManifestEntry = "MANIFEST.json";  // the last entry
 
 struct ArchiveWritten {
-  PutResult put;
+  ObjectInfo put;
+  FileDigest db;                        // the snapshot as archived
   std::vector<ManifestEntry> manifest;  // the files as archived
 };
 
 struct ArchiveSource {
-  std::filesystem::path snapshot;  // the staged snapshot file
+  const BackupRecord* backup = nullptr;  // whose archive (its id, collection and timestamp)
+  std::filesystem::path snapshot;        // the staged snapshot file
   int db_mode = 0644;
   const PinnedDir* files_dir = nullptr;  // nullptr: no files
   const std::vector<SourceFile>* files = nullptr;
 };
 
-// Writes the archive to `key` in `store`, sealed with `key` when given. A file that is no
-// longer a regular file inside the files folder is added to `skipped`; one that shrinks
-// while it is read fails the attempt (kUnavailable: retried); one that grows is archived
-// as it was when opened. Nothing is left in the store on failure.
+// Writes the archive to `key` in `store` (the snapshot, the files, then MANIFEST.json), sealed with
+// `key` when given. A file that is no longer a regular file inside the files folder is added to
+// `skipped`; one that shrinks while it is read fails the attempt (kUnavailable: retried); one that
+// grows is archived as it was when opened. Nothing is left in the store on failure.
 Result<ArchiveWritten> WriteArchive(BackupStore& store, const std::string& object_key,
                                     const Compression& compression, const EncryptionKey* key,
                                     const ArchiveSource& source, Skipped& skipped, JobContext& ctx);
@@ -61,7 +65,9 @@ Result<std::vector<std::string>> ReadArchive(BackupStore& store, const BackupRec
 
 // The key of a new backup's archive: backups/<ns>/<name>/<backup_id>.tar[.zst][.sealed].
 std::string ArchiveKey(const CollectionName& collection, const std::string& backup_id,
-                       const Compression& compression, bool sealed);
+                       bool compressed, bool sealed);
+// The key attempt 1 of a recorded archive-format backup wrote, from its row.
+std::string FirstAttemptKey(const BackupRecord& backup);
 // The key attempt N writes: the archive key for the first, then "<backup_id>.a<N>" in
 // place of "<backup_id>", so a retry never overwrites what an attempt that lost its lease
 // may still be storing. The row gets the winning attempt's key when it completes (so the

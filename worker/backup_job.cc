@@ -44,6 +44,28 @@ Status AbortEarlierUploads(BackupStore& store, const BackupRecord& backup, int a
   return {};
 }
 
+// The snapshot's SHA-256, made durable: it is still in the page cache, so it is hashed
+// while the kernel writes it out, and the fsync and the hash overlap instead of adding up.
+Result<FileDigest> HashAndSync(const fs::path& snapshot, JobContext& ctx) {
+  auto synced = std::async(std::launch::async, [&] { return FsyncFile(snapshot); });
+  auto digest = HashFile(snapshot, [&](int64_t) { return !ctx.cancelled(); });
+  Status fsynced = synced.get();
+  if (!digest) {
+    if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while hashing the snapshot"));
+    return Fail(digest.error().Context("hash snapshot"));
+  }
+  BACKUP_TRY(fsynced, "snapshot");
+  return digest;
+}
+
+// A staged snapshot's size only: the archive hashes it as it reads it.
+Result<FileDigest> SizeOf(const fs::path& snapshot) {
+  std::error_code ec;
+  const auto size = fs::file_size(snapshot, ec);
+  if (ec) return Fail(Error::FromErrno(ec.value(), "size of the snapshot " + snapshot.string()));
+  return FileDigest{static_cast<int64_t>(size), ""};
+}
+
 }  // namespace
 
 // What the rows say this backup is, and what it will copy. Every path below goes through
@@ -145,7 +167,7 @@ Status BackupJob::PlanFiles(Plan& plan) const {
 }
 
 Result<BackupJob::Snapshot> BackupJob::TakeSnapshot(const Plan& plan, Attempt& attempt,
-                                                    JobContext& ctx) const {
+                                                    JobContext& ctx, bool durable) const {
   const fs::path source = plan.source.path();
   const fs::path& final_path = plan.paths.db();
   auto estimate = EstimateSnapshotBytes(source);
@@ -156,21 +178,13 @@ Result<BackupJob::Snapshot> BackupJob::TakeSnapshot(const Plan& plan, Attempt& a
   BACKUP_TRY(VacuumInto(source, attempt.partial, ctx, options_.checkpoint_source), "snapshot");
   BACKUP_TRY(SetMode(attempt.partial, 0600), "snapshot");
   attempt.snapshot_ms = attempt.laps.Lap();
-  // The snapshot is still in the page cache: hash it while the kernel writes it out, so
-  // the fsync and the SHA-256 overlap instead of adding up.
-  auto synced = std::async(std::launch::async, [&] { return FsyncFile(attempt.partial); });
-  auto digest = HashFile(attempt.partial, [&](int64_t) { return !ctx.cancelled(); });
-  Status fsynced = synced.get();
-  if (!digest) {
-    if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while hashing the snapshot"));
-    return Fail(digest.error().Context("hash snapshot"));
-  }
-  BACKUP_TRY(fsynced, "snapshot");
+  auto digest = durable ? HashAndSync(attempt.partial, ctx) : SizeOf(attempt.partial);
+  if (!digest) return Fail(digest.error());
   ctx.SetTotals(digest->size + plan.files_bytes, items);
   ctx.SetBytesDone(digest->size);
   BACKUP_TRY(RenameNoReplace(attempt.partial, final_path), "snapshot");
   attempt.guard_final.emplace(final_path);
-  BACKUP_TRY(FsyncDir(final_path.parent_path()), "snapshot");
+  if (durable) BACKUP_TRY(FsyncDir(final_path.parent_path()), "snapshot");
   attempt.hash_ms = attempt.laps.Lap();
   auto records = CountRecords(final_path);
   attempt.count_ms = attempt.laps.Lap();
@@ -200,7 +214,7 @@ Result<std::vector<ManifestEntry>> BackupJob::CopyFiles(const Plan& plan, Attemp
 
 Status BackupJob::Finalize(const Plan& plan, const Snapshot& snapshot,
                            const std::vector<ManifestEntry>& manifest, const Skipped& skipped,
-                           const PutResult* stored, JobContext& ctx) const {
+                           const ObjectInfo* stored, JobContext& ctx) const {
   ctx.SetPhase("finalize");
   if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled before completion"));
   BackupRecord done = plan.backup;
@@ -213,8 +227,8 @@ Status BackupJob::Finalize(const Plan& plan, const Snapshot& snapshot,
   done.sha256 = snapshot.digest.sha256;
   done.db_bytes = snapshot.digest.size;
   if (stored != nullptr) {
-    done.stored_bytes = stored->info.size;
-    done.stored_etag = stored->info.etag;
+    done.stored_bytes = stored->size;
+    done.stored_etag = stored->etag;
   }
   done.completed_at = clock_.NowMs() / 1000;
   done.state = BackupState::kCompleted;
@@ -224,7 +238,10 @@ Status BackupJob::Finalize(const Plan& plan, const Snapshot& snapshot,
   result.set_bytes_transferred(done.size_bytes);
   result.set_files_skipped(skipped.count);
   for (const std::string& name : skipped.names) result.add_skipped_files(name);
-  return catalog_.CompleteBackup(ctx.lease(), done, manifest, result.SerializeAsString());
+  Status recorded =
+      catalog_.CompleteBackup(ctx.lease(), done, manifest, result.SerializeAsString());
+  if (recorded) ctx.MarkRecorded();
+  return recorded;
 }
 
 Result<BackupJob::Destination> BackupJob::ResolveDestination(const BackupRecord& backup) const {
@@ -259,7 +276,7 @@ Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
   BACKUP_TRY(RemoveAll(plan.paths.db()), "remove leftovers of an earlier attempt");
   Attempt attempt(plan.paths, ctx.lease().attempt);  // never committed: the stage goes
   attempt.skipped = plan.listing.skipped;
-  auto snapshot = TakeSnapshot(plan, attempt, ctx);
+  auto snapshot = TakeSnapshot(plan, attempt, ctx, /*durable=*/false);
   if (!snapshot) return Fail(snapshot.error());
   // Progress: the snapshot, then the archive (the snapshot again and the files); what is
   // shown never goes back, so it holds still while the upload catches up.
@@ -271,7 +288,7 @@ Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
              "remove what an earlier attempt left");
   TestPoint("backup: files listed, copy starts");
   const ArchiveSource source{
-      plan.paths.db(), plan.db_mode,
+      &plan.backup, plan.paths.db(), plan.db_mode,
       plan.backup.includes_files && plan.files_dir ? &*plan.files_dir : nullptr,
       &plan.listing.files};
   Plan stored = plan;  // the row as it will be recorded: this attempt's key
@@ -281,6 +298,7 @@ Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
                               attempt.skipped, ctx);
   if (!written) return Fail(written.error().Context("archive to " + stored.backup.storage_path));
   attempt.files_ms = attempt.laps.Lap();
+  snapshot->digest = written->db;  // hashed as it was archived
   auto recorded =
       Finalize(stored, *snapshot, written->manifest, attempt.skipped, &written->put, ctx);
   if (!recorded) {
@@ -299,7 +317,7 @@ Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
       "{} backup completed: {} bytes in {} ({} stored, {}{}), {} records, {} files, sha256 {} "
       "(ms: snapshot {}, hash+fsync {}, count {}, archive {}, finalize {})",
       ctx.LogTag(), snapshot->digest.size + plan.files_bytes, stored.backup.storage_path,
-      written->put.info.size, compression.Name(), key ? ", sealed" : "", snapshot->records,
+      written->put.size, compression.Name(), key ? ", sealed" : "", snapshot->records,
       written->manifest.size(), snapshot->digest.sha256.substr(0, 12), attempt.snapshot_ms,
       attempt.hash_ms, attempt.count_ms, attempt.files_ms, attempt.laps.Lap());
   return {};
@@ -318,7 +336,7 @@ Status BackupJob::Run(JobContext& ctx) {
   Attempt attempt(plan->paths, ctx.lease().attempt);
   attempt.skipped = plan->listing.skipped;
 
-  auto snapshot = TakeSnapshot(*plan, attempt, ctx);
+  auto snapshot = TakeSnapshot(*plan, attempt, ctx, /*durable=*/true);
   if (!snapshot) return Fail(snapshot.error());
   auto manifest = CopyFiles(*plan, attempt, ctx);
   if (!manifest) return Fail(manifest.error());

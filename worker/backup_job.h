@@ -50,12 +50,16 @@ class BackupJob final : public JobHandler {
   struct Snapshot;
   Result<Plan> MakePlan(const Job& job) const;
   Status PlanFiles(Plan& plan) const;
-  Result<Snapshot> TakeSnapshot(const Plan& plan, Attempt& attempt, JobContext& ctx) const;
+  // The snapshot at the backup's final name, its records counted. `durable` (the plain
+  // format, where it is the backup): hashed and fsynced. Otherwise it is staged for an
+  // archive, which hashes it as it reads it, and a crash loses nothing not redone anyway.
+  Result<Snapshot> TakeSnapshot(const Plan& plan, Attempt& attempt, JobContext& ctx,
+                                bool durable) const;
   Result<std::vector<ManifestEntry>> CopyFiles(const Plan& plan, Attempt& attempt,
                                                JobContext& ctx) const;
   Status Finalize(const Plan& plan, const Snapshot& snapshot,
                   const std::vector<ManifestEntry>& manifest, const Skipped& skipped,
-                  const PutResult* stored, JobContext& ctx) const;
+                  const ObjectInfo* stored, JobContext& ctx) const;
   // The archive format: the snapshot is staged below the data root, then archived with the
   // files into the backup's store (worker/archive_io.h); the staged file is always removed.
   Status RunArchive(const Plan& plan, JobContext& ctx) const;

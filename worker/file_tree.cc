@@ -34,37 +34,44 @@ Status MakePrivateDirs(const fs::path& dest, const fs::path& relative) {
 // Copies one file; nullopt when it is no longer a regular file inside `root` (skipped).
 Result<std::optional<ManifestEntry>> CopyOne(const PinnedDir& root, const SourceFile& f,
                                              const fs::path& dest, JobContext& ctx) {
+  auto in = OpenListedFile(root, f, ctx);
+  if (!in) return Fail(in.error());
+  if (!*in) return std::optional<ManifestEntry>();
+  int64_t reported = 0;
+  auto digest = CopyOpenFileHashed((*in)->fd.get(), root.display() / f.relative, dest / f.relative,
+                                   [&](int64_t done) {
+                                     ctx.AddBytes(done - reported);
+                                     reported = done;
+                                     return !ctx.cancelled();
+                                   },
+                                   kBackupFileMode);
+  if (!digest) return Fail(digest.error());
+  ctx.AddItems(1);
+  return std::optional<ManifestEntry>(
+      ManifestEntry{f.relative.generic_string(), digest->size, digest->sha256, (*in)->mode});
+}
+
+}  // namespace
+
+Result<std::optional<OpenedFile>> OpenListedFile(const PinnedDir& root, const SourceFile& f,
+                                                 JobContext& ctx) {
   auto in = OpenFileIn(root, f.relative);
   if (!in) {
-    Code code = in.error().code();
+    const Code code = in.error().code();
     if (code != Code::kPermissionDenied && code != Code::kFailedPrecondition &&
         code != Code::kNotFound) {
       return Fail(in.error());
     }
     spdlog::warn("{} skipping {}: {}", ctx.LogTag(), f.relative.string(), in.error().message());
-    return std::optional<ManifestEntry>();
+    return std::optional<OpenedFile>();
   }
   struct stat st {};
   if (::fstat(in->get(), &st) != 0) {
     return Fail(Error::FromErrno(errno, "stat " + f.relative.string()));
   }
-  int64_t reported = 0;
-  auto digest = CopyOpenFileHashed(
-      in->get(), root.display() / f.relative, dest / f.relative,
-      [&](int64_t done) {
-        ctx.AddBytes(done - reported);
-        reported = done;
-        return !ctx.cancelled();
-      },
-      kBackupFileMode);
-  if (!digest) return Fail(digest.error());
-  ctx.AddItems(1);
-  return std::optional<ManifestEntry>(ManifestEntry{f.relative.generic_string(), digest->size,
-                                                    digest->sha256,
-                                                    static_cast<int>(st.st_mode & 07777)});
+  return std::optional<OpenedFile>(
+      OpenedFile{std::move(*in), st.st_size, static_cast<int>(st.st_mode & 07777), st.st_mtime});
 }
-
-}  // namespace
 
 Result<FileListing> ListFiles(const PinnedDir& root) {
   FileListing out;

@@ -41,6 +41,18 @@ struct FileListing {
 // Regular files below `root`. Symbolic links are never followed.
 Result<FileListing> ListFiles(const PinnedDir& root);
 
+// A listed file opened for reading, with what fstat says of it now.
+struct OpenedFile {
+  UniqueFd fd;
+  int64_t size = 0;
+  int mode = 0;  // permission bits
+  int64_t mtime = 0;
+};
+// Opens a listed file inside `root` without following a link in any component; nullopt
+// (logged) when it is no longer a regular file there, so the caller skips it.
+Result<std::optional<OpenedFile>> OpenListedFile(const PinnedDir& root, const SourceFile& f,
+                                                 JobContext& ctx);
+
 // Copies `files` from `root` into the new folder `dest` (folders 0700, files 0600; the
 // manifest keeps each source's mode for restore), adding bytes and items to ctx's progress.
 // A file that is no longer a regular file inside `root` is added to `skipped`. With `sync`,

@@ -41,10 +41,16 @@ class JobContext {
   bool cancelled() const { return stop_.load(std::memory_order_relaxed) != StopReason::kNone; }
   StopReason stop_reason() const { return stop_.load(); }
 
+  // The handler recorded the job's end (its lease is spent): no more heartbeats, and a
+  // lease the queue no longer knows is expected, not lost.
+  void MarkRecorded() { recorded_.store(true); }
+  bool recorded() const { return recorded_.load(); }
+
  private:
   const Job job_;
   const Lease lease_;
   std::atomic<StopReason> stop_{StopReason::kNone};
+  std::atomic<bool> recorded_{false};
 
   std::mutex mu_;  // guards everything below
   Progress progress_;

@@ -388,6 +388,7 @@ Status RestoreJob::Register(const Plan& plan, JobContext& ctx) const {
                                                        : 0);
   BACKUP_TRY(catalog_.CompleteRestore(ctx.lease(), record, result.SerializeAsString()),
              "record restore");
+  ctx.MarkRecorded();
   spdlog::info("{} restored from {}: {} records, {} files", ctx.LogTag(), plan.backup.id, *records,
                result.files_restored());
   return {};

@@ -214,6 +214,7 @@ Status VerifyJob::Run(JobContext& ctx) {
   BACKUP_TRY(
       catalog_.CompleteVerify(ctx.lease(), backup->id, valid, error, result.SerializeAsString()),
       "record verification");
+  ctx.MarkRecorded();
   if (valid) {
     spdlog::info("{} verified: valid", ctx.LogTag());
   } else {

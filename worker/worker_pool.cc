@@ -100,6 +100,7 @@ void WorkerPool::MonitorLoop() {
       for (auto& [id, ctx] : running_) running.push_back(ctx);
     }
     for (auto& ctx : running) {
+      if (ctx->recorded()) continue;  // finished and recorded; only cleaning up
       auto status = queue_.Heartbeat(ctx->lease(), ctx->Snapshot(), options_.lease_ms);
       if (!status && status.error().code() == Code::kAborted) {
         spdlog::warn("{} lease lost; stopping", ctx->LogTag());

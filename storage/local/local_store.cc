@@ -9,7 +9,6 @@
 
 #include "common/fs.h"
 #include "common/ids.h"
-#include "common/sha256.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -32,7 +31,6 @@ class LocalWriter final : public ObjectWriter {
 
   Status Write(std::string_view bytes) override {
     if (fd_.get() < 0) return Fail(Error::FailedPrecondition("write to an abandoned object"));
-    hash_.Update(bytes.data(), bytes.size());
     while (!bytes.empty()) {
       ssize_t n = ::write(fd_.get(), bytes.data(), bytes.size());
       if (n < 0 && errno == EINTR) continue;
@@ -47,7 +45,7 @@ class LocalWriter final : public ObjectWriter {
     return {};
   }
 
-  Result<PutResult> Commit() override {
+  Result<ObjectInfo> Commit() override {
     if (fd_.get() < 0) return Fail(Error::FailedPrecondition("commit an abandoned object"));
     if (expected_ && *expected_ != written_) {
       Abort();
@@ -68,7 +66,7 @@ class LocalWriter final : public ObjectWriter {
     }
     temp_.clear();
     BACKUP_TRY(FsyncDir(target_.dir.Self()), "commit " + display_);
-    return PutResult{ObjectInfo{key_, written_, ""}, hash_.HexDigest()};
+    return ObjectInfo{key_, written_, ""};
   }
 
   void Abort() override {
@@ -83,7 +81,6 @@ class LocalWriter final : public ObjectWriter {
   std::optional<int64_t> expected_;
   UniqueFd fd_;
   std::string temp_;  // the partial name in target_.dir, empty once renamed or removed
-  Sha256 hash_;
   int64_t written_ = 0;
 };
 

@@ -2,7 +2,7 @@
 // baseline (the sqlite3 command line, cp) side by side in the same run, and prints one
 // JSON object per scenario, then a table. Run by hand, not by ctest:
 //   build/bin/backup-bench [--scenarios snapshot,files,queue,listing,availability,scale,watch,
-//                           offsite]
+//                           offsite (= s3,codec,archive)]
 //                          [--gb 1.0] [--reps 3] [--dir /var/tmp]
 #include <cstdio>
 #include <cstdlib>
@@ -98,7 +98,9 @@ int Run(int argc, char** argv) {
   app.add_option("--dir", dir, "where to put the data")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   s.dir = dir;
-  spdlog::set_level(std::getenv("BENCH_LOG") ? spdlog::level::info : spdlog::level::warn);
+  // BENCH_LOG=info (or debug) shows the server's log lines, phase timings included.
+  const char* log = std::getenv("BENCH_LOG");
+  spdlog::set_level(log ? spdlog::level::from_str(log) : spdlog::level::warn);
   std::set<std::string> chosen;
   std::stringstream in(scenarios);
   for (std::string item; std::getline(in, item, ',');) chosen.insert(item);
@@ -109,7 +111,11 @@ int Run(int argc, char** argv) {
   if (chosen.count("availability")) Availability(s);
   if (chosen.count("scale")) Scale(s);
   if (chosen.count("watch")) Watch(s);
-  if (chosen.count("offsite")) Offsite(s);
+  const bool offsite = chosen.count("offsite") > 0;
+  if (offsite || chosen.count("s3") || chosen.count("codec") || chosen.count("archive")) {
+    Offsite(s, offsite || chosen.count("s3"), offsite || chosen.count("codec"),
+            offsite || chosen.count("archive"));
+  }
   PrintTable();
   return 0;
 }

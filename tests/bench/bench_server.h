@@ -61,6 +61,8 @@ void Listing(const Settings& s);
 void Availability(const Settings& s);
 void Scale(const Settings& s);
 void Watch(const Settings& s);
-void Offsite(const Settings& s);
+// 9. Off-site: S3 against curl ("s3"), zstd and sealing ("codec"), the local archive
+// against the plain snapshot ("archive"); "offsite" runs all three.
+void Offsite(const Settings& s, bool s3, bool codec, bool archive);
 
 }  // namespace backup::bench

@@ -36,6 +36,13 @@ double TimeShell(const std::string& command) {
   return SecondsSince(t);
 }
 
+std::vector<Figure> Spread(const std::string& name, const std::vector<double>& values,
+                           const std::string& unit) {
+  if (values.empty()) return {};
+  const auto [lo, hi] = std::minmax_element(values.begin(), values.end());
+  return {{name, Median(values), unit}, {name + "_min", *lo, unit}, {name + "_max", *hi, unit}};
+}
+
 void Report(const std::string& scenario, const std::vector<Figure>& figures) {
   std::string json = "{\"scenario\":\"" + JsonEscape(scenario) + "\"";
   for (const Figure& f : figures) {

@@ -29,6 +29,9 @@ struct Figure {
   std::string unit;
 };
 void Report(const std::string& scenario, const std::vector<Figure>& figures);
+// The median of `values` as `name`, and their range as `name`_min and `name`_max.
+std::vector<Figure> Spread(const std::string& name, const std::vector<double>& values,
+                           const std::string& unit);
 void PrintTable();
 
 // Bytes of a file or a whole tree.
