@@ -4,9 +4,11 @@
 #include <sys/stat.h>
 #include <zstd.h>
 
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 
 #include "common/sha256.h"
 
@@ -191,6 +193,10 @@ class EncoderImpl final : public Encoder {
       zstd_.reset(ZSTD_createCCtx());
       ZSTD_CCtx_setParameter(zstd_.get(), ZSTD_c_compressionLevel, compression.zstd_level);
       ZSTD_CCtx_setParameter(zstd_.get(), ZSTD_c_checksumFlag, 1);
+      // A libzstd built without threads refuses this and compresses on the caller's thread.
+      if (compression.threads > 0) {
+        (void)ZSTD_CCtx_setParameter(zstd_.get(), ZSTD_c_nbWorkers, compression.threads);
+      }
       buffer_.resize(ZSTD_CStreamOutSize());
     }
   }
@@ -344,19 +350,34 @@ const EncryptionKey* KeyRing::Find(std::string_view id) const {
   return nullptr;
 }
 
+namespace {
+
+// A whole decimal number in [lo, hi], or nullopt.
+std::optional<int> NumberIn(std::string_view text, int lo, int hi) {
+  int value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < lo || value > hi) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+}  // namespace
+
 Result<Compression> ParseCompression(const std::string& spec) {
   if (spec == "none") return Compression{0};
-  if (spec.starts_with("zstd:")) {
-    try {
-      size_t used = 0;
-      const int level = std::stoi(spec.substr(5), &used);
-      if (used == spec.size() - 5 && level >= 1 && level <= 19) return Compression{level};
-    } catch (const std::exception&) {
-    }
-  }
   if (spec == "zstd") return Compression{3};
-  return Fail(Error::InvalidArgument("--compression takes zstd:LEVEL (1-19) or none, not \"" +
-                                     spec + "\""));
+  if (spec.starts_with("zstd:")) {
+    const std::string_view rest = std::string_view(spec).substr(5);
+    const size_t colon = rest.find(':');
+    const auto level = NumberIn(rest.substr(0, colon), 1, 19);
+    const auto threads = colon == std::string_view::npos ? std::optional<int>(2)
+                                                         : NumberIn(rest.substr(colon + 1), 0, 16);
+    if (level && threads) return Compression{*level, *threads};
+  }
+  return Fail(Error::InvalidArgument(
+      "--compression takes zstd:LEVEL (1-19), zstd:LEVEL:THREADS (0-16) or none, not \"" +
+      spec.substr(0, 64) + "\""));
 }
 
 Result<std::unique_ptr<Encoder>> Encoder::Create(Compression compression, const EncryptionKey* key,

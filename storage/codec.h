@@ -51,9 +51,12 @@ class KeyRing {
   std::vector<EncryptionKey> keys_;
 };
 
-// How new backups are written: "zstd:LEVEL" (1-19) or "none".
+// How new backups are written: "zstd:LEVEL[:THREADS]" (level 1-19; threads 0-16, default
+// 2: zstd compresses on that many threads of its own while the job reads and uploads, one
+// standard frame either way; 0: on the job's thread) or "none".
 struct Compression {
   int zstd_level = 0;  // 0: none
+  int threads = 2;
   std::string Name() const { return zstd_level > 0 ? "zstd" : "none"; }
 };
 Result<Compression> ParseCompression(const std::string& spec);

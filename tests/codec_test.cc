@@ -79,9 +79,11 @@ TEST(CodecTest, EveryCompressionWithAndWithoutAKeyRoundTrips) {
 
 void RoundTripEveryCompression(const std::string& plain) {
   const KeyRing ring(kKey, {});
-  for (int level : {0, 1, 9}) {
+  // Level 0 is no compression; zstd on the caller's thread (threads 0) and on its own two.
+  for (const Compression c : {Compression{0}, Compression{1, 0}, Compression{1, 2},
+                              Compression{9, 0}, Compression{9, 2}}) {
+    const int level = c.zstd_level;
     for (const EncryptionKey* key : {static_cast<const EncryptionKey*>(nullptr), &kKey}) {
-      const Compression c{level};
       const std::string stored = Encode(plain, c, key);
       auto back = Decode(stored, c.Name(), key ? key->id : "", ring);
       ASSERT_TRUE(back) << level << ": " << back.error().message();
@@ -175,8 +177,12 @@ TEST(CodecTest, KeyFilesAreCheckedAndCompressionSpecsParse) {
   fs::permissions(dir.path() / "short.key", fs::perms::owner_read | fs::perms::owner_write);
   EXPECT_EQ(LoadKeyFile(dir.path() / "short.key").error().code(), Code::kInvalidArgument);
   EXPECT_EQ(ParseCompression("zstd:7")->zstd_level, 7);
+  EXPECT_EQ(ParseCompression("zstd:7")->threads, 2);
+  EXPECT_EQ(ParseCompression("zstd:1:0")->threads, 0);
+  EXPECT_EQ(ParseCompression("zstd:19:16")->zstd_level, 19);
   EXPECT_EQ(ParseCompression("none")->zstd_level, 0);
-  for (const char* bad : {"zstd:0", "zstd:20", "gzip", "zstd:x", ""}) {
+  for (const char* bad : {"zstd:0", "zstd:20", "gzip", "zstd:x", "", "zstd:3:", "zstd:3:17",
+                          "zstd:3:-1", "zstd:3:2:1", "zstd: 3", "zstd:+3"}) {
     EXPECT_FALSE(ParseCompression(bad)) << bad;
   }
 }

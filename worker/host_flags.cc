@@ -63,7 +63,8 @@ void AddHostFlags(CLI::App& app, HostFlags& flags, int min_workers) {
   app.add_option("--s3-credentials-file", flags.credentials_file,
                  "AWS shared credentials file (default: AWS_ACCESS_KEY_ID, "
                  "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)");
-  app.add_option("--compression", flags.compression, "zstd:LEVEL (1-19) or none")
+  app.add_option("--compression", flags.compression,
+                 "zstd:LEVEL[:THREADS] (level 1-19, threads 0-16, default 2) or none")
       ->capture_default_str();
   app.add_option("--encryption-key-file", flags.key_file,
                  "32 random bytes (or 64 hex digits), mode 0600: new backups are encrypted "
