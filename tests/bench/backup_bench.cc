@@ -100,7 +100,9 @@ int Run(int argc, char** argv) {
   s.dir = dir;
   // BENCH_LOG=info (or debug) shows the server's log lines, phase timings included.
   const char* log = std::getenv("BENCH_LOG");
-  spdlog::set_level(log ? spdlog::level::from_str(log) : spdlog::level::warn);
+  auto level = log ? spdlog::level::from_str(log) : spdlog::level::warn;
+  if (level == spdlog::level::off && std::string_view(log) != "off") level = spdlog::level::info;
+  spdlog::set_level(level);
   std::set<std::string> chosen;
   std::stringstream in(scenarios);
   for (std::string item; std::getline(in, item, ',');) chosen.insert(item);
