@@ -164,8 +164,12 @@ class ArchiveCheck {
       BACKUP_TRY(Take(tar, **entry), "read archive");
     }
     if (!db_seen_) problems.push_back("the archive holds no database");
-    if (!manifest_seen_)
-      problems.push_back("the archive holds no " + std::string(kArchiveManifestEntry));
+    // Archives from before MANIFEST.json existed have none; the catalogue holds the same
+    // facts and every entry was checked against it, so such an archive is still whole.
+    if (!manifest_seen_) {
+      spdlog::info("{} the archive has no {}: checked against the catalogue alone", ctx_.LogTag(),
+                   kArchiveManifestEntry);
+    }
     for (const auto& [path, e] : expected_) problems.push_back("file " + path + " is missing");
     return {};
   }
