@@ -3,6 +3,7 @@
 
 #include <fstream>
 #include <map>
+#include <tuple>
 
 #include <google/protobuf/util/json_util.h>
 
@@ -319,15 +320,25 @@ TEST_F(RestoreTest, AnArchiveCarriesItsManifestAndVerifyHoldsItToTheCatalogue) {
   auto v = Verify(b.backup_id());
   EXPECT_TRUE(v.is_valid()) << v.error_message();
 
-  std::string json = ReadFile(unpacked / "MANIFEST.json");
-  json.replace(json.find(b.backup_id()), b.backup_id().size(), "backup-0000000000000000");
+  const std::string json = ReadFile(unpacked / "MANIFEST.json");
+  // Each lie in turn: another backup's id, a file's checksum.
+  const std::string file_sha = (*catalogued)[1].sha256;
+  const std::vector<std::tuple<std::string, std::string, std::string>> lies = {
+      {b.backup_id(), "backup-0000000000000000", "differs from the catalogue: backup id"},
+      {file_sha, std::string(64, '0'), "differs from the catalogue: file files/" + files[1]},
+  };
+  for (const auto& [truth, lie, expect] : lies) {
+    std::string lying = json;
+    ASSERT_NE(lying.find(truth), std::string::npos) << truth;
+    lying.replace(lying.find(truth), truth.size(), lie);
+    std::ofstream(unpacked / "MANIFEST.json", std::ios::trunc) << lying;
+    Repack(unpacked, files, true, archive);
+    v = Verify(b.backup_id());
+    EXPECT_FALSE(v.is_valid()) << expect;
+    EXPECT_NE(v.error_message().find("MANIFEST.json " + expect), std::string::npos)
+        << v.error_message();
+  }
   std::ofstream(unpacked / "MANIFEST.json", std::ios::trunc) << json;
-  Repack(unpacked, files, true, archive);
-  v = Verify(b.backup_id());
-  EXPECT_FALSE(v.is_valid());
-  EXPECT_NE(v.error_message().find("MANIFEST.json differs from the catalogue: backup"),
-            std::string::npos)
-      << v.error_message();
 
   // An archive from before MANIFEST.json existed is still checked, entry by entry, against
   // the catalogue, and restores.

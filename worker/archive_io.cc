@@ -49,6 +49,16 @@ Result<std::string> CopyExactly(int fd, int64_t size, const std::string& name, c
   return hash.HexDigest();
 }
 
+// A name read from an archive, fit for a message and a one-line log: at most 200 bytes,
+// anything but printable ASCII shown as '?'.
+std::string Shown(std::string_view name) {
+  std::string out(name.substr(0, 200));
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return out;
+}
+
 collector::archive::ArchivedFile ToArchived(std::string name, int64_t size, std::string sha256,
                                             int mode) {
   collector::archive::ArchivedFile f;
@@ -190,7 +200,7 @@ class ArchiveCheck {
         entry.name.substr(std::min(entry.name.size(), kArchiveFilesPrefix.size()));
     auto it = expected_.find(path);
     if (!entry.name.starts_with(kArchiveFilesPrefix) || it == expected_.end()) {
-      problems.push_back("unexpected entry " + entry.name.substr(0, 200));
+      problems.push_back("unexpected entry " + Shown(entry.name));
       return Skip(tar, entry.name);
     }
     const ManifestEntry& e = *it->second;
@@ -260,7 +270,7 @@ class ArchiveCheck {
   // What `m` says differently from the catalogue, or "".
   std::string ManifestDiffers(const collector::archive::ArchiveManifest& m) const {
     if (m.format() != 1) return "format " + std::to_string(m.format()) + ", not 1";
-    if (m.backup_id() != backup_.id) return "backup " + m.backup_id().substr(0, 100);
+    if (m.backup_id() != backup_.id) return "backup id " + Shown(m.backup_id());
     const auto& db = m.database();
     if (db.path() != kArchiveDbEntry || db.size() != backup_.db_bytes ||
         db.sha256() != backup_.sha256) {
@@ -278,7 +288,7 @@ class ArchiveCheck {
       if (!f.path().starts_with(kArchiveFilesPrefix) || it == catalogued.end() ||
           it->second->size != f.size() || it->second->sha256 != f.sha256() ||
           it->second->mode != f.mode()) {
-        return "file " + f.path().substr(0, 200);
+        return "file " + Shown(f.path());
       }
       catalogued.erase(it);
     }

@@ -1,5 +1,7 @@
 #include "worker/backup_job.h"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <future>
 #include <optional>
@@ -58,12 +60,17 @@ Result<FileDigest> HashAndSync(const fs::path& snapshot, JobContext& ctx) {
   return digest;
 }
 
-// A staged snapshot's size only: the archive hashes it as it reads it.
+// A staged snapshot's size only: the archive hashes it as it reads it (opened without
+// following a link, as here).
 Result<FileDigest> SizeOf(const fs::path& snapshot) {
-  std::error_code ec;
-  const auto size = fs::file_size(snapshot, ec);
-  if (ec) return Fail(Error::FromErrno(ec.value(), "size of the snapshot " + snapshot.string()));
-  return FileDigest{static_cast<int64_t>(size), ""};
+  struct stat st {};
+  if (::lstat(snapshot.c_str(), &st) != 0) {
+    return Fail(Error::FromErrno(errno, "stat the snapshot " + snapshot.string()));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return Fail(Error::Internal("the snapshot " + snapshot.string() + " is not a regular file"));
+  }
+  return FileDigest{st.st_size, ""};
 }
 
 }  // namespace
