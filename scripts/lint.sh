@@ -12,7 +12,7 @@ clang-format --dry-run --Werror "${sources[@]}"
 echo "lint: clang-tidy"
 log=$(mktemp)
 if ! run-clang-tidy -quiet -p "$build" -j "$(nproc)" \
-    "$(pwd)/(cli|common|control|server|storage|tests|worker)/.*\.cc$" >"$log" 2>&1; then
+    "$(pwd)/(cli|common|control|policy|server|storage|tests|worker)/.*\.cc$" >"$log" 2>&1; then
   grep -E "(warning|error):" "$log" | sort -u >&2 || cat "$log" >&2
   rm -f "$log"
   echo "lint: clang-tidy found problems" >&2
