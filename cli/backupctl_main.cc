@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/policy_commands.h"
 
 namespace backup::cli {
 namespace {
@@ -29,6 +30,7 @@ class CommandLine {
     AddBackupCommands();
     AddBackupsList();
     AddJobs();
+    AddPolicies();
     AddAuth();
   }
 
@@ -139,6 +141,58 @@ class CommandLine {
     list->add_option("--limit", blist_.limit, "at most this many (a page holds at most 1000)");
     list->add_option("--page-token", blist_.page_token, "continue a listing");
     list->callback(Runs([this](Client& c) { return BackupsList(c, blist_); }));
+    auto* forget = backups->add_subcommand(
+        "forget", "apply a policy's retention now; --dry-run shows what it would remove and why");
+    forget->add_option("--policy", forget_.policy, "the policy whose rules apply")->required();
+    forget->add_option("collection", forget_.collection,
+                       "NS/NAME; default: every collection the policy selects");
+    forget->add_flag("--dry-run", forget_.dry_run, "remove nothing, show the verdicts");
+    forget->callback(Runs([this](Client& c) { return BackupsForget(c, forget_); }));
+  }
+
+  // The options of `policies create` and `policies update`.
+  void PolicyOptions(CLI::App* command) {
+    command->add_option("name", policy_.name, "the policy's name")->required();
+    command->add_option("--selector", policy_.selector, "NS or NS/NAME")->required();
+    command->add_option("--label", policy_.labels, "only collections with key=value (repeatable)");
+    command
+        ->add_option("--schedule", policy_.schedule,
+                     "cron (\"CRON_TZ=Europe/Berlin 30 2 * * *\"), @daily, or \"@every 10m\"")
+        ->required();
+    command->add_option("--store", policy_.store, "a store configured on the server");
+    command->add_flag("--files", policy_.files, "include the collections' files");
+    command->add_option("--keep-last", policy_.keep_last, "keep the N newest backups");
+    command->add_option("--keep-daily", policy_.keep_daily, "keep the newest of N days");
+    command->add_option("--keep-weekly", policy_.keep_weekly, "keep the newest of N ISO weeks");
+    command->add_option("--keep-monthly", policy_.keep_monthly, "keep the newest of N months");
+    command->add_option("--keep-within", policy_.keep_within,
+                        "keep all taken within this of the newest (e.g. 7d)");
+    command->add_flag("--verify", policy_.verify, "verify each scheduled backup");
+    command->add_option("--jitter", policy_.jitter, "run each slot up to this much later (30s)");
+    command->add_flag("--paused", policy_.paused, "create it paused");
+  }
+
+  void AddPolicies() {
+    auto* policies =
+        app_.add_subcommand("policies", "scheduled backups with retention")->require_subcommand(1);
+    auto* create = policies->add_subcommand("create", "create a backup policy");
+    PolicyOptions(create);
+    create->callback(Runs([this](Client& c) { return PoliciesCreate(c, policy_); }));
+    auto* update = policies->add_subcommand("update", "replace a policy's definition");
+    PolicyOptions(update);
+    update->callback(Runs([this](Client& c) { return PoliciesUpdate(c, policy_); }));
+    auto* list = policies->add_subcommand("list", "list policies with their next run");
+    list->callback(Runs([](Client& c) { return PoliciesList(c); }));
+    for (const char* verb : {"get", "delete", "pause", "resume"}) {
+      auto* command = policies->add_subcommand(verb, std::string(verb) + " a policy");
+      command->add_option("name", policy_name_)->required();
+      const std::string v = verb;
+      command->callback(Runs([this, v](Client& c) {
+        if (v == "get") return PoliciesGet(c, policy_name_);
+        if (v == "delete") return PoliciesDelete(c, policy_name_);
+        return PoliciesSetPaused(c, policy_name_, v == "pause");
+      }));
+    }
   }
 
   void AddJobs() {
@@ -171,6 +225,9 @@ class CommandLine {
   RestoreArgs rargs_;
   BackupsListArgs blist_;
   JobsListArgs jlist_;
+  PolicyArgs policy_;
+  ForgetArgs forget_;
+  std::string policy_name_;
   std::string backup_id_, job_id_;
   bool verify_wait_ = false;
   bool verify_quick_ = false;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -49,7 +50,8 @@ Client::Client(const ClientOptions& options)
                                          : options.token),
       channel_(Connect(options)),
       repo_(collector::CollectionRepo::NewStub(channel_)),
-      jobs_(collector::BackupJobs::NewStub(channel_)) {}
+      jobs_(collector::BackupJobs::NewStub(channel_)),
+      policies_(collector::BackupPolicies::NewStub(channel_)) {}
 
 void Client::Authorize(grpc::ClientContext& context) const {
   if (!token_.empty()) context.AddMetadata("authorization", "Bearer " + token_);
@@ -156,6 +158,21 @@ bool ParseCollection(const std::string& text, collector::NamespacedName* out,
   out->set_namespace_(text.substr(0, slash));
   out->set_name(text.substr(slash + 1));
   return true;
+}
+
+int Usage(const std::string& message) {
+  std::fprintf(stderr, "backupctl: %s\n", message.c_str());
+  return kExitUsage;
+}
+
+std::string UtcTime(int64_t unix_seconds) {
+  if (unix_seconds == 0) return "-";
+  auto t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 bool ParsePairs(const std::vector<std::string>& pairs,

@@ -10,6 +10,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "backup_jobs.grpc.pb.h"
+#include "backup_policies.grpc.pb.h"
 #include "collection_repo.grpc.pb.h"
 
 namespace backup::cli {
@@ -54,6 +55,8 @@ class Client {
     grpc::Status status;
     if constexpr (std::is_same_v<Stub, collector::CollectionRepo::Stub>) {
       status = (repo_.get()->*method)(context.get(), request, &response);
+    } else if constexpr (std::is_same_v<Stub, collector::BackupPolicies::Stub>) {
+      status = (policies_.get()->*method)(context.get(), request, &response);
     } else {
       status = (jobs_.get()->*method)(context.get(), request, &response);
     }
@@ -77,7 +80,13 @@ class Client {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<collector::CollectionRepo::Stub> repo_;
   std::unique_ptr<collector::BackupJobs::Stub> jobs_;
+  std::unique_ptr<collector::BackupPolicies::Stub> policies_;
 };
+
+// Prints "backupctl: <message>" to stderr and returns kExitUsage.
+int Usage(const std::string& message);
+// "2026-11-28T02:30:00Z"; "-" for 0.
+std::string UtcTime(int64_t unix_seconds);
 
 // "prod/users" -> {prod, users}; "prod" -> {prod, ""} when allow_namespace_only.
 bool ParseCollection(const std::string& text, collector::NamespacedName* out,

@@ -12,21 +12,6 @@
 namespace backup::cli {
 namespace {
 
-int Usage(const std::string& message) {
-  std::fprintf(stderr, "backupctl: %s\n", message.c_str());
-  return kExitUsage;
-}
-
-std::string Time(int64_t unix_seconds) {
-  if (unix_seconds == 0) return "-";
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::string BackupStateName(collector::BackupState s) {
   std::string name = collector::BackupState_Name(s);
   return name.rfind("BACKUP_", 0) == 0 ? name.substr(7) : name;
@@ -156,7 +141,7 @@ int BackupsList(Client& client, const BackupsListArgs& args) {
   for (const auto& b : response.backups()) {
     std::printf("%-24s %-30s %-10s %s %10s %8lld records %6lld files %s\n", b.backup_id().c_str(),
                 (b.collection().namespace_() + "/" + b.collection().name()).c_str(),
-                BackupStateName(b.state()).c_str(), Time(b.timestamp()).c_str(),
+                BackupStateName(b.state()).c_str(), UtcTime(b.timestamp()).c_str(),
                 HumanBytes(b.size_bytes()).c_str(), static_cast<long long>(b.record_count()),
                 static_cast<long long>(b.file_count()), b.storage_path().c_str());
   }

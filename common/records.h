@@ -27,6 +27,9 @@ std::optional<JobKind> JobKindFromString(std::string_view s);
 std::optional<JobState> JobStateFromString(std::string_view s);
 inline bool IsTerminal(JobState s) { return s >= JobState::kSucceeded; }
 
+// The most attempts a job may have (a request's max_attempts).
+inline constexpr int kMaxAttemptsLimit = 10;
+
 struct Progress {
   std::string phase = "queued";
   int64_t bytes_done = 0;
@@ -132,6 +135,30 @@ struct CollectionRecord {
   std::map<std::string, std::string> labels;
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+};
+
+// A backup policy: which collections to back up, when, where, and which backups to keep.
+// Its scheduled jobs carry the idempotency key PolicyJobKey() (common/policy_keys.h) and
+// their backups the metadata kPolicyMetadataKey = name.
+struct PolicyRecord {
+  std::string name;
+  // The selector, evaluated at each run: the collections of namespace `ns`, only
+  // `collection` when set, only those carrying every label in `labels`.
+  std::string ns;
+  std::string collection;
+  std::map<std::string, std::string> labels;
+  std::string schedule;  // a Schedule spec (policy/schedule.h)
+  std::string store;     // "" the default store
+  bool include_files = false;
+  int keep_last = 0, keep_daily = 0, keep_weekly = 0, keep_monthly = 0;
+  int64_t keep_within_s = 0;
+  bool verify = false;   // queue a verify after each scheduled backup
+  int64_t jitter_s = 0;  // each slot runs up to this much later (the same for every process)
+  bool paused = false;
+  std::string created_by;  // the principal that created it
+  int64_t created_at_ms = 0;
+  int64_t updated_at_ms = 0;
+  int64_t last_slot = 0;  // unix seconds of the last slot that ran; 0: none yet
 };
 
 }  // namespace backup

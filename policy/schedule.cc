@@ -336,4 +336,6 @@ std::string Schedule::zone_name() const {
   return zone_ != nullptr ? std::string(zone_->name()) : "UTC";
 }
 
+std::optional<std::chrono::seconds> ParseDuration(std::string_view text) { return Duration(text); }
+
 }  // namespace backup

@@ -48,6 +48,8 @@ class Schedule {
 
   const std::string& spec() const { return spec_; }
   std::string zone_name() const;
+  // The spec's time zone; nullptr for UTC.
+  const date::time_zone* zone() const { return zone_; }
 
  private:
   struct Cron {
@@ -64,5 +66,9 @@ class Schedule {
   std::chrono::seconds every_{0};          // > 0: @every
   Cron cron_;
 };
+
+// "10s", "5m", "1h30m", "2d" (numbers of up to 9 digits, each with a unit d/h/m/s);
+// nullopt for anything else.
+std::optional<std::chrono::seconds> ParseDuration(std::string_view text);
 
 }  // namespace backup

@@ -16,7 +16,7 @@
 #include "server/job_submission.h"
 #include "server/request_checks.h"
 #include "server/serve_call.h"
-#include "worker/archive_io.h"
+#include "worker/backup_enqueue.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -105,23 +105,7 @@ Status CollectionRepoService::PlaceBackup(const collector::BackupCollectionReque
     backup.storage_path = dest->string();
     return {};
   }
-  const std::string& store_name = request.store().empty() ? stores.default_name() : request.store();
-  BackupStore* store = stores.Find(store_name);
-  if (store == nullptr) {
-    std::string known;
-    for (const std::string& n : stores.names()) known += (known.empty() ? "" : ", ") + n;
-    return Fail(Error::InvalidArgument("no backup store \"" + store_name.substr(0, 64) +
-                                       "\" (configured: " + known + ")"));
-  }
-  const auto& key = stores.keys().current();
-  backup.store = store_name;
-  backup.object_key =
-      ArchiveKey(name, backup_id, stores.compression().zstd_level > 0, key.has_value());
-  backup.storage_path = store->Locate(backup.object_key);
-  backup.storage_type = std::string(store->type());
-  backup.compression = stores.compression().Name();
-  backup.key_id = key ? key->id : "";
-  return {};
+  return PlaceInStore(*ctx_.stores, name, backup_id, request.store(), backup);
 }
 
 Result<Job> CollectionRepoService::EnqueueBackup(const Principal& who,
@@ -131,34 +115,17 @@ Result<Job> CollectionRepoService::EnqueueBackup(const Principal& who,
                                                  BackupRecord& backup) {
   auto collection = ctx_.catalog->GetCollection(name);
   if (!collection) return Fail(collection.error());
-  const int64_t now_ms = ctx_.jobs->clock().NowMs();
   const std::string backup_id = NewBackupId(name.ns, name.name, UnixNanos());
   BACKUP_TRY(PlaceBackup(request, name, backup_id, backup), name.Key());
-
-  Job job;
-  job.id = NewJobId();
-  job.kind = JobKind::kBackup;
-  job.collection = name;
-  job.backup_id = backup_id;
-  job.params = request.SerializeAsString();
-  job.max_attempts =
-      request.max_attempts() > 0 ? request.max_attempts() : ctx_.default_max_attempts;
-  job.created_at_ms = now_ms;
-  job.idempotency_key = request.idempotency_key();
-  job.request_hash = request_hash;
-  job.submitted_by = who.name;
-
-  backup.id = backup_id;
-  backup.collection = name;
-  backup.timestamp = now_ms / 1000;
-  backup.created_at_ms = now_ms;
-  backup.includes_files = request.include_files();
-  backup.metadata.insert(request.metadata().begin(), request.metadata().end());
-  backup.job_id = job.id;
-  BACKUP_TRY(ctx_.catalog->EnqueueBackup(job, backup), name.Key());
-  spdlog::info("job={} collection={} backup={} queued to {}", job.id, name.Key(), backup_id,
-               backup.storage_path);
-  return job;
+  return EnqueueBackupJob(*ctx_.catalog, request, name,
+                          {.backup_id = backup_id,
+                           .max_attempts = request.max_attempts() > 0 ? request.max_attempts()
+                                                                      : ctx_.default_max_attempts,
+                           .idempotency_key = request.idempotency_key(),
+                           .request_hash = request_hash,
+                           .submitted_by = who.name,
+                           .now_ms = ctx_.jobs->clock().NowMs()},
+                          backup);
 }
 
 Result<Job> CollectionRepoService::SubmitBackup(const Principal& who,
@@ -171,6 +138,7 @@ Result<Job> CollectionRepoService::SubmitBackup(const Principal& who,
   BACKUP_TRY(ValidateCollectionName(name), "backup");
   BACKUP_TRY(Require(who, Role::kOperator, name.ns, "BackupCollection"), "backup");
   BACKUP_TRY(ValidateStringMap(request.metadata(), "metadata"), "backup");
+  BACKUP_TRY(RefuseReserved(request.idempotency_key(), request.metadata()), "backup");
   if (request.max_attempts() < 0 || request.max_attempts() > kMaxAttemptsLimit) {
     return Fail(Error::InvalidArgument("backup: max_attempts must be between 0 (default) and " +
                                        std::to_string(kMaxAttemptsLimit)));

@@ -9,6 +9,7 @@
 #include "server/follow_calls.h"
 #include "server/grpc_status.h"
 #include "server/job_submission.h"
+#include "server/request_checks.h"
 #include "server/serve_call.h"
 
 namespace backup {
@@ -59,6 +60,7 @@ Result<Job> CollectionRepoService::SubmitRestore(const Principal& who,
                                                  const collector::RestoreBackupRequest& request,
                                                  collector::RestoreBackupResponse& response) {
   BACKUP_TRY(ValidateBackupId(request.backup_id()), "restore");
+  BACKUP_TRY(RefuseReservedKey(request.idempotency_key()), "restore");
   CollectionName dest{request.dest_namespace(), request.dest_name()};
   BACKUP_TRY(ValidateName(dest.ns, "dest_namespace"), "restore");
   BACKUP_TRY(ValidateName(dest.name, "dest_name"), "restore");
@@ -91,6 +93,7 @@ Result<Job> CollectionRepoService::SubmitVerify(const Principal& who,
                                                 const collector::VerifyBackupRequest& request,
                                                 collector::VerifyBackupResponse& response) {
   BACKUP_TRY(ValidateBackupId(request.backup_id()), "verify");
+  BACKUP_TRY(RefuseReservedKey(request.idempotency_key()), "verify");
   auto backup = ctx_.catalog->GetBackup(request.backup_id());
   if (!backup) return Fail(backup.error().Context("verify"));
   BACKUP_TRY(Require(who, Role::kOperator, backup->collection.ns, "VerifyBackup"), "verify");

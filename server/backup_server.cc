@@ -42,6 +42,7 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
   auto access = AccessControl::Open(s->options_.auth_file);
   if (!access) return Fail(access.error());
   s->access_ = std::move(*access);
+  s->options_.host.policies.max_attempts = s->options_.default_max_attempts;
   auto host = WorkerHost::Open(s->options_.host);
   if (!host) return Fail(host.error());
   s->host_ = std::move(*host);
@@ -49,6 +50,7 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
   s->context_.access = s->access_.get();
   s->context_.jobs = &s->host_->jobs();
   s->context_.catalog = &s->host_->catalog();
+  s->context_.policies = &s->host_->policies();
   s->context_.layout = s->host_->layout();
   s->context_.backup_roots = s->host_->backup_roots();
   s->context_.stores = &s->host_->stores();
@@ -61,6 +63,7 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
   s->context_.wait_by_default = s->options_.wait_by_default;
   s->repo_service_ = std::make_unique<CollectionRepoService>(s->context_);
   s->jobs_service_ = std::make_unique<BackupJobsService>(s->context_);
+  s->policies_service_ = std::make_unique<BackupPoliciesService>(s->context_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -71,6 +74,7 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
   builder.experimental().SetInterceptorCreators(std::move(guards));
   builder.RegisterService(s->repo_service_.get());
   builder.RegisterService(s->jobs_service_.get());
+  builder.RegisterService(s->policies_service_.get());
   s->server_ = builder.BuildAndStart();
   if (!s->server_ || s->port_ == 0) {
     return Fail(Error::Unavailable("cannot listen on " + s->options_.listen));

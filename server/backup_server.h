@@ -14,6 +14,7 @@
 #include <asio/thread_pool.hpp>
 
 #include "server/backup_jobs_service.h"
+#include "server/backup_policies_service.h"
 #include "server/collection_repo_service.h"
 #include "server/tls.h"
 #include "worker/worker_host.h"
@@ -47,6 +48,7 @@ class BackupServer {
   // Open WatchJob streams and calls waiting for their job.
   int watchers() const { return hub_->followers(); }
   SqliteControlStore& store() { return host_->store(); }
+  WorkerHost& host() { return *host_; }
   // Re-reads the auth file (SIGHUP); on error the previous tokens stay in force.
   Status ReloadAuth() { return access_->Reload(); }
   // Stops accepting calls, cancels open streams after the deadline, stops the workers.
@@ -65,6 +67,7 @@ class BackupServer {
   ServiceContext context_;
   std::unique_ptr<CollectionRepoService> repo_service_;
   std::unique_ptr<BackupJobsService> jobs_service_;
+  std::unique_ptr<BackupPoliciesService> policies_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

@@ -50,7 +50,6 @@ class CollectionRepoService final : public CollectionRepoBase {
   Result<Job> SubmitBackup(const Principal& who, const collector::BackupCollectionRequest& request,
                            collector::BackupCollectionResponse& response);
   // Builds and enqueues a backup job with its PENDING row (returned in `backup`).
-  Status DeleteArchive(const BackupRecord& backup, collector::DeleteBackupResponse& response);
   Status PlaceBackup(const collector::BackupCollectionRequest& request, const CollectionName& name,
                      const std::string& backup_id, BackupRecord& backup) const;
   Result<Job> EnqueueBackup(const Principal& who, const collector::BackupCollectionRequest& request,

@@ -10,11 +10,10 @@
 #include <google/protobuf/map.h>
 
 #include "common/error.h"
+#include "common/policy_keys.h"
+#include "common/records.h"  // kMaxAttemptsLimit
 
 namespace backup {
-
-// The most attempts a request may ask for (max_attempts).
-inline constexpr int kMaxAttemptsLimit = 10;
 
 // At most 64 entries; keys 1-256 bytes, values at most 4096. `what` names the field.
 inline Status ValidateStringMap(const google::protobuf::Map<std::string, std::string>& map,
@@ -30,6 +29,30 @@ inline Status ValidateStringMap(const google::protobuf::Map<std::string, std::st
       return Fail(Error::InvalidArgument(std::string(what) + " key \"" +
                                          k.substr(0, k.find('\0')).substr(0, 64) +
                                          "\": keys and values may not contain NUL"));
+    }
+  }
+  return {};
+}
+
+// A client's idempotency key and metadata may not look like a backup policy's (they would
+// make its scheduler skip a slot, or its retention delete a backup it did not make).
+inline Status RefuseReservedKey(const std::string& idempotency_key) {
+  if (idempotency_key.starts_with(kPolicyKeyPrefix)) {
+    return Fail(Error::InvalidArgument("idempotency_key may not start with \"" +
+                                       std::string(kPolicyKeyPrefix) +
+                                       "\" (reserved for backup policies)"));
+  }
+  return {};
+}
+
+inline Status RefuseReserved(const std::string& idempotency_key,
+                             const google::protobuf::Map<std::string, std::string>& metadata) {
+  if (auto refused = RefuseReservedKey(idempotency_key); !refused) return refused;
+  for (const auto& [k, v] : metadata) {
+    if (k.starts_with(kReservedMetadataPrefix)) {
+      return Fail(Error::InvalidArgument(
+          "metadata key \"" + k.substr(0, 64) + "\": keys starting with \"" +
+          std::string(kReservedMetadataPrefix) + "\" are written by backupd only"));
     }
   }
   return {};

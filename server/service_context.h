@@ -12,6 +12,7 @@ class thread_pool;
 #include "common/data_layout.h"
 #include "control/catalog.h"
 #include "control/job_queue.h"
+#include "control/policy_store.h"
 #include "server/access_control.h"
 #include "server/job_watch_hub.h"
 #include "storage/store_set.h"
@@ -22,6 +23,7 @@ struct ServiceContext {
   AccessControl* access = nullptr;  // who may call what; never null while serving
   JobQueue* jobs = nullptr;
   Catalog* catalog = nullptr;
+  PolicyStore* policies = nullptr;
   DataLayout layout{"./data"};
   // Allowed backup destinations; the first is the default (layout.BackupsRoot()).
   std::vector<std::filesystem::path> backup_roots;

@@ -104,9 +104,17 @@ void WorkerHost::MakePool() {
                         VerifyJobOptions{.data_root = layout_.root(), .stores = stores_.get()}));
 }
 
-void WorkerHost::StartPool() { pool_->Start(); }
+void WorkerHost::StartPool() {
+  pool_->Start();
+  if (options_.run_policies && !scheduler_) {
+    scheduler_ = std::make_unique<PolicyScheduler>(policies(), catalog(), jobs(), *stores_,
+                                                   backup_roots_, options_.policies);
+    scheduler_->Start();
+  }
+}
 
 void WorkerHost::Stop() {
+  if (scheduler_) scheduler_->Stop();
   if (pool_) pool_->Stop();
 }
 

@@ -15,6 +15,7 @@
 #include "control/sqlite/change_watcher.h"
 #include "control/sqlite/sqlite_control_store.h"
 #include "storage/store_set.h"
+#include "worker/policy_scheduler.h"
 #include "worker/worker_pool.h"
 
 namespace backup {
@@ -28,6 +29,9 @@ struct WorkerHostOptions {
   int restore_lock_wait_ms = 10'000;
   // The backup stores (besides "local", <data_dir>/store), compression and keys.
   StoreSetOptions stores;
+  // Backup policies: this process runs their slots too (see PolicyScheduler).
+  bool run_policies = true;
+  PolicySchedulerOptions policies;
 };
 
 class WorkerHost {
@@ -40,14 +44,16 @@ class WorkerHost {
   static Result<std::unique_ptr<WorkerHost>> Open(WorkerHostOptions options);
   ~WorkerHost();
 
-  // Starts claiming jobs (nothing when pool.threads is 0).
+  // Starts claiming jobs (nothing when pool.threads is 0) and, with run_policies, the
+  // policy scheduler.
   void StartPool();
-  // Stops the pool as WorkerPool::Stop() does. Idempotent.
+  // Stops the scheduler, then the pool as WorkerPool::Stop() does. Idempotent.
   void Stop();
 
   SqliteControlStore& store() { return *store_; }
   JobQueue& jobs() { return *store_; }
   Catalog& catalog() { return *store_; }
+  PolicyStore& policies() { return *store_; }
   const DataLayout& layout() const { return layout_; }
   const StoreSet& stores() const { return *stores_; }
   // Absolute; the first is <data_dir>/backups, the default destination.
@@ -64,6 +70,7 @@ class WorkerHost {
   std::unique_ptr<StoreSet> stores_;
   std::unique_ptr<ChangeWatcher> watcher_;
   std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<PolicyScheduler> scheduler_;
 };
 
 }  // namespace backup

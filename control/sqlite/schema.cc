@@ -10,7 +10,7 @@
 namespace backup {
 namespace {
 
-constexpr std::array<std::string_view, 7> kMigrations = {
+constexpr std::array<std::string_view, 8> kMigrations = {
     // 1: collections, backups (the Collector API's BackupMetadata columns, plus state and
     // checksums), jobs.
     R"sql(
@@ -157,6 +157,30 @@ ALTER TABLE backups ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE backups ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE backups ADD COLUMN stored_etag TEXT NOT NULL DEFAULT '';
 ALTER TABLE backups ADD COLUMN db_bytes INTEGER NOT NULL DEFAULT 0;
+)sql",
+    // 8: backup policies (schedules and retention).
+    R"sql(
+CREATE TABLE policies (
+  name TEXT PRIMARY KEY,
+  namespace TEXT NOT NULL,
+  collection_name TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  schedule TEXT NOT NULL,
+  store TEXT NOT NULL,
+  include_files INTEGER NOT NULL,
+  keep_last INTEGER NOT NULL,
+  keep_daily INTEGER NOT NULL,
+  keep_weekly INTEGER NOT NULL,
+  keep_monthly INTEGER NOT NULL,
+  keep_within_s INTEGER NOT NULL,
+  verify INTEGER NOT NULL,
+  jitter_s INTEGER NOT NULL,
+  paused INTEGER NOT NULL,
+  created_by TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  last_slot INTEGER NOT NULL
+);
 )sql",
 };
 

@@ -27,6 +27,7 @@
 #include "common/sqlite.h"
 #include "control/catalog.h"
 #include "control/job_queue.h"
+#include "control/policy_store.h"
 
 namespace backup {
 
@@ -36,7 +37,7 @@ struct SqliteControlStoreOptions {
   const Clock* clock = &SystemClock::Get();  // injected by lease tests
 };
 
-class SqliteControlStore final : public JobQueue, public Catalog {
+class SqliteControlStore final : public JobQueue, public Catalog, public PolicyStore {
  public:
   // Opens (creating if needed) and migrates the control database.
   static Result<std::unique_ptr<SqliteControlStore>> Open(const SqliteControlStoreOptions& options);
@@ -68,6 +69,15 @@ class SqliteControlStore final : public JobQueue, public Catalog {
   Status AbandonRestoreIntent(const Lease& lease) override;
   Status CompleteRestore(const Lease& lease, const CollectionRecord& collection,
                          const std::string& result) override;
+
+  // PolicyStore (policy_queries.cc).
+  Status CreatePolicy(const PolicyRecord& policy) override;
+  Result<PolicyRecord> GetPolicy(const std::string& name) override;
+  Result<std::vector<PolicyRecord>> ListPolicies(
+      const std::vector<std::string>& namespace_globs) override;
+  Status UpdatePolicy(const PolicyRecord& policy) override;
+  Status DeletePolicy(const std::string& name) override;
+  Result<bool> AdvancePolicySlot(const std::string& name, int64_t slot) override;
 
   // JobQueue (job_queries.cc).
   Result<Job> GetJob(const std::string& job_id) override;
@@ -123,6 +133,7 @@ class SqliteControlStore final : public JobQueue, public Catalog {
 
   Result<std::map<std::string, std::string>> DecodeJsonMap(const std::string& json);
   Result<std::vector<BackupRecord>> ReadBackups(sql::Statement& stmt);
+  Result<std::vector<PolicyRecord>> ReadPolicies(sql::Statement& stmt);
   // REQUIRES: mu_ held, inside a transaction (as the helpers below).
   Status UpdateLabels(const CollectionRecord& record);
   Status InsertJob(const Job& job);

@@ -1,0 +1,36 @@
+// A backup policy's retention applied to one collection: which of the backups the policy
+// made (metadata kPolicyMetadataKey) its rules keep, and the removal of the rest through
+// RemoveBackup, the same safe delete as DeleteBackup. Backups made otherwise (by hand, or
+// by another policy) are never candidates.
+// Thread-safety: stateless; call from any thread.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+#include "control/catalog.h"
+#include "control/job_queue.h"
+#include "policy/retention.h"
+#include "storage/store_set.h"
+
+namespace backup {
+
+// The policy's rules (retention.h) from its record.
+RetentionRules RulesOf(const PolicyRecord& policy);
+
+struct RetentionOutcome {
+  std::vector<RetentionVerdict> verdicts;  // newest first, as ApplyRetention gives them
+  int removed = 0;
+  int64_t bytes_freed = 0;
+};
+
+// Judges the COMPLETED backups `policy` made of `collection` and, unless `dry_run`, removes
+// those no rule keeps. A backup a job took up meanwhile stays (logged, and kept in the
+// verdicts). Nothing is judged when the policy has no rule.
+Result<RetentionOutcome> EnforceRetention(Catalog& catalog, JobQueue& jobs, const StoreSet& stores,
+                                          const std::vector<std::filesystem::path>& backup_roots,
+                                          const PolicyRecord& policy,
+                                          const CollectionName& collection, bool dry_run);
+
+}  // namespace backup
