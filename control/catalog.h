@@ -52,6 +52,15 @@ struct BackupList {
   int64_t total_count = 0;
 };
 
+// One collection's backups at a glance (metrics, the dashboard).
+struct CollectionBackupStats {
+  CollectionName collection;
+  int64_t completed = 0;           // COMPLETED backups
+  int64_t last_completed_at = 0;   // unix seconds the newest one completed; 0: none
+  int64_t last_verified_at = 0;    // unix seconds of the latest verify of any backup; 0: none
+  bool last_verify_valid = false;  // that verify's verdict
+};
+
 class Catalog {
  public:
   virtual ~Catalog() = default;
@@ -62,6 +71,9 @@ class Catalog {
   // kNotFound ("collection prod/users not found").
   virtual Result<CollectionRecord> GetCollection(const CollectionName& name) = 0;
   virtual Result<CollectionPage> Discover(const DiscoverQuery& query) = 0;
+
+  // Every registered collection, by name.
+  virtual Result<std::vector<CollectionBackupStats>> BackupStats() = 0;
 
   // --- Backups --------------------------------------------------------------------------
   // Inserts the QUEUED job and its PENDING backup row in one transaction. kAlreadyExists

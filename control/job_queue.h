@@ -11,8 +11,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -40,6 +42,12 @@ struct JobPage {
   std::string next_page_token;
 };
 
+// The live queue at a glance (metrics, the dashboard).
+struct QueueStats {
+  std::map<std::pair<JobKind, JobState>, int64_t> active;  // QUEUED and RUNNING jobs by kind
+  int64_t oldest_queued_ms = 0;  // created_at of the oldest QUEUED job; 0: none queued
+};
+
 class JobQueue {
  public:
   virtual ~JobQueue() = default;
@@ -60,6 +68,8 @@ class JobQueue {
   // one gets cancel_requested, which its worker sees at its next heartbeat. A finished
   // job is returned unchanged.
   virtual Result<Job> CancelJob(const std::string& job_id) = 0;
+
+  virtual Result<QueueStats> Stats() = 0;
 
   // --- Worker side --------------------------------------------------------------------
   // Claims up to `max` runnable jobs for `owner` with a lease of `lease_ms`, oldest first,

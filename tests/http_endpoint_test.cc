@@ -1,24 +1,15 @@
 // The HTTP side: /metrics over real loopback HTTP, read by curl and checked by promtool.
-#include "server/http_endpoint.h"
+#include "common/http_endpoint.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdio>
 
 #include "common/metrics.h"
+#include "tests/test_util.h"
 
 namespace backup::testing {
 namespace {
-
-// What `command` prints (stdout and stderr), and its exit status.
-std::pair<std::string, int> Shell(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) return {"", -1};
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
-  return {out, ::pclose(p)};
-}
 
 std::pair<std::string, int> Curl(const std::string& args, const std::string& url) {
   return Shell("curl -s " + args + " '" + url + "'");

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <barrier>
+#include <csignal>
 #include <map>
 #include <set>
 #include <thread>
@@ -11,6 +12,7 @@
 #include "backup_policies.grpc.pb.h"
 #include "common/policy_keys.h"
 #include "control/sqlite/sqlite_control_store.h"
+#include "tests/process.h"
 #include "tests/server_fixture.h"
 #include "worker/policy_scheduler.h"
 
@@ -335,5 +337,102 @@ TEST_F(PolicyServiceTest, BadPoliciesAndReservedKeysAreRefused) {
   EXPECT_NE(status.error_message().find("collector."), std::string::npos);
 }
 
+// --- The acceptance run, shortened: real processes ---------------------------------
+
+namespace fleet {
+namespace fs = std::filesystem;
+
+std::unique_ptr<grpc::ClientContext> Ctx() {
+  auto c = std::make_unique<grpc::ClientContext>();
+  c->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  return c;
+}
+
+// A front-end backupd and three backup-worker processes on one data directory; a policy
+// every 3 s keeping the last 3 over a namespace of ten collections, for ~25 s. Every slot
+// gives exactly one backup job per collection, and retention leaves exactly 3 each.
+TEST(PolicyFleetTest, ThreeWorkerProcessesRunEachSlotOnceAndKeepTheLastThree) {
+  TempDir dir;
+  const fs::path data = dir.path() / "data";
+  BackupdProcess front(data, /*workers=*/0);
+  std::vector<std::unique_ptr<Process>> workers;
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = "w" + std::to_string(i);
+    workers.push_back(std::make_unique<Process>(
+        std::vector<std::string>{BACKUP_WORKER_PATH, "--data-dir", data.string(), "--workers", "2",
+                                 "--lease-seconds", "2", "--worker-id", id},
+        data.string() + "." + id + ".log"));
+  }
+  auto channel = grpc::CreateChannel(front.address(), grpc::InsecureChannelCredentials());
+  auto repo = collector::CollectionRepo::NewStub(channel);
+  auto policies = collector::BackupPolicies::NewStub(channel);
+  const DataLayout layout(data);
+  for (int c = 0; c < 10; ++c) {
+    collector::CreateCollectionRequest create;
+    create.mutable_collection()->set_namespace_("fleet");
+    create.mutable_collection()->set_name("c" + std::to_string(c));
+    collector::CreateCollectionResponse created;
+    ASSERT_TRUE(repo->CreateCollection(Ctx().get(), create, &created).ok());
+    FillRecords(layout.CollectionDb({"fleet", "c" + std::to_string(c)}), 200);
+  }
+  collector::CreatePolicyRequest create;
+  auto& policy = *create.mutable_policy();
+  policy.set_name("every3");
+  policy.mutable_selector()->set_namespace_("fleet");
+  policy.set_schedule("@every 3s");
+  policy.mutable_retention()->set_keep_last(3);
+  collector::PolicyResponse created;
+  auto status = policies->CreatePolicy(Ctx().get(), create, &created);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::this_thread::sleep_for(std::chrono::seconds(25));
+  collector::SetPolicyPausedRequest pause;
+  pause.set_name("every3");
+  pause.set_paused(true);
+  ASSERT_TRUE(policies->SetPolicyPaused(Ctx().get(), pause, &created).ok());
+
+  // Every slot's job per collection, from the job table itself.
+  std::map<int64_t, std::multiset<std::string>> slots;
+  std::map<std::string, int> kept;
+  for (int i = 0; i < 150; ++i) {
+    auto db = sql::Database::Open(layout.ControlDb().string(), {.read_only = true});
+    ASSERT_TRUE(db);
+    auto active = db->QueryInt("SELECT COUNT(*) FROM jobs WHERE state IN ('QUEUED','RUNNING')");
+    ASSERT_TRUE(active);
+    slots.clear();
+    auto jobs = db->Prepare("SELECT idempotency_key FROM jobs WHERE kind = 'BACKUP'");
+    ASSERT_TRUE(jobs);
+    while (*jobs->Step()) {
+      const std::string key = jobs->Text(0);  // policy/every3/<slot>/fleet/<name>
+      const auto slot_at = key.find('/', 7) + 1;
+      const auto slot_end = key.find('/', slot_at);
+      slots[std::stoll(key.substr(slot_at, slot_end - slot_at))].insert(key.substr(slot_end + 1));
+    }
+    kept.clear();
+    auto backups = db->Prepare(
+        "SELECT collection_name, COUNT(*) FROM backups WHERE state = 'COMPLETED' "
+        "GROUP BY collection_name");
+    ASSERT_TRUE(backups);
+    while (*backups->Step()) kept[backups->Text(0)] = static_cast<int>(backups->Int(1));
+    if (*active == 0 && kept.size() == 10 &&
+        std::all_of(kept.begin(), kept.end(), [](const auto& e) { return e.second == 3; })) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::multiset<std::string> all;
+  for (int c = 0; c < 10; ++c) all.insert("fleet/c" + std::to_string(c));
+  EXPECT_GE(slots.size(), 5u) << "too few slots ran in 25 s";
+  for (const auto& [slot, collections] : slots) {
+    EXPECT_EQ(slot % 3, 0) << "a job for a time that is not a slot: " << slot;
+    EXPECT_EQ(collections, all) << "slot " << slot << " ran other than once per collection";
+  }
+  for (int c = 0; c < 10; ++c) {
+    EXPECT_EQ(kept["c" + std::to_string(c)], 3) << "collection c" << c;
+  }
+  for (auto& worker : workers) worker->Signal(SIGTERM);
+  for (auto& worker : workers) EXPECT_EQ(worker->Wait(), 0);
+}
+
+}  // namespace fleet
 }  // namespace
 }  // namespace backup::testing

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -105,6 +106,15 @@ fs::path UnpackArchive(const fs::path& archive, const fs::path& into) {
                               archive.string() + "' -C '" + into.string() + "'";
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
   return into;
+}
+
+std::pair<std::string, int> Shell(const std::string& command) {
+  std::string out;
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (p == nullptr) return {"", -1};
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), p)) out.append(buf, n);
+  return {out, ::pclose(p)};
 }
 
 }  // namespace backup::testing

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <utility>
 
 #include "common/clock.h"
 #include "common/sqlite.h"
@@ -49,6 +50,9 @@ std::string CanonicalDump(const std::filesystem::path& db_path);
 std::string IntegrityCheck(const std::filesystem::path& db_path);
 
 std::string ReadFile(const std::filesystem::path& path);
+
+// What the shell `command` prints (stdout and stderr together), and its exit status.
+std::pair<std::string, int> Shell(const std::string& command);
 
 // Unpacks a local archive-format backup (".tar", ".tar.zst") with the system's tar and
 // zstd into `into` (created); "database.sqlite" and "files/" are then in it. Proves the

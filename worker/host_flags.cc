@@ -23,6 +23,7 @@ WorkerHostOptions HostFlags::ToOptions() const {
   options.stores.compression = compression;
   if (!key_file.empty()) options.stores.key_file = key_file;
   options.stores.old_key_files.assign(old_key_files.begin(), old_key_files.end());
+  options.http_listen = http_listen;
   return options;
 }
 
@@ -71,6 +72,8 @@ void AddHostFlags(CLI::App& app, HostFlags& flags, int min_workers) {
                  "with it; losing it loses them");
   app.add_option("--old-encryption-key-file", flags.old_key_files,
                  "a previous key, kept to read older backups (repeatable)");
+  app.add_option("--http-listen", flags.http_listen,
+                 "HOST:PORT to serve GET /metrics (Prometheus) on, loopback only; default: off");
   app.add_option("--log-format", flags.log_format, "text or json")
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));

@@ -28,6 +28,7 @@ struct HostFlags {
   std::string compression = "zstd:3";
   std::string key_file;
   std::vector<std::string> old_key_files;
+  std::string http_listen;
 
   WorkerHostOptions ToOptions() const;
 };

@@ -12,10 +12,12 @@
 #include <vector>
 
 #include "common/data_layout.h"
+#include "common/http_endpoint.h"
 #include "control/sqlite/change_watcher.h"
 #include "control/sqlite/sqlite_control_store.h"
 #include "storage/store_set.h"
 #include "worker/policy_scheduler.h"
+#include "worker/process_metrics.h"
 #include "worker/worker_pool.h"
 
 namespace backup {
@@ -32,6 +34,9 @@ struct WorkerHostOptions {
   // Backup policies: this process runs their slots too (see PolicyScheduler).
   bool run_policies = true;
   PolicySchedulerOptions policies;
+  // HOST:PORT for GET /metrics (Prometheus); empty: no HTTP side. Loopback only until
+  // the HTTP side checks tokens.
+  std::string http_listen;
 };
 
 class WorkerHost {
@@ -56,12 +61,16 @@ class WorkerHost {
   PolicyStore& policies() { return *store_; }
   const DataLayout& layout() const { return layout_; }
   const StoreSet& stores() const { return *stores_; }
+  // The port /metrics is served on; 0 without http_listen.
+  int http_port() const { return http_ ? http_->port() : 0; }
+  ProcessMetrics& metrics() { return *metrics_; }
   // Absolute; the first is <data_dir>/backups, the default destination.
   const std::vector<std::filesystem::path>& backup_roots() const { return backup_roots_; }
 
  private:
   explicit WorkerHost(WorkerHostOptions options);
   void MakePool();
+  Status StartHttp();
 
   WorkerHostOptions options_;
   DataLayout layout_;
@@ -71,6 +80,8 @@ class WorkerHost {
   std::unique_ptr<ChangeWatcher> watcher_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<PolicyScheduler> scheduler_;
+  std::unique_ptr<ProcessMetrics> metrics_;
+  std::unique_ptr<HttpEndpoint> http_;
 };
 
 }  // namespace backup

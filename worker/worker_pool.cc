@@ -118,6 +118,7 @@ void WorkerPool::MonitorLoop() {
         spdlog::warn("worker {}: {}", options_.worker_id, n.error().message());
       } else if (*n > 0) {
         spdlog::info("worker {} rescued {} job(s) with expired leases", options_.worker_id, *n);
+        if (metrics_ != nullptr) metrics_->Rescued(*n);
       }
     }
     if (now - last_prune >= options_.prune_interval_ms) {
@@ -134,12 +135,20 @@ void WorkerPool::MonitorLoop() {
 
 void WorkerPool::RunJob(const std::shared_ptr<JobContext>& ctx) {
   spdlog::info("{} started on worker {}", ctx->LogTag(), options_.worker_id);
-  auto handler = handlers_.find(ctx->job().kind);
+  const JobKind kind = ctx->job().kind;
+  const auto started = std::chrono::steady_clock::now();
+  if (metrics_ != nullptr) metrics_->Started(kind);
+  auto handler = handlers_.find(kind);
   Status outcome = handler == handlers_.end()
                        ? Fail(Error::Unavailable("this worker has no handler for " +
-                                                 std::string(ToString(ctx->job().kind)) + " jobs"))
+                                                 std::string(ToString(kind)) + " jobs"))
                        : handler->second->Run(*ctx);
-  RecordOutcome(*ctx, outcome);
+  const std::string_view ended = RecordOutcome(*ctx, outcome);
+  if (metrics_ != nullptr) {
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+    metrics_->Ended(kind, ended, took.count(), ctx->Snapshot().bytes_done);
+    if (!outcome) metrics_->AttemptError(kind, outcome.error().code());
+  }
   {
     std::lock_guard lock(mu_);
     running_.erase(ctx->job().id);
@@ -148,27 +157,30 @@ void WorkerPool::RunJob(const std::shared_ptr<JobContext>& ctx) {
   queue_.NotifyChange();  // wakes the producer: a slot is free
 }
 
-void WorkerPool::RecordOutcome(JobContext& ctx, const Status& outcome) {
-  if (outcome) return;  // the handler recorded its success itself
+std::string_view WorkerPool::RecordOutcome(JobContext& ctx, const Status& outcome) {
+  if (outcome) return "succeeded";  // the handler recorded its success itself
   const Error& error = outcome.error();
   Status recorded;
+  std::string_view ended;
   switch (ctx.stop_reason()) {
     case StopReason::kLeaseLost:
       spdlog::warn("{} abandoned: lease lost ({})", ctx.LogTag(), error.message());
-      return;
+      return "lease_lost";
     case StopReason::kShutdown:
       spdlog::info("{} interrupted by shutdown; given back to the queue", ctx.LogTag());
       recorded = queue_.ReleaseJob(ctx.lease());
+      ended = "released";
       break;
     case StopReason::kCancelRequested:
       spdlog::info("{} cancelled", ctx.LogTag());
       recorded = queue_.FinishJob(ctx.lease(), JobState::kCancelled,
                                   Error::Cancelled("cancelled by request"));
+      ended = "cancelled";
       break;
     case StopReason::kNone:
       if (error.code() == Code::kAborted) {
         spdlog::warn("{} abandoned: {}", ctx.LogTag(), error.message());
-        return;
+        return "lease_lost";
       }
       if (IsTransient(error) && ctx.lease().attempt < ctx.job().max_attempts) {
         thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -177,14 +189,17 @@ void WorkerPool::RecordOutcome(JobContext& ctx, const Status& outcome) {
         spdlog::warn("{} failed transiently, retry in {} ms: {}", ctx.LogTag(), delay,
                      error.message());
         recorded = queue_.RetryJob(ctx.lease(), error, queue_.clock().NowMs() + delay);
+        ended = "retried";
       } else {
         spdlog::error("{} failed: {} {}", ctx.LogTag(), CodeName(error.code()), error.message());
         recorded = queue_.FinishJob(ctx.lease(), JobState::kFailed, error);
+        ended = "failed";
       }
       break;
   }
   if (!recorded)
     spdlog::error("{} outcome not recorded: {}", ctx.LogTag(), recorded.error().message());
+  return ended;
 }
 
 }  // namespace backup

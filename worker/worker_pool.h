@@ -21,6 +21,7 @@
 #include "control/job_queue.h"
 #include "worker/job_context.h"
 #include "worker/job_handler.h"
+#include "worker/process_metrics.h"
 
 namespace backup {
 
@@ -44,6 +45,9 @@ class WorkerPool {
 
   // Registers the handler for `kind`. REQUIRES: before Start().
   void SetHandler(JobKind kind, std::unique_ptr<JobHandler> handler);
+  // Counts started and ended attempts into `metrics` (outlives the pool). REQUIRES: before
+  // Start().
+  void SetMetrics(JobMetrics* metrics) { metrics_ = metrics; }
   void Start();
   // Stops claiming, waits up to the grace period for running jobs, then interrupts the
   // rest and gives them back (without spending an attempt) for another worker to take.
@@ -57,11 +61,13 @@ class WorkerPool {
   // Starts a claimed job on the thread pool.
   void Dispatch(Job job);
   void RunJob(const std::shared_ptr<JobContext>& ctx);
-  void RecordOutcome(JobContext& ctx, const Status& outcome);
+  // Records a failed attempt's outcome; returns it as JobMetrics names it.
+  std::string_view RecordOutcome(JobContext& ctx, const Status& outcome);
 
   JobQueue& queue_;
   WorkerPoolOptions options_;
   std::map<JobKind, std::unique_ptr<JobHandler>> handlers_;
+  JobMetrics* metrics_ = nullptr;
   std::unique_ptr<asio::thread_pool> pool_;
   std::thread producer_;
   std::thread monitor_;

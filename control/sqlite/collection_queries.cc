@@ -1,4 +1,5 @@
 // The collection registry: CreateCollection, GetCollection, Discover.
+#include <cstdlib>
 #include <string>
 
 #include "control/sqlite/scope_filter.h"
@@ -126,6 +127,39 @@ Result<CollectionPage> SqliteControlStore::Discover(const DiscoverQuery& query) 
     page.collections.push_back(std::move(*record));
   }
   return page;
+}
+
+Result<std::vector<CollectionBackupStats>> SqliteControlStore::BackupStats() {
+  // Correlated subqueries on idx_collection_order: one index range per collection.
+  constexpr std::string_view kStats = R"sql(
+SELECT c.namespace, c.name,
+  (SELECT COUNT(*) FROM backups b WHERE b.collection_namespace = c.namespace
+     AND b.collection_name = c.name AND b.state = 'COMPLETED'),
+  (SELECT MAX(completed_at) FROM backups b WHERE b.collection_namespace = c.namespace
+     AND b.collection_name = c.name AND b.state = 'COMPLETED'),
+  (SELECT last_verified_at || ' ' || last_verify_valid FROM backups b
+     WHERE b.collection_namespace = c.namespace AND b.collection_name = c.name
+       AND b.last_verified_at > 0 ORDER BY b.last_verified_at DESC LIMIT 1)
+FROM collections c ORDER BY c.namespace, c.name)sql";
+  std::lock_guard lock(mu_);
+  auto stmt = db_.Prepare(kStats);
+  if (!stmt) return Fail(stmt.error());
+  std::vector<CollectionBackupStats> out;
+  for (;;) {
+    auto row = stmt->Step();
+    if (!row) return Fail(row.error().Context("backup stats"));
+    if (!*row) break;
+    CollectionBackupStats s{.collection = {stmt->Text(0), stmt->Text(1)},
+                            .completed = stmt->Int(2),
+                            .last_completed_at = stmt->Int(3)};
+    const std::string verify = stmt->Text(4);  // "<unix seconds> <0|1>", or empty
+    if (const auto space = verify.find(' '); space != std::string::npos) {
+      s.last_verified_at = std::strtoll(verify.c_str(), nullptr, 10);
+      s.last_verify_valid = verify.substr(space + 1) == "1";
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 }  // namespace backup

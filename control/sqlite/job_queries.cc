@@ -359,4 +359,27 @@ Result<int> SqliteControlStore::RescueExpired() {
   return touched;
 }
 
+Result<QueueStats> SqliteControlStore::Stats() {
+  std::lock_guard lock(mu_);
+  auto stmt = db_.Prepare(
+      "SELECT kind, state, COUNT(*), MIN(created_at) FROM jobs "
+      "WHERE state IN ('QUEUED', 'RUNNING') GROUP BY kind, state");
+  if (!stmt) return Fail(stmt.error());
+  QueueStats stats;
+  for (;;) {
+    auto row = stmt->Step();
+    if (!row) return Fail(row.error().Context("queue stats"));
+    if (!*row) break;
+    auto kind = JobKindFromString(stmt->Text(0));
+    auto state = JobStateFromString(stmt->Text(1));
+    if (!kind || !state) continue;
+    stats.active[{*kind, *state}] = stmt->Int(2);
+    if (*state == JobState::kQueued &&
+        (stats.oldest_queued_ms == 0 || stmt->Int(3) < stats.oldest_queued_ms)) {
+      stats.oldest_queued_ms = stmt->Int(3);
+    }
+  }
+  return stats;
+}
+
 }  // namespace backup

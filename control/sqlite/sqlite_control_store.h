@@ -48,6 +48,7 @@ class SqliteControlStore final : public JobQueue, public Catalog, public PolicyS
   Status CreateCollection(const CollectionRecord& record) override;
   Result<CollectionRecord> GetCollection(const CollectionName& name) override;
   Result<CollectionPage> Discover(const DiscoverQuery& query) override;
+  Result<std::vector<CollectionBackupStats>> BackupStats() override;
 
   // Catalog: backups (backup_queries.cc).
   Status EnqueueBackup(const Job& job, const BackupRecord& backup) override;
@@ -84,6 +85,7 @@ class SqliteControlStore final : public JobQueue, public Catalog, public PolicyS
   Result<std::vector<Job>> GetJobs(const std::vector<std::string>& job_ids) override;
   Result<std::optional<Job>> FindByIdempotencyKey(const std::string& key) override;
   Result<JobPage> ListJobs(const JobQuery& query) override;
+  Result<QueueStats> Stats() override;
   Result<Job> CancelJob(const std::string& job_id) override;
   Result<std::vector<Job>> Claim(const std::string& owner, int max, int64_t lease_ms) override;
   Result<LeaseStatus> Heartbeat(const Lease& lease, const Progress& progress,

@@ -1,4 +1,4 @@
-#include "server/http_endpoint.h"
+#include "common/http_endpoint.h"
 
 #include <httplib.h>
 
