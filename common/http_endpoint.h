@@ -1,13 +1,14 @@
 // The HTTP side of backupd and backup-worker (--http-listen HOST:PORT; off by default):
-// GET /metrics answers what `metrics` renders at that moment, in the Prometheus text
-// format. cpp-httplib (Debian's libcpp-httplib) serves it on threads of its own; nothing
-// else is served, and only GET.
+// GET on a fixed set of paths (/metrics, and in backupd the dashboard), each answered by
+// its handler at that moment. cpp-httplib (Debian's libcpp-httplib) serves them on threads
+// of its own, over TLS when given a certificate; every other path or method gets 404.
 //
-// Thread-safety: Start and the destructor from one thread; `metrics` is called from the
-// server's threads and must be thread-safe.
+// Thread-safety: Start and the destructor from one thread; handlers are called from the
+// server's threads, concurrently, and must be thread-safe.
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -20,9 +21,33 @@ class Server;
 
 namespace backup {
 
+struct HttpRequest {
+  std::string path;
+  std::string authorization;  // the Authorization header, "" when absent
+  std::string peer;           // "ipv4:127.0.0.1:53412", as gRPC names peers
+};
+
+struct HttpAnswer {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+using HttpHandler = std::function<HttpAnswer(const HttpRequest&)>;
+
+struct HttpEndpointOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0: any free port (see port())
+  // PEM files: serve HTTPS with them. Both empty: plain HTTP.
+  std::string tls_cert, tls_key;
+};
+
 class HttpEndpoint {
  public:
-  // Binds HOST:PORT (port 0: any free one) before returning, so a bad address fails here.
+  // Binds before returning, so a bad address or unusable certificate fails here.
+  static Result<std::unique_ptr<HttpEndpoint>> Start(const HttpEndpointOptions& options,
+                                                     std::map<std::string, HttpHandler> routes);
+  // Plain HTTP with GET /metrics only, answered by `metrics` (text format 0.0.4).
   static Result<std::unique_ptr<HttpEndpoint>> Start(const std::string& host, int port,
                                                      std::function<std::string()> metrics);
   ~HttpEndpoint();  // stops serving; in-flight requests finish
@@ -37,5 +62,13 @@ class HttpEndpoint {
   std::thread thread_;
   int port_ = 0;
 };
+
+// The Content-Type of the Prometheus text format.
+inline constexpr const char* kPrometheusContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+// "127.0.0.1:9464", "[::1]:0", "localhost:9464" -> host and port. kInvalidArgument otherwise.
+Result<std::pair<std::string, int>> ParseHostPort(const std::string& address);
+// 127.0.0.1, ::1 and localhost.
+bool IsLoopbackHost(const std::string& host);
 
 }  // namespace backup

@@ -7,6 +7,7 @@
 #include "common/wire.h"
 #include "policy/schedule.h"
 #include "server/grpc_status.h"
+#include "server/policy_wire.h"
 #include "server/request_checks.h"
 #include "server/serve_call.h"
 #include "worker/policy_retention.h"
@@ -88,36 +89,6 @@ Result<PolicyRecord> FromWire(const collector::ScheduledBackupPolicy& wire,
   return p;
 }
 
-collector::ScheduledBackupPolicy ToWire(const PolicyRecord& p) {
-  collector::ScheduledBackupPolicy wire;
-  wire.set_name(p.name);
-  wire.mutable_selector()->set_namespace_(p.ns);
-  wire.mutable_selector()->set_name(p.collection);
-  wire.mutable_selector()->mutable_labels()->insert(p.labels.begin(), p.labels.end());
-  wire.set_schedule(p.schedule);
-  wire.set_store(p.store);
-  wire.set_include_files(p.include_files);
-  auto& r = *wire.mutable_retention();
-  r.set_keep_last(p.keep_last);
-  r.set_keep_daily(p.keep_daily);
-  r.set_keep_weekly(p.keep_weekly);
-  r.set_keep_monthly(p.keep_monthly);
-  if (p.keep_within_s > 0) r.set_keep_within(FormatDuration(seconds(p.keep_within_s)));
-  if (p.jitter_s > 0) wire.set_jitter(FormatDuration(seconds(p.jitter_s)));
-  wire.set_verify(p.verify);
-  wire.set_paused(p.paused);
-  wire.set_created_by(p.created_by);
-  wire.set_created_at(p.created_at_ms / 1000);
-  wire.set_updated_at(p.updated_at_ms / 1000);
-  wire.set_last_slot(p.last_slot);
-  if (auto schedule = Schedule::Parse(p.schedule)) {
-    wire.set_time_zone(schedule->zone_name());
-    const sys_seconds after = std::max(Now(), sys_seconds(seconds(p.last_slot)));
-    if (!p.paused) wire.set_next_slot(schedule->NextAfter(after).time_since_epoch().count());
-  }
-  return wire;
-}
-
 // The latest slot at or before now (0 if none): a new or changed schedule starts after it.
 int64_t CurrentSlot(const std::string& spec) {
   auto schedule = Schedule::Parse(spec);
@@ -143,7 +114,7 @@ Status BackupPoliciesService::Answer(const std::string& name, collector::PolicyR
   auto stored = ctx_.policies->GetPolicy(name);
   if (!stored) return Fail(stored.error());
   *response.mutable_status() = OkStatus();
-  *response.mutable_policy() = ToWire(*stored);
+  *response.mutable_policy() = PolicyToWire(*stored);
   return {};
 }
 
@@ -250,7 +221,7 @@ grpc::Status BackupPoliciesService::GetPolicy(grpc::ServerContext* context,
     auto policy = Visible(who, request->name(), Role::kViewer, "GetPolicy");
     if (!policy) return Fail(policy.error());
     *response->mutable_status() = OkStatus();
-    *response->mutable_policy() = ToWire(*policy);
+    *response->mutable_policy() = PolicyToWire(*policy);
     return {};
   });
 }
@@ -262,7 +233,7 @@ grpc::Status BackupPoliciesService::ListPolicies(grpc::ServerContext* context,
     auto policies = ctx_.policies->ListPolicies(VisibleNamespaces(who));
     if (!policies) return Fail(policies.error().Context("list policies"));
     *response->mutable_status() = OkStatus();
-    for (const PolicyRecord& p : *policies) *response->add_policies() = ToWire(p);
+    for (const PolicyRecord& p : *policies) *response->add_policies() = PolicyToWire(p);
     return {};
   });
 }

@@ -79,6 +79,17 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
   if (!s->server_ || s->port_ == 0) {
     return Fail(Error::Unavailable("cannot listen on " + s->options_.listen));
   }
+  s->dashboard_ = std::make_unique<Dashboard>(s->context_);
+  const bool exposed_ok =
+      (s->options_.tls.enabled() && s->options_.auth_file) || s->options_.insecure;
+  BACKUP_TRY(s->host_->ServeHttp(
+                 s->dashboard_->Routes(),
+                 [dashboard = s->dashboard_.get()](HttpHandler h) {
+                   return dashboard->Guard(std::move(h));
+                 },
+                 {.tls_cert = s->options_.tls.cert_file, .tls_key = s->options_.tls.key_file},
+                 /*loopback_only=*/!exposed_ok),
+             "backupd");
   s->host_->StartPool();
   spdlog::info("backupd serving on port {} (data {}, {} worker threads, {}{}, {})", s->port_,
                s->host_->layout().root().string(), s->options_.host.pool.threads,

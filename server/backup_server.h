@@ -16,6 +16,7 @@
 #include "server/backup_jobs_service.h"
 #include "server/backup_policies_service.h"
 #include "server/collection_repo_service.h"
+#include "server/dashboard.h"
 #include "server/tls.h"
 #include "worker/worker_host.h"
 
@@ -45,6 +46,8 @@ class BackupServer {
   ~BackupServer();
 
   int port() const { return port_; }
+  // The HTTP side's port (/metrics, the dashboard); 0 without host.http_listen.
+  int http_port() const { return host_->http_port(); }
   // Open WatchJob streams and calls waiting for their job.
   int watchers() const { return hub_->followers(); }
   SqliteControlStore& store() { return host_->store(); }
@@ -68,6 +71,7 @@ class BackupServer {
   std::unique_ptr<CollectionRepoService> repo_service_;
   std::unique_ptr<BackupJobsService> jobs_service_;
   std::unique_ptr<BackupPoliciesService> policies_service_;
+  std::unique_ptr<Dashboard> dashboard_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;

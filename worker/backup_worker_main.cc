@@ -29,6 +29,10 @@ int Run(int argc, char** argv) {
     spdlog::critical("backup-worker: {}", host.error().message());
     return 1;
   }
+  if (auto served = (*host)->ServeHttp({}, {}, {}, /*loopback_only=*/true); !served) {
+    spdlog::critical("backup-worker: {}", served.error().message());
+    return 1;
+  }
   (*host)->StartPool();
   int sig = backup::WaitForTerminationSignal();
   spdlog::info("backup-worker received signal {}", sig);

@@ -50,30 +50,6 @@ void SweepStaging(JobQueue& jobs, Catalog& catalog, const fs::path& staging) {
   }
 }
 
-// "127.0.0.1:9464", "[::1]:0", "localhost:9464": a loopback host and a port.
-Result<std::pair<std::string, int>> ParseLoopbackAddress(const std::string& address) {
-  const auto colon = address.rfind(':');
-  const auto bad = [&](const std::string& why) {
-    return Fail(Error::InvalidArgument("\"" + address.substr(0, 64) + "\": " + why));
-  };
-  if (colon == std::string::npos) return bad("want HOST:PORT");
-  std::string host = address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  const std::string port_text = address.substr(colon + 1);
-  if (port_text.empty() || port_text.size() > 5 ||
-      port_text.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(port_text) > 65'535) {
-    return bad("the port must be 0-65535");
-  }
-  if (host != "127.0.0.1" && host != "::1" && host != "localhost") {
-    return bad(
-        "the HTTP side serves loopback only (127.0.0.1, ::1, localhost) until it checks tokens; "
-        "scrape it from this host or through a proxy that authenticates");
-  }
-  return std::make_pair(host, std::stoi(port_text));
-}
-
 }  // namespace
 
 WorkerHost::WorkerHost(WorkerHostOptions options)
@@ -107,20 +83,37 @@ Result<std::unique_ptr<WorkerHost>> WorkerHost::Open(WorkerHostOptions options) 
     spdlog::warn("sweep of restore leftovers: {}", swept.error().message());
   }
   host->MakePool();
-  BACKUP_TRY(host->StartHttp(), "--http-listen");
+  host->metrics_ =
+      std::make_unique<ProcessMetrics>(host->jobs(), host->catalog(), host->policies());
   return host;
 }
 
-Status WorkerHost::StartHttp() {
-  metrics_ = std::make_unique<ProcessMetrics>(jobs(), catalog(), policies());
+Status WorkerHost::ServeHttp(std::map<std::string, HttpHandler> routes,
+                             const std::function<HttpHandler(HttpHandler)>& guard,
+                             const HttpEndpointOptions& tls, bool loopback_only) {
   if (options_.http_listen.empty()) return {};
-  auto address = ParseLoopbackAddress(options_.http_listen);
-  if (!address) return Fail(address.error());
-  auto http = HttpEndpoint::Start(address->first, address->second,
-                                  [metrics = metrics_.get()] { return metrics->Render(); });
+  auto address = ParseHostPort(options_.http_listen);
+  if (!address) return Fail(address.error().Context("--http-listen"));
+  if (loopback_only && !IsLoopbackHost(address->first)) {
+    return Fail(Error::FailedPrecondition(
+        "--http-listen " + options_.http_listen +
+        ": serves loopback only (127.0.0.1, ::1, localhost) unless it has TLS and tokens "
+        "(backupd with --tls-cert, --tls-key and --auth-file)"));
+  }
+  routes["/metrics"] = [metrics = metrics_.get()](const HttpRequest&) {
+    return HttpAnswer{.content_type = kPrometheusContentType, .body = metrics->Render()};
+  };
+  if (guard) {
+    for (auto& [path, handler] : routes) handler = guard(std::move(handler));
+  }
+  HttpEndpointOptions options = tls;
+  options.host = address->first;
+  options.port = address->second;
+  auto http = HttpEndpoint::Start(options, std::move(routes));
   if (!http) return Fail(http.error());
   http_ = std::move(*http);
-  spdlog::info("serving /metrics on {}:{}", address->first, http_->port());
+  spdlog::info("serving HTTP{} on {}:{}", options.tls_cert.empty() ? "" : "S", options.host,
+               http_->port());
   return {};
 }
 

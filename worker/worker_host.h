@@ -8,6 +8,8 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -34,8 +36,7 @@ struct WorkerHostOptions {
   // Backup policies: this process runs their slots too (see PolicyScheduler).
   bool run_policies = true;
   PolicySchedulerOptions policies;
-  // HOST:PORT for GET /metrics (Prometheus); empty: no HTTP side. Loopback only until
-  // the HTTP side checks tokens.
+  // HOST:PORT of the HTTP side (GET /metrics, and what ServeHttp adds); empty: none.
   std::string http_listen;
 };
 
@@ -48,6 +49,13 @@ class WorkerHost {
   // and sweeps restore leftovers. Fails when a folder or the store cannot be opened.
   static Result<std::unique_ptr<WorkerHost>> Open(WorkerHostOptions options);
   ~WorkerHost();
+
+  // Serves GET /metrics and `routes` on http_listen (nothing when it is empty), every
+  // handler wrapped by `guard` when given (backupd checks tokens there), over HTTPS with
+  // `tls` files when set. With `loopback_only`, a non-loopback address is refused.
+  Status ServeHttp(std::map<std::string, HttpHandler> routes,
+                   const std::function<HttpHandler(HttpHandler)>& guard,
+                   const HttpEndpointOptions& tls, bool loopback_only);
 
   // Starts claiming jobs (nothing when pool.threads is 0) and, with run_policies, the
   // policy scheduler.
@@ -70,7 +78,6 @@ class WorkerHost {
  private:
   explicit WorkerHost(WorkerHostOptions options);
   void MakePool();
-  Status StartHttp();
 
   WorkerHostOptions options_;
   DataLayout layout_;
