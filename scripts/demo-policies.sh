@@ -2,7 +2,8 @@
 # Issue 11's acceptance run, by hand: a front-end backupd and three backup-worker
 # processes on one data directory (./data-policies), ten collections in namespace "fleet",
 # a policy "@every 5s" keeping the last 3, for a minute (DEMO_SECONDS), with a Prometheus
-# server scraping all four processes. Then it prints the backups per collection, checks
+# server scraping all four processes and the dashboard on http://127.0.0.1:9464/
+# (a screenshot of it is taken at the end of the minute when chromium is installed). Then it prints the backups per collection, checks
 # that every slot gave exactly one job per collection, and asks Prometheus for a figure.
 # Run after `bash scripts/demo.sh` (or any build into build/); stops everything it started.
 set -euo pipefail
@@ -49,6 +50,11 @@ $ctl policies create every5 --selector fleet --schedule '@every 5s' --keep-last 
 set +x
 echo "running for $seconds s; Prometheus on http://127.0.0.1:9090, metrics on :9464-:9467"
 sleep "$seconds"
+if command -v chromium >/dev/null; then # what the dashboard shows now
+  chromium --headless --no-sandbox --disable-gpu --user-data-dir="$data/chromium" \
+    --window-size=1280,1500 --virtual-time-budget=3000 --screenshot="$data/dashboard.png" \
+    http://127.0.0.1:9464/ >/dev/null 2>&1 && echo "dashboard screenshot: $data/dashboard.png"
+fi
 $ctl policies pause every5
 for _ in $(seq 120); do
   active=$(sqlite3 "$data/control.db" "SELECT COUNT(*) FROM jobs WHERE state IN ('QUEUED','RUNNING')")

@@ -1,5 +1,7 @@
 #include "server/dashboard.h"
 
+#include <algorithm>
+
 #include <google/protobuf/util/json_util.h>
 #include <spdlog/spdlog.h>
 
@@ -11,7 +13,7 @@ namespace backup {
 namespace {
 
 constexpr int kQueueShown = 100;
-constexpr int kRecentShown = 30;
+constexpr int kRecentShown = 15;
 constexpr int kCollectionsShown = 200;
 constexpr int kBackupsPerCollection = 30;
 
@@ -74,10 +76,10 @@ Status AddCollections(Catalog& catalog, const std::vector<std::string>& scope,
       b.set_backup_id(it->id);
       b.set_timestamp(it->timestamp);
       b.set_size_bytes(it->archived() ? it->stored_bytes : it->size_bytes);
-      b.set_duration_seconds(
-          it->completed_at > 0
-              ? static_cast<double>(it->completed_at * 1000 - it->created_at_ms) / 1000.0
-              : 0);
+      // completed_at has whole seconds: a sub-second backup can come out slightly negative.
+      const int64_t took_ms =
+          it->completed_at > 0 ? it->completed_at * 1000 - it->created_at_ms : 0;
+      b.set_duration_seconds(static_cast<double>(std::max<int64_t>(0, took_ms)) / 1000.0);
       b.set_state(std::string(ToString(it->state)));
       b.set_store(it->store);
       b.set_verified(it->last_verified_at > 0 && it->last_verify_valid);

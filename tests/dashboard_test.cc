@@ -29,10 +29,9 @@ class DashboardTest : public ServerTest {
 
   // The page's DOM after Chromium ran its script for a few (virtual) seconds.
   std::string Dom() {
-    auto [dom, status] = Shell(
-        "chromium --headless --no-sandbox --disable-gpu --user-data-dir=" +
-        (dir_.path() / "chromium").string() + " --virtual-time-budget=4000 --dump-dom " + base_ +
-        "/ 2>/dev/null");
+    auto [dom, status] = Shell("chromium --headless --no-sandbox --disable-gpu --user-data-dir=" +
+                               (dir_.path() / "chromium").string() +
+                               " --virtual-time-budget=4000 --dump-dom " + base_ + "/ 2>/dev/null");
     EXPECT_EQ(status, 0) << dom;
     return dom;
   }
@@ -106,7 +105,8 @@ class DashboardAuthTest : public DashboardTest {
     const auto auth = dir_.path() / "auth.json";
     std::ofstream(auth) << R"({"tokens": [{"name": "root", "sha256": ")" << Sha256Hex("root-token")
                         << R"(", "role": "admin", "namespaces": ["*"]}, {"name": "v", "sha256": ")"
-                        << Sha256Hex("prod-viewer") << R"(", "role": "viewer", "namespaces": ["prod"]}]})";
+                        << Sha256Hex("prod-viewer")
+                        << R"(", "role": "viewer", "namespaces": ["prod"]}]})";
     options_.auth_file = auth;
     DashboardTest::SetUp();
     token_ = "root-token";
