@@ -18,7 +18,7 @@ std::unique_ptr<httplib::Server> MakeServer(const HttpEndpointOptions& options) 
 }  // namespace
 
 Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
-    const HttpEndpointOptions& options, std::map<std::string, HttpHandler> routes) {
+    const HttpEndpointOptions& options, const std::map<std::string, HttpHandler>& routes) {
   const std::string where = options.host + ":" + std::to_string(options.port);
   if (options.tls_cert.empty() != options.tls_key.empty()) {
     return Fail(Error::InvalidArgument("--http-listen: TLS needs both a certificate and a key"));
@@ -36,18 +36,18 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(
     const int yes = 1;
     (void)::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
-  for (auto& [path, handler] : routes) {
-    server.Get(path, [handler = std::move(handler)](const httplib::Request& request,
-                                                    httplib::Response& response) {
-      const HttpAnswer answer = handler(
-          {.path = request.path,
-           .authorization = request.get_header_value("Authorization"),
-           .peer = "ipv4:" + request.remote_addr + ":" + std::to_string(request.remote_port)});
-      response.status = answer.status;
-      response.set_header("Cache-Control", "no-store");
-      response.set_header("X-Content-Type-Options", "nosniff");
-      response.set_content(answer.body, answer.content_type);
-    });
+  for (const auto& [path, handler] : routes) {
+    server.Get(
+        path, [handler = handler](const httplib::Request& request, httplib::Response& response) {
+          const HttpAnswer answer = handler(
+              {.path = request.path,
+               .authorization = request.get_header_value("Authorization"),
+               .peer = "ipv4:" + request.remote_addr + ":" + std::to_string(request.remote_port)});
+          response.status = answer.status;
+          response.set_header("Cache-Control", "no-store");
+          response.set_header("X-Content-Type-Options", "nosniff");
+          response.set_content(answer.body, answer.content_type);
+        });
   }
   // Everything else, whatever the method: 404 (cpp-httplib's default), no body.
   const int bound = options.port == 0
@@ -69,7 +69,7 @@ Result<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(const std::string& hos
   routes["/metrics"] = [metrics = std::move(metrics)](const HttpRequest&) {
     return HttpAnswer{.content_type = kPrometheusContentType, .body = metrics()};
   };
-  return Start({.host = host, .port = port}, std::move(routes));
+  return Start({.host = host, .port = port}, routes);
 }
 
 HttpEndpoint::~HttpEndpoint() {

@@ -45,8 +45,8 @@ struct HttpEndpointOptions {
 class HttpEndpoint {
  public:
   // Binds before returning, so a bad address or unusable certificate fails here.
-  static Result<std::unique_ptr<HttpEndpoint>> Start(const HttpEndpointOptions& options,
-                                                     std::map<std::string, HttpHandler> routes);
+  static Result<std::unique_ptr<HttpEndpoint>> Start(
+      const HttpEndpointOptions& options, const std::map<std::string, HttpHandler>& routes);
   // Plain HTTP with GET /metrics only, answered by `metrics` (text format 0.0.4).
   static Result<std::unique_ptr<HttpEndpoint>> Start(const std::string& host, int port,
                                                      std::function<std::string()> metrics);

@@ -79,17 +79,7 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
   if (!s->server_ || s->port_ == 0) {
     return Fail(Error::Unavailable("cannot listen on " + s->options_.listen));
   }
-  s->dashboard_ = std::make_unique<Dashboard>(s->context_);
-  const bool exposed_ok =
-      (s->options_.tls.enabled() && s->options_.auth_file) || s->options_.insecure;
-  BACKUP_TRY(s->host_->ServeHttp(
-                 s->dashboard_->Routes(),
-                 [dashboard = s->dashboard_.get()](HttpHandler h) {
-                   return dashboard->Guard(std::move(h));
-                 },
-                 {.tls_cert = s->options_.tls.cert_file, .tls_key = s->options_.tls.key_file},
-                 /*loopback_only=*/!exposed_ok),
-             "backupd");
+  BACKUP_TRY(s->ServeHttp(), "backupd");
   s->host_->StartPool();
   spdlog::info("backupd serving on port {} (data {}, {} worker threads, {}{}, {})", s->port_,
                s->host_->layout().root().string(), s->options_.host.pool.threads,
@@ -97,6 +87,17 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
                s->options_.tls.client_ca_file.empty() ? "" : " with client certificates",
                s->access_->enabled() ? "bearer tokens" : "no authentication");
   return s;
+}
+
+Status BackupServer::ServeHttp() {
+  dashboard_ = std::make_unique<Dashboard>(context_);
+  // The gRPC port's rule: beyond loopback only with TLS and tokens, or when told to.
+  const bool exposed_ok = (options_.tls.enabled() && options_.auth_file) || options_.insecure;
+  return host_->ServeHttp(
+      dashboard_->Routes(),
+      [dashboard = dashboard_.get()](HttpHandler h) { return dashboard->Guard(std::move(h)); },
+      {.tls_cert = options_.tls.cert_file, .tls_key = options_.tls.key_file},
+      /*loopback_only=*/!exposed_ok);
 }
 
 void BackupServer::Shutdown() {

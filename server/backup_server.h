@@ -61,6 +61,8 @@ class BackupServer {
 
  private:
   BackupServer() = default;
+  // The HTTP side: /metrics and the dashboard on host.http_listen.
+  Status ServeHttp();
 
   BackupServerOptions options_;
   std::unique_ptr<WorkerHost> host_;

@@ -109,7 +109,7 @@ Status WorkerHost::ServeHttp(std::map<std::string, HttpHandler> routes,
   HttpEndpointOptions options = tls;
   options.host = address->first;
   options.port = address->second;
-  auto http = HttpEndpoint::Start(options, std::move(routes));
+  auto http = HttpEndpoint::Start(options, routes);
   if (!http) return Fail(http.error());
   http_ = std::move(*http);
   spdlog::info("serving HTTP{} on {}:{}", options.tls_cert.empty() ? "" : "S", options.host,
