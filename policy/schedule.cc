@@ -159,6 +159,8 @@ std::optional<std::chrono::seconds> Duration(std::string_view text) {
         return std::nullopt;
     }
     at = unit + 1;
+    // No use for more than a thousand years; a longer text would overflow the sum.
+    if (total > 1000LL * 366 * 86'400) return std::nullopt;
   }
   return std::chrono::seconds(total);
 }

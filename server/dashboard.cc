@@ -105,6 +105,15 @@ Status AddPolicies(PolicyStore& policies, const std::vector<std::string>& scope,
   return {};
 }
 
+// The caller of an HTTP request, by its Authorization header, as gRPC calls are.
+Result<Principal> Authenticate(const AccessControl& access, const HttpRequest& request) {
+  AccessControl::Metadata metadata;
+  if (!request.authorization.empty()) {
+    metadata.emplace("authorization", grpc::string_ref(request.authorization));
+  }
+  return access.Authenticate(metadata, nullptr, request.peer);
+}
+
 }  // namespace
 
 Result<std::string> Dashboard::StateJson(const Principal& who) {
@@ -130,11 +139,7 @@ HttpHandler Dashboard::Guard(HttpHandler inner) const {
   return [this, inner = std::move(inner)](const HttpRequest& request) -> HttpAnswer {
     // The page holds no data; /api/state authenticates itself (it needs the principal).
     if (request.path == "/" || request.path == "/api/state") return inner(request);
-    AccessControl::Metadata metadata;
-    if (!request.authorization.empty()) {
-      metadata.emplace("authorization", grpc::string_ref(request.authorization));
-    }
-    auto who = ctx_.access->Authenticate(metadata, nullptr, request.peer);
+    auto who = Authenticate(*ctx_.access, request);
     if (!who) return {.status = 401, .body = who.error().message() + "\n"};
     return inner(request);
   };
@@ -146,11 +151,7 @@ std::map<std::string, HttpHandler> Dashboard::Routes() {
     return HttpAnswer{.content_type = "text/html; charset=utf-8", .body = kDashboardPage};
   };
   routes["/api/state"] = [this](const HttpRequest& request) -> HttpAnswer {
-    AccessControl::Metadata metadata;
-    if (!request.authorization.empty()) {
-      metadata.emplace("authorization", grpc::string_ref(request.authorization));
-    }
-    auto who = ctx_.access->Authenticate(metadata, nullptr, request.peer);
+    auto who = Authenticate(*ctx_.access, request);
     if (!who) return {.status = 401, .body = who.error().message() + "\n"};
     auto json = StateJson(*who);
     if (!json) {

@@ -140,6 +140,14 @@ TEST(ScheduleTest, BadSpecsAreRefusedWithTheReason) {
   EXPECT_LT(long_spec.error().message().size(), 400u);
 }
 
+TEST(ScheduleTest, ADurationTooLongToAddUpIsRefusedNotWrapped) {
+  std::string huge;
+  for (int i = 0; i < 200'000; ++i) huge += "999999999d";  // would overflow int64 seconds
+  EXPECT_FALSE(ParseDuration(huge));
+  EXPECT_FALSE(Schedule::Parse("@every " + huge));
+  EXPECT_EQ(ParseDuration("1d12h")->count(), 129'600);
+}
+
 TEST(ScheduleTest, SpecRoundTripsForDisplay) {
   auto s = Schedule::Parse("CRON_TZ=Europe/Berlin 30 2 * * *");
   ASSERT_TRUE(s);
