@@ -50,7 +50,7 @@ class BackupServer {
   int http_port() const { return host_->http_port(); }
   // Open WatchJob streams and calls waiting for their job.
   int watchers() const { return hub_->followers(); }
-  SqliteControlStore& store() { return host_->store(); }
+  ControlStore& store() { return host_->store(); }
   WorkerHost& host() { return *host_; }
   // Re-reads the auth file (SIGHUP); on error the previous tokens stay in force.
   Status ReloadAuth() { return access_->Reload(); }

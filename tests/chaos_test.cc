@@ -1,20 +1,24 @@
 // Chaos with real processes: a front-end-only backupd, three backup-worker processes on
 // the same control database, 200 backups over 50 collections, and workers killed with
 // SIGKILL in the middle of jobs. Every acknowledged job must end SUCCEEDED, each backup
-// must exist once and verify, and no temporary file may remain (invariant 1).
+// must exist once and verify, and no temporary file may remain (invariant 1). Once on
+// the SQLite control database, once on PostgreSQL restarted during the run.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "backup_jobs.grpc.pb.h"
 #include "collection_repo.grpc.pb.h"
 #include "common/data_layout.h"
+#include "tests/pg_cluster.h"
 #include "tests/process.h"
 #include "tests/test_util.h"
 
@@ -28,11 +32,12 @@ std::unique_ptr<grpc::ClientContext> Ctx(int seconds = 60) {
   return c;
 }
 
-std::unique_ptr<Process> StartWorker(const fs::path& data, const std::string& id) {
-  return std::make_unique<Process>(
-      std::vector<std::string>{BACKUP_WORKER_PATH, "--data-dir", data.string(), "--workers", "2",
-                               "--lease-seconds", "1", "--worker-id", id},
-      data.string() + "." + id + ".log");
+std::unique_ptr<Process> StartWorker(const fs::path& data, const std::string& id,
+                                     const std::vector<std::string>& control) {
+  std::vector<std::string> args{BACKUP_WORKER_PATH, "--data-dir", data.string(), "--workers", "2",
+                                "--lease-seconds",  "1",          "--worker-id", id};
+  args.insert(args.end(), control.begin(), control.end());
+  return std::make_unique<Process>(args, data.string() + "." + id + ".log");
 }
 
 constexpr int kCollections = 50;
@@ -40,10 +45,12 @@ constexpr int kJobs = 200;
 
 class Chaos : public ::testing::Test {
  protected:
-  Chaos()
-      : data_(dir_.path() / "data"),
+  // `control`: the flags naming the control database (none: SQLite under the data root).
+  explicit Chaos(std::vector<std::string> control = {})
+      : control_(std::move(control)),
+        data_(dir_.path() / "data"),
         layout_(data_),
-        front_(data_, /*workers=*/0),
+        front_(data_, /*workers=*/0, /*lease_seconds=*/1, control_),
         channel_(grpc::CreateChannel(front_.address(), grpc::InsecureChannelCredentials())),
         repo_(collector::CollectionRepo::NewStub(channel_)),
         jobs_(collector::BackupJobs::NewStub(channel_)) {}
@@ -77,7 +84,8 @@ class Chaos : public ::testing::Test {
     collector::ListJobsRequest list;
     list.set_state(collector::RUNNING);
     collector::ListJobsResponse running;
-    EXPECT_TRUE(jobs_->ListJobs(Ctx().get(), list, &running).ok());
+    // May fail while PostgreSQL restarts: then nothing is seen running this time.
+    if (!jobs_->ListJobs(Ctx().get(), list, &running).ok()) return {};
     return {running.jobs().begin(), running.jobs().end()};
   }
 
@@ -91,7 +99,7 @@ class Chaos : public ::testing::Test {
     it->second->Wait();
     const std::string& id = job.worker_id();
     workers_.erase(it);
-    workers_[id + "-again"] = StartWorker(data_, id + "-again");
+    workers_[id + "-again"] = StartWorker(data_, id + "-again", control_);
     bool interrupted = false;
     for (const auto& j : RunningJobs()) {
       if (j.worker_id() != id) continue;
@@ -103,7 +111,7 @@ class Chaos : public ::testing::Test {
 
   // Twice: finds a job running on a live worker and SIGKILLs that worker mid-job.
   void KillTwoWorkersMidJob() {
-    for (const char* id : {"w1", "w2", "w3"}) workers_[id] = StartWorker(data_, id);
+    for (const char* id : {"w1", "w2", "w3"}) workers_[id] = StartWorker(data_, id, control_);
     int kills = 0;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (kills < 2 && std::chrono::steady_clock::now() < deadline) {
@@ -127,7 +135,8 @@ class Chaos : public ::testing::Test {
         collector::GetJobRequest get;
         get.set_job_id(id);
         collector::GetJobResponse got;
-        EXPECT_TRUE(jobs_->GetJob(Ctx().get(), get, &got).ok());
+        // A call may fail while PostgreSQL restarts; the next round asks again.
+        if (!jobs_->GetJob(Ctx().get(), get, &got).ok()) continue;
         const auto state = got.job().state();
         if (state == collector::SUCCEEDED || state == collector::FAILED ||
             state == collector::CANCELLED) {
@@ -169,10 +178,32 @@ class Chaos : public ::testing::Test {
     }
     EXPECT_EQ(archives, kJobs);
     for (auto& e : fs::recursive_directory_iterator(layout_.root() / "staging")) {
-      ADD_FAILURE() << "left in staging: " << e.path();
+      const std::string id = e.path().stem().string();
+      auto backup = std::find_if(backups.backups().begin(), backups.backups().end(),
+                                 [&](const auto& b) { return b.backup_id() == id; });
+      const std::string job_id = backup == backups.backups().end() ? id : backup->job_id();
+      ADD_FAILURE() << "left in staging: " << e.path() << "\n"
+                    << LogLinesAbout(id) << "\n"
+                    << LogLinesAbout(job_id);
     }
   }
 
+  // Every process's log lines that mention `id`, to explain a failure.
+  std::string LogLinesAbout(const std::string& id) const {
+    std::string out;
+    for (const auto& e : fs::directory_iterator(dir_.path())) {
+      if (e.path().extension() != ".log") continue;
+      std::istringstream lines(ReadFile(e.path()));
+      for (std::string line; std::getline(lines, line);) {
+        if (line.find(id) != std::string::npos) {
+          out += e.path().filename().string() + ": " + line + "\n";
+        }
+      }
+    }
+    return out;
+  }
+
+  std::vector<std::string> control_;
   TempDir dir_;
   const fs::path data_;
   DataLayout layout_;
@@ -184,6 +215,21 @@ class Chaos : public ::testing::Test {
   std::map<std::string, std::unique_ptr<Process>> workers_;
   std::set<std::string> killed_jobs_;
 };
+
+// Everything the SQLite run asserts, with both checks shared by the PostgreSQL run.
+void ExpectAllSucceeded(const std::map<std::string, collector::Job>& ended,
+                        const std::set<std::string>& killed) {
+  int retried = 0;
+  for (const auto& [id, job] : ended) {
+    EXPECT_EQ(job.state(), collector::SUCCEEDED) << id << ": " << job.error().message();
+    if (job.attempt() > 1) ++retried;
+  }
+  for (const auto& id : killed) {
+    EXPECT_GE(ended.at(id).attempt(), 2) << id << " was running on a killed worker";
+    EXPECT_FALSE(ended.at(id).attempts().empty());
+  }
+  EXPECT_GE(retried, 2);
+}
 
 TEST_F(Chaos, KilledWorkersLoseNoJobAndLeaveNoTrace) {
   ASSERT_NO_FATAL_FAILURE(QueueBackups());
@@ -197,19 +243,68 @@ TEST_F(Chaos, KilledWorkersLoseNoJobAndLeaveNoTrace) {
   auto ended = WaitForAllToEnd();
   ASSERT_EQ(static_cast<int>(ended.size()), kJobs);
   std::printf("%d jobs ended %.1f s after the workers started\n", kJobs, elapsed());
-  int retried = 0;
-  for (const auto& [id, job] : ended) {
-    EXPECT_EQ(job.state(), collector::SUCCEEDED) << id << ": " << job.error().message();
-    if (job.attempt() > 1) ++retried;
-  }
-  for (const auto& id : killed_jobs_) {
-    EXPECT_GE(ended[id].attempt(), 2) << id << " was running on a killed worker";
-    EXPECT_FALSE(ended[id].attempts().empty());
-  }
-  EXPECT_GE(retried, 2);
+  ExpectAllSucceeded(ended, killed_jobs_);
 
   ExpectEveryBackupOnceAndValid();
   std::printf("%d backups verified %.1f s after the workers started\n", kJobs, elapsed());
+}
+
+// A PostgreSQL cluster of the test's own (it is restarted mid-run), started before the
+// processes that use it.
+struct OwnPostgres {
+  OwnPostgres() {
+    auto started = PgCluster::Start(/*adopt=*/false);
+    if (!started) {
+      ADD_FAILURE() << started.error().message();
+      return;
+    }
+    cluster = std::move(*started);
+    if (auto made = cluster->EnsureDatabase("chaos"); !made)
+      ADD_FAILURE() << made.error().message();
+    uri = cluster->ConnInfo("chaos");
+  }
+  std::unique_ptr<PgCluster> cluster;
+  std::string uri = "postgresql://unavailable";
+};
+
+class ChaosOnPostgres : public OwnPostgres, public Chaos {
+ protected:
+  ChaosOnPostgres() : Chaos({"--control", OwnPostgres::uri}) {}
+};
+
+TEST_F(ChaosOnPostgres, KilledWorkersAndARestartedDatabaseLoseNoJobAndLeaveNoTrace) {
+  ASSERT_NE(cluster, nullptr);
+  ASSERT_NO_FATAL_FAILURE(QueueBackups());
+  const auto t0 = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  ASSERT_NO_FATAL_FAILURE(KillTwoWorkersMidJob());
+  // Mid-run, with jobs running on the replacement workers: every connection is cut.
+  std::printf("restarting PostgreSQL %.1f s after the workers started\n", elapsed());
+  ASSERT_TRUE(cluster->Restart());
+  std::printf("PostgreSQL back %.1f s after the workers started\n", elapsed());
+
+  auto ended = WaitForAllToEnd();
+  ASSERT_EQ(static_cast<int>(ended.size()), kJobs);
+  std::printf("%d jobs ended %.1f s after the workers started\n", kJobs, elapsed());
+  ExpectAllSucceeded(ended, killed_jobs_);
+  ExpectEveryBackupOnceAndValid();
+  std::printf("%d backups verified %.1f s after the workers started\n", kJobs, elapsed());
+  // The restart reached the processes: backupd's listener and a worker's lost the server
+  // and came back (the two replacement workers may still have been starting).
+  auto saw_restart = [](const fs::path& log) {
+    return ReadFile(log).find("listener lost its connection") != std::string::npos;
+  };
+  EXPECT_TRUE(saw_restart(data_.string() + ".log"));
+  int workers_saw = 0;
+  for (const auto& e : fs::directory_iterator(dir_.path())) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with("data.w") && name.ends_with(".log") && saw_restart(e.path())) {
+      ++workers_saw;
+    }
+  }
+  EXPECT_GE(workers_saw, 1);
 }
 
 }  // namespace

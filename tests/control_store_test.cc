@@ -4,9 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <thread>
 
+#include "control/postgres/postgres_control_store.h"
 #include "control/sqlite/sqlite_control_store.h"
+#include "tests/pg_cluster.h"
 #include "tests/test_util.h"
 
 namespace backup {
@@ -20,6 +24,19 @@ struct SqliteStores {
   using Store = SqliteControlStore;
   static Result<std::unique_ptr<Store>> Open(const TempDir& dir, const Clock* clock) {
     return SqliteControlStore::Open({.path = (dir.path() / "control.db").string(), .clock = clock});
+  }
+};
+
+// Opens the PostgreSQL store on a database of its own per test (named after `dir`, so a
+// reopen finds the same one) in the cluster the tests start.
+struct PostgresStores {
+  using Store = PostgresControlStore;
+  static Result<std::unique_ptr<Store>> Open(const TempDir& dir, const Clock* clock) {
+    testing::PgCluster* cluster = testing::SharedPgCluster();
+    if (cluster == nullptr) return Fail(Error::Unavailable("no PostgreSQL for the tests"));
+    std::string name = "t_" + dir.path().filename().string().substr(sizeof("backup-test-") - 1);
+    BACKUP_TRY(cluster->EnsureDatabase(name), "test database");
+    return PostgresControlStore::Open({.conninfo = cluster->ConnInfo(name), .clock = clock});
   }
 };
 
@@ -61,7 +78,7 @@ class ControlStoreTest : public ::testing::Test {
   std::unique_ptr<typename Stores::Store> store_;
 };
 
-using StoreImplementations = ::testing::Types<SqliteStores>;
+using StoreImplementations = ::testing::Types<SqliteStores, PostgresStores>;
 TYPED_TEST_SUITE(ControlStoreTest, StoreImplementations);
 
 TYPED_TEST(ControlStoreTest, EnqueueWritesJobAndPendingBackupTogether) {
@@ -390,6 +407,83 @@ TYPED_TEST(ControlStoreTest, ConcurrentEnqueuesShareCommitsButFailAlone) {
   ASSERT_TRUE(reopened);
   EXPECT_EQ((*reopened)->ListBackups({})->total_count, ok.load());
   EXPECT_EQ(static_cast<int>((*reopened)->ListJobs({.page_size = 1000})->jobs.size()), ok.load());
+}
+
+// What the claimers of the next test saw, checked as they go: how often each job was
+// claimed, and whether a restore ever ran beside another job of its collection.
+class ClaimRecorder {
+ public:
+  void Claimed(const Job& j) {
+    std::lock_guard lock(mu_);
+    ++claims_[j.id];
+    auto& [n, restores] = running_[j.collection.Key()];
+    ++n;
+    restores += j.kind == JobKind::kRestore ? 1 : 0;
+    if (restores > 0 && n > 1) violations_.push_back(j.id + " beside a restore");
+  }
+  // Called before the job's end is written, so a conflict is never missed.
+  void Ending(const Job& j) {
+    std::lock_guard lock(mu_);
+    auto& [n, restores] = running_[j.collection.Key()];
+    --n;
+    restores -= j.kind == JobKind::kRestore ? 1 : 0;
+  }
+  const std::map<std::string, int>& claims() const { return claims_; }
+  const std::vector<std::string>& violations() const { return violations_; }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, int> claims_;                   // job id -> times claimed
+  std::map<std::string, std::pair<int, int>> running_;  // collection -> (jobs, restores)
+  std::vector<std::string> violations_;
+};
+
+// Several processes (here: store handles of their own, as backupd and backup-workers
+// have) claim at once: each job is claimed exactly once, and a restore never runs beside
+// another job of its collection.
+TYPED_TEST(ControlStoreTest, ConcurrentClaimersTakeEachJobOnceAndKeepRestoresAlone) {
+  constexpr int kCollections = 5, kJobs = 120, kHandles = 4;
+  for (int c = 1; c < kCollections; ++c) {
+    ASSERT_TRUE(this->store_->CreateCollection(
+        {.name = {"prod", "c" + std::to_string(c)}, .db_path = "x", .files_path = "y"}));
+  }
+  for (int i = 0; i < kJobs; ++i) {
+    const int c = i % kCollections;
+    this->Enqueue(std::to_string(i), i % 7 == 3 ? JobKind::kRestore : JobKind::kBackup,
+                  {"prod", c == 0 ? "users" : "c" + std::to_string(c)});
+  }
+  std::vector<std::unique_ptr<typename TypeParam::Store>> handles;
+  for (int h = 0; h < kHandles; ++h) {
+    auto store = this->Reopen();
+    ASSERT_TRUE(store) << store.error().message();
+    handles.push_back(std::move(*store));
+  }
+  ClaimRecorder seen;
+  std::atomic<int> finished{0};
+  auto work = [&](int h) {
+    auto& store = *handles[static_cast<size_t>(h)];
+    const std::string owner = "w" + std::to_string(h);
+    while (finished.load() < kJobs) {
+      auto jobs = store.Claim(owner, 2, 60'000);
+      ASSERT_TRUE(jobs) << jobs.error().message();
+      for (const Job& j : *jobs) seen.Claimed(j);
+      std::this_thread::sleep_for(std::chrono::milliseconds(jobs->empty() ? 1 : 2));
+      for (const Job& j : *jobs) {
+        seen.Ending(j);
+        auto ended = store.FinishJob({j.id, owner, j.attempt}, JobState::kFailed,
+                                     Error::Internal("test ends it"));
+        EXPECT_TRUE(ended) << ended.error().message();
+        ++finished;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  threads.reserve(kHandles);
+  for (int h = 0; h < kHandles; ++h) threads.emplace_back(work, h);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(static_cast<int>(seen.claims().size()), kJobs);
+  for (const auto& [id, times] : seen.claims()) EXPECT_EQ(times, 1) << id;
+  EXPECT_TRUE(seen.violations().empty()) << seen.violations().front();
 }
 
 }  // namespace

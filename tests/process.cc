@@ -61,22 +61,25 @@ int Process::Wait() {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-BackupdProcess::BackupdProcess(const fs::path& data_dir, int workers, double lease_seconds)
+BackupdProcess::BackupdProcess(const fs::path& data_dir, int workers, double lease_seconds,
+                               const std::vector<std::string>& extra)
     : port_file_(data_dir.string() + ".port"),
       process_(
           [&] {
             fs::remove(data_dir.string() + ".port");
-            return std::vector<std::string>{BACKUPD_PATH,
-                                            "--data-dir",
-                                            data_dir.string(),
-                                            "--listen",
-                                            "127.0.0.1:0",
-                                            "--port-file",
-                                            data_dir.string() + ".port",
-                                            "--workers",
-                                            std::to_string(workers),
-                                            "--lease-seconds",
-                                            std::to_string(lease_seconds)};
+            std::vector<std::string> args{BACKUPD_PATH,
+                                          "--data-dir",
+                                          data_dir.string(),
+                                          "--listen",
+                                          "127.0.0.1:0",
+                                          "--port-file",
+                                          data_dir.string() + ".port",
+                                          "--workers",
+                                          std::to_string(workers),
+                                          "--lease-seconds",
+                                          std::to_string(lease_seconds)};
+            args.insert(args.end(), extra.begin(), extra.end());
+            return args;
           }(),
           data_dir.string() + ".log") {
   for (int i = 0; i < 200 && port_ == 0; ++i) {

@@ -29,7 +29,9 @@ class Process {
 // backupd on 127.0.0.1 with a free port, as a separate process.
 class BackupdProcess {
  public:
-  BackupdProcess(const std::filesystem::path& data_dir, int workers, double lease_seconds = 1);
+  // `extra`: further flags (say --control postgres://...).
+  BackupdProcess(const std::filesystem::path& data_dir, int workers, double lease_seconds = 1,
+                 const std::vector<std::string>& extra = {});
   int port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   Process& process() { return process_; }

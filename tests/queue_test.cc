@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "control/sqlite/sqlite_control_store.h"
 #include "tests/server_fixture.h"
 
 namespace backup::testing {

@@ -11,6 +11,7 @@ namespace backup {
 WorkerHostOptions HostFlags::ToOptions() const {
   WorkerHostOptions options;
   options.data_dir = data_dir;
+  options.control = control;
   options.extra_backup_roots.assign(backup_roots.begin(), backup_roots.end());
   options.pool.threads = workers;
   options.pool.lease_ms = static_cast<int64_t>(lease_s * 1000);
@@ -31,6 +32,11 @@ void AddHostFlags(CLI::App& app, HostFlags& flags, int min_workers) {
   flags.workers = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   app.add_option("--data-dir", flags.data_dir, "data root (control.db, collections, backups)")
       ->capture_default_str();
+  app.add_option("--control", flags.control,
+                 "control database: unset for SQLite at <data-dir>/control.db (one host), or "
+                 "postgres://USER@HOST:PORT/DB[?sslmode=verify-full...] shared by a fleet "
+                 "(keep the password in PGPASSFILE or PGPASSWORD, not here)")
+      ->envname("BACKUP_CONTROL");
   app.add_option("--workers", flags.workers,
                  min_workers == 0 ? "worker threads (0: run no jobs)" : "worker threads")
       ->capture_default_str()

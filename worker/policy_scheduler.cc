@@ -197,7 +197,13 @@ void PolicyScheduler::FollowUp() {
   for (const Job& job : *jobs) {
     if (!IsTerminal(job.state)) continue;
     auto it = followed_.find(job.id);
-    if (job.state == JobState::kSucceeded) AfterSuccess(job, it->second);
+    if (it->second.verify) {
+      if (auto policy = policies_.GetPolicy(it->second.policy); policy) {
+        Retain(*policy, job.collection);
+      }
+    } else if (job.state == JobState::kSucceeded) {
+      AfterSuccess(job, it->second);
+    }
     followed_.erase(it);
   }
   // Jobs pruned meanwhile are no longer reported: forget them too.
@@ -229,6 +235,7 @@ void PolicyScheduler::AfterSuccess(const Job& job, const Followed& followed) {
     if (auto queued = catalog_.EnqueueBackupReader(verify); queued) {
       spdlog::info("job={} collection={} backup={} verify queued by policy {}", verify.id,
                    job.collection.Key(), job.backup_id, policy->name);
+      followed_[verify.id] = {.policy = policy->name, .key = followed.key, .verify = true};
     } else if (queued.error().code() != Code::kAlreadyExists) {
       spdlog::warn("job={} collection={} policy={} verify not queued: {}", job.id,
                    job.collection.Key(), policy->name, queued.error().message());

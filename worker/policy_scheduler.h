@@ -52,10 +52,13 @@ class PolicyScheduler {
   void Tick(std::chrono::sys_seconds now);
 
  private:
-  // A backup job this scheduler queued, until it ends.
+  // A job this scheduler queued, until it ends: a slot's backup, or the verify queued
+  // after it (whose end is a second chance for retention: a backup a verify was reading
+  // is spared "in use", and a paused policy runs no further slot to catch it up).
   struct Followed {
     std::string policy;
     std::string key;
+    bool verify = false;
   };
   void RunSlot(const PolicyRecord& policy, std::chrono::sys_seconds slot);
   Status QueueBackup(const PolicyRecord& policy, std::chrono::sys_seconds slot,

@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include "common/fs.h"
+#include "control/postgres/postgres_control_store.h"
+#include "control/sqlite/sqlite_control_store.h"
 #include "worker/backup_job.h"
 #include "worker/restore_job.h"
 #include "worker/verify_job.h"
@@ -68,16 +70,7 @@ Result<std::unique_ptr<WorkerHost>> WorkerHost::Open(WorkerHostOptions options) 
   if (!stores) return Fail(stores.error());
   BACKUP_TRY((*stores)->CheckAll(), "backup stores");
   host->stores_ = std::move(*stores);
-  auto store = SqliteControlStore::Open({.path = layout.ControlDb().string()});
-  if (!store) return Fail(store.error());
-  host->store_ = std::move(*store);
-  auto watcher = ChangeWatcher::Start(*host->store_, layout.ControlDb());
-  if (watcher) {
-    host->watcher_ = std::move(*watcher);
-  } else {
-    spdlog::warn("changes by other processes will be seen by polling only: {}",
-                 watcher.error().message());
-  }
+  BACKUP_TRY(host->OpenControlStore(), "control database");
   SweepStaging(host->jobs(), host->catalog(), layout.root() / "staging");
   if (auto swept = SweepRestoreLeftovers(host->jobs(), host->catalog(), layout); !swept) {
     spdlog::warn("sweep of restore leftovers: {}", swept.error().message());
@@ -86,6 +79,33 @@ Result<std::unique_ptr<WorkerHost>> WorkerHost::Open(WorkerHostOptions options) 
   host->metrics_ =
       std::make_unique<ProcessMetrics>(host->jobs(), host->catalog(), host->policies());
   return host;
+}
+
+Status WorkerHost::OpenControlStore() {
+  if (IsPostgresSpec(options_.control)) {
+    // PostgreSQL wakes this process by LISTEN/NOTIFY itself.
+    auto store = PostgresControlStore::Open({.conninfo = options_.control});
+    if (!store) return Fail(store.error());
+    store_ = std::move(*store);
+    spdlog::info("control database: PostgreSQL at {}", RedactConnInfo(options_.control));
+    return {};
+  }
+  if (!options_.control.empty()) {
+    return Fail(Error::InvalidArgument("--control " + RedactConnInfo(options_.control) +
+                                       ": not a postgres:// or postgresql:// URI (leave it "
+                                       "unset for SQLite under the data root)"));
+  }
+  auto store = SqliteControlStore::Open({.path = layout_.ControlDb().string()});
+  if (!store) return Fail(store.error());
+  auto watcher = ChangeWatcher::Start(**store, layout_.ControlDb());
+  if (watcher) {
+    watcher_ = std::move(*watcher);
+  } else {
+    spdlog::warn("changes by other processes will be seen by polling only: {}",
+                 watcher.error().message());
+  }
+  store_ = std::move(*store);
+  return {};
 }
 
 Status WorkerHost::ServeHttp(std::map<std::string, HttpHandler> routes,

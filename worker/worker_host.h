@@ -15,8 +15,8 @@
 
 #include "common/data_layout.h"
 #include "common/http_endpoint.h"
+#include "control/control_store.h"
 #include "control/sqlite/change_watcher.h"
-#include "control/sqlite/sqlite_control_store.h"
 #include "storage/store_set.h"
 #include "worker/policy_scheduler.h"
 #include "worker/process_metrics.h"
@@ -26,6 +26,9 @@ namespace backup {
 
 struct WorkerHostOptions {
   std::filesystem::path data_dir = "./data";
+  // The control database: empty for SQLite at <data_dir>/control.db (one host), or a
+  // postgres:// URI (a fleet of hosts sharing one queue).
+  std::string control;
   // Further folders backups may be written to, besides <data_dir>/backups (must exist).
   std::vector<std::filesystem::path> extra_backup_roots;
   WorkerPoolOptions pool;  // pool.threads = 0: this process runs no jobs
@@ -44,7 +47,7 @@ class WorkerHost {
  public:
   // Creates the data root and <data_dir>/backups, opens the backup stores and checks that
   // each is reachable and writable (the error names the one that is not), opens and
-  // migrates the control store,
+  // migrates the control store (SQLite under the data root, or PostgreSQL), with SQLite
   // starts the change watcher (polling only, with a warning, where inotify is missing)
   // and sweeps restore leftovers. Fails when a folder or the store cannot be opened.
   static Result<std::unique_ptr<WorkerHost>> Open(WorkerHostOptions options);
@@ -63,7 +66,7 @@ class WorkerHost {
   // Stops the scheduler, then the pool as WorkerPool::Stop() does. Idempotent.
   void Stop();
 
-  SqliteControlStore& store() { return *store_; }
+  ControlStore& store() { return *store_; }
   JobQueue& jobs() { return *store_; }
   Catalog& catalog() { return *store_; }
   PolicyStore& policies() { return *store_; }
@@ -77,12 +80,14 @@ class WorkerHost {
 
  private:
   explicit WorkerHost(WorkerHostOptions options);
+  // Opens options_.control (and, for SQLite, the change watcher).
+  Status OpenControlStore();
   void MakePool();
 
   WorkerHostOptions options_;
   DataLayout layout_;
   std::vector<std::filesystem::path> backup_roots_;
-  std::unique_ptr<SqliteControlStore> store_;
+  std::unique_ptr<ControlStore> store_;
   std::unique_ptr<StoreSet> stores_;
   std::unique_ptr<ChangeWatcher> watcher_;
   std::unique_ptr<WorkerPool> pool_;

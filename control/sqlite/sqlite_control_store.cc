@@ -23,23 +23,12 @@ UPDATE jobs SET state = 'SUCCEEDED', result = ?4, phase = 'done', finished_at = 
 SqliteControlStore::SqliteControlStore(SqliteControlStoreOptions options, sql::Database db)
     : options_(std::move(options)), db_(std::move(db)) {}
 
-uint64_t SqliteControlStore::ChangeVersion() const {
-  std::lock_guard lock(change_mu_);
-  return change_version_;
-}
+uint64_t SqliteControlStore::ChangeVersion() const { return changes_.Version(); }
 
-void SqliteControlStore::NotifyChange() {
-  {
-    std::lock_guard lock(change_mu_);
-    ++change_version_;
-  }
-  change_cv_.notify_all();
-}
+void SqliteControlStore::NotifyChange() { changes_.Bump(); }
 
 void SqliteControlStore::WaitForChange(uint64_t seen, int64_t timeout_ms) const {
-  std::unique_lock lock(change_mu_);
-  change_cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                      [&] { return change_version_ != seen; });
+  changes_.Wait(seen, timeout_ms);
 }
 
 Status SqliteControlStore::FencedWrite(const Lease& lease, std::string_view what,

@@ -25,9 +25,8 @@
 #include "common/error.h"
 #include "common/records.h"
 #include "common/sqlite.h"
-#include "control/catalog.h"
-#include "control/job_queue.h"
-#include "control/policy_store.h"
+#include "control/change_signal.h"
+#include "control/control_store.h"
 
 namespace backup {
 
@@ -37,7 +36,7 @@ struct SqliteControlStoreOptions {
   const Clock* clock = &SystemClock::Get();  // injected by lease tests
 };
 
-class SqliteControlStore final : public JobQueue, public Catalog, public PolicyStore {
+class SqliteControlStore final : public ControlStore {
  public:
   // Opens (creating if needed) and migrates the control database.
   static Result<std::unique_ptr<SqliteControlStore>> Open(const SqliteControlStoreOptions& options);
@@ -151,9 +150,7 @@ class SqliteControlStore final : public JobQueue, public Catalog, public PolicyS
   std::vector<PendingWork*> pending_;
   bool leader_active_ = false;
 
-  mutable std::mutex change_mu_;
-  mutable std::condition_variable change_cv_;
-  uint64_t change_version_ = 0;  // guarded by change_mu_
+  ChangeSignal changes_;
 };
 
 // Encodes a string map as a JSON object (the format of the `metadata` column).
