@@ -287,11 +287,18 @@ Result<std::vector<Job>> SqliteControlStore::Claim(const std::string& owner, int
   Result<std::vector<Job>> jobs;
   {
     std::lock_guard lock(mu_);
+    // BEGIN IMMEDIATE: the write lock is taken (waiting for it, busy_timeout) before the
+    // claim reads. In autocommit the statement would read first, and a commit by another
+    // process in between makes its upgrade fail at once with "database is locked" (seen
+    // with 8 processes claiming in backup-bench's control scenario).
+    auto tx = sql::Transaction::Begin(db_);
+    if (!tx) return Fail(tx.error().Context("claim jobs"));
     auto stmt = db_.Prepare(std::string(kClaim) + std::string(kJobColumns));
     if (!stmt) return Fail(stmt.error());
     stmt->Bind({owner, Now(), lease_ms, static_cast<int64_t>(max)});
     jobs = ReadJobs(*stmt);
     if (!jobs) return Fail(jobs.error().Context("claim jobs"));
+    BACKUP_TRY(tx->Commit(), "claim jobs");
   }
   std::sort(jobs->begin(), jobs->end(), [](const Job& a, const Job& b) { return a.seq < b.seq; });
   if (!jobs->empty()) NotifyChange();

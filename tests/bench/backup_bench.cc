@@ -2,7 +2,7 @@
 // baseline (the sqlite3 command line, cp) side by side in the same run, and prints one
 // JSON object per scenario, then a table. Run by hand, not by ctest:
 //   build/bin/backup-bench [--scenarios snapshot,files,queue,listing,availability,scale,watch,
-//                           offsite (= s3,codec,archive)]
+//                           offsite (= s3,codec,archive), control (SQLite and PostgreSQL)]
 //                          [--gb 1.0] [--reps 3] [--dir /var/tmp]
 #include <cstdio>
 #include <cstdlib>
@@ -113,6 +113,7 @@ int Run(int argc, char** argv) {
   if (chosen.count("availability")) Availability(s);
   if (chosen.count("scale")) Scale(s);
   if (chosen.count("watch")) Watch(s);
+  if (chosen.count("control")) ControlStores(s);
   const bool offsite = chosen.count("offsite") > 0;
   if (offsite || chosen.count("s3") || chosen.count("codec") || chosen.count("archive")) {
     Offsite(s, offsite || chosen.count("s3"), offsite || chosen.count("codec"),

@@ -10,8 +10,10 @@
 namespace backup::bench {
 namespace fs = std::filesystem;
 
-Server::Server(const fs::path& data, int workers, StoreSetOptions stores) {
+Server::Server(const fs::path& data, int workers, StoreSetOptions stores,
+               const std::string& control) {
   BackupServerOptions o;
+  o.host.control = control;
   o.host.stores = std::move(stores);
   o.host.data_dir = data;
   o.listen = "127.0.0.1:0";

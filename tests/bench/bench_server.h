@@ -26,7 +26,9 @@ struct Settings {
 // A backupd in this process on a fresh (or given) data directory. Exits the process when
 // it cannot start or a setup call fails: a benchmark with a broken setup has no figures.
 struct Server {
-  Server(const std::filesystem::path& data, int workers, StoreSetOptions stores = {});
+  // `control`: --control ("" for SQLite under the data root).
+  Server(const std::filesystem::path& data, int workers, StoreSetOptions stores = {},
+         const std::string& control = "");
   ~Server() { server->Shutdown(); }
 
   // Creates ns/name over gRPC and fills it with `rows` records of `payload` random bytes.
@@ -58,6 +60,7 @@ void Snapshot(const Settings& s);
 void Files(const Settings& s);
 void Queue(const Settings& s);
 void Listing(const Settings& s);
+void ControlStores(const Settings& s);
 void Availability(const Settings& s);
 void Scale(const Settings& s);
 void Watch(const Settings& s);
