@@ -94,6 +94,60 @@ void Enqueues(const Settings& s, const Target& t) {
   Cleanup(root);
 }
 
+// Handle `h` of `n` queues its share of kClaimJobs backups of bench/tiny.
+void SubmitShare(ControlStore& store, int h, int n, std::atomic<int64_t>& errors) {
+  for (int i = h; i < kClaimJobs; i += n) {
+    const std::string id = std::to_string(i);
+    const int64_t now = store.clock().NowMs();
+    Job job{.id = "job-" + id,
+            .collection = {"bench", "tiny"},
+            .backup_id = "backup-" + id,
+            .created_at_ms = now};
+    BackupRecord b{.id = "backup-" + id,
+                   .collection = {"bench", "tiny"},
+                   .timestamp = now / 1000,
+                   .created_at_ms = now,
+                   .storage_path = "/b/" + id,
+                   .job_id = job.id};
+    if (auto e = store.EnqueueBackup(job, b); !e) {
+      LogError("control claims setup", e.error().message(), errors);
+    }
+  }
+}
+
+// kClaimJobs backups queued by one thread per handle (not measured).
+void QueueClaimJobs(const std::vector<std::unique_ptr<ControlStore>>& handles,
+                    std::atomic<int64_t>& errors) {
+  const int n = static_cast<int>(handles.size());
+  std::vector<std::thread> threads;
+  threads.reserve(handles.size());
+  for (int h = 0; h < n; ++h) {
+    threads.emplace_back(SubmitShare, std::ref(*handles[static_cast<size_t>(h)]), h, n,
+                         std::ref(errors));
+  }
+  for (auto& th : threads) th.join();
+}
+
+// One claimer: claims a job and ends it, until every job is done or 20 s have passed.
+void ClaimUntilDone(ControlStore& store, const std::string& owner, std::atomic<int>& done,
+                    Clock::time_point start, std::atomic<int64_t>& errors) {
+  while (done.load() < kClaimJobs && SecondsSince(start) < 20) {
+    auto jobs = store.Claim(owner, 1, 60'000);
+    if (!jobs) LogError("control claims", jobs.error().message(), errors);
+    if (!jobs || jobs->empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    const Job& j = jobs->front();
+    if (auto f = store.FinishJob({j.id, owner, j.attempt}, JobState::kFailed,
+                                 Error::Internal("bench ends it"));
+        !f) {
+      LogError("control claims", f.error().message(), errors);
+    }
+    ++done;
+  }
+}
+
 void Claims(const Settings& s, const Target& t) {
   const fs::path root = FreshDir(s, "control-claims");
   const fs::path data = root / "data";
@@ -107,61 +161,17 @@ void Claims(const Settings& s, const Target& t) {
           {.name = {"bench", "tiny"}, .db_path = "x", .files_path = "y"})) {
     Die("create collection");
   }
-  // Set up with 8 threads submitting (not measured).
   std::atomic<int64_t> errors{0};
-  {
-    std::vector<std::thread> threads;
-    for (int h = 0; h < kHandles; ++h) {
-      threads.emplace_back([&, h] {
-        for (int i = h; i < kClaimJobs; i += kHandles) {
-          const std::string id = std::to_string(i);
-          const int64_t now = handles[0]->clock().NowMs();
-          Job job{.id = "job-" + id,
-                  .collection = {"bench", "tiny"},
-                  .backup_id = "backup-" + id,
-                  .created_at_ms = now};
-          BackupRecord b{.id = "backup-" + id,
-                         .collection = {"bench", "tiny"},
-                         .timestamp = now / 1000,
-                         .created_at_ms = now,
-                         .storage_path = "/b/" + id,
-                         .job_id = job.id};
-          if (auto e = handles[static_cast<size_t>(h)]->EnqueueBackup(job, b); !e) {
-            LogError("control claims setup", e.error().message(), errors);
-          }
-        }
-      });
-    }
-    for (auto& th : threads) th.join();
-  }
+  QueueClaimJobs(handles, errors);
   std::atomic<int> done{0};
   auto start = Clock::now();
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(kHandles) * kThreadsEach);
   for (int h = 0; h < kHandles; ++h) {
     for (int k = 0; k < kThreadsEach; ++k) {
-      threads.emplace_back([&, h, k] {
-        ControlStore& store = *handles[static_cast<size_t>(h)];
-        const std::string owner = "w" + std::to_string(h) + "." + std::to_string(k);
-        while (done.load() < kClaimJobs && SecondsSince(start) < 20) {
-          auto jobs = store.Claim(owner, 1, 60'000);
-          if (!jobs) {
-            LogError("control claims", jobs.error().message(), errors);
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-            continue;
-          }
-          if (jobs->empty()) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));
-            continue;
-          }
-          const Job& j = jobs->front();
-          if (auto f = store.FinishJob({j.id, owner, j.attempt}, JobState::kFailed,
-                                       Error::Internal("bench ends it"));
-              !f) {
-            LogError("control claims", f.error().message(), errors);
-          }
-          ++done;
-        }
-      });
+      threads.emplace_back(ClaimUntilDone, std::ref(*handles[static_cast<size_t>(h)]),
+                           "w" + std::to_string(h) + "." + std::to_string(k), std::ref(done), start,
+                           std::ref(errors));
     }
   }
   for (auto& th : threads) th.join();
