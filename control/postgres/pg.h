@@ -9,7 +9,6 @@
 #include <libpq-fe.h>
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>

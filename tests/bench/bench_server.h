@@ -55,6 +55,11 @@ std::filesystem::path FreshDir(const Settings& s, const std::string& name);
 void LogError(const std::string& scenario, const std::string& message,
               std::atomic<int64_t>& errors);
 
+// One client on its own connection to backupd at `port`: `count` backups of bench/tiny
+// submitted without waiting, each failure logged under `scenario`.
+void EnqueueFrom(const std::string& scenario, int port, int client, int count,
+                 std::atomic<int64_t>& errors);
+
 // The scenarios, each printing its figures through Report().
 void Snapshot(const Settings& s);
 void Files(const Settings& s);

@@ -51,26 +51,6 @@ std::unique_ptr<ControlStore> OpenStore(const std::string& control, const fs::pa
   return std::move(*store);
 }
 
-// One client on its own connection: `count` backups of bench/tiny, each failure logged.
-void EnqueueFrom(int port, int client, int count, std::atomic<int64_t>& errors) {
-  grpc::ChannelArguments args;
-  args.SetInt("bench.client", client);  // distinct arguments: one connection per client
-  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
-                                           grpc::InsecureChannelCredentials(), args);
-  auto repo = collector::CollectionRepo::NewStub(channel);
-  for (int i = 0; i < count; ++i) {
-    collector::BackupCollectionRequest r;
-    r.set_wait(false);
-    r.mutable_collection()->set_namespace_("bench");
-    r.mutable_collection()->set_name("tiny");
-    collector::BackupCollectionResponse resp;
-    grpc::ClientContext ctx;
-    if (auto s = repo->BackupCollection(&ctx, r, &resp); !s.ok()) {
-      LogError("control enqueue", s.error_message(), errors);
-    }
-  }
-}
-
 void Enqueues(const Settings& s, const Target& t) {
   const fs::path root = FreshDir(s, "control-enqueue");
   {
@@ -83,7 +63,8 @@ void Enqueues(const Settings& s, const Target& t) {
       std::vector<std::thread> threads;
       threads.reserve(static_cast<size_t>(clients));
       for (int c = 0; c < clients; ++c) {
-        threads.emplace_back(EnqueueFrom, server.server->port(), c, per_client, std::ref(errors));
+        threads.emplace_back(EnqueueFrom, "control enqueue", server.server->port(), c, per_client,
+                             std::ref(errors));
       }
       for (auto& th : threads) th.join();
       Report(t.label + " enqueue " + std::to_string(clients) + " clients",

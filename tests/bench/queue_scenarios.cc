@@ -17,26 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// One client on its own connection: `count` backups of bench/tiny, each failure logged.
-void EnqueueFrom(int port, int client, int count, std::atomic<int64_t>& errors) {
-  grpc::ChannelArguments args;
-  args.SetInt("bench.client", client);  // distinct arguments: one connection per client
-  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
-                                           grpc::InsecureChannelCredentials(), args);
-  auto repo = collector::CollectionRepo::NewStub(channel);
-  for (int i = 0; i < count; ++i) {
-    collector::BackupCollectionRequest r;
-    r.set_wait(false);
-    r.mutable_collection()->set_namespace_("bench");
-    r.mutable_collection()->set_name("tiny");
-    collector::BackupCollectionResponse resp;
-    grpc::ClientContext ctx;
-    if (auto s = repo->BackupCollection(&ctx, r, &resp); !s.ok()) {
-      LogError("queue", s.error_message(), errors);
-    }
-  }
-}
-
 // 100,000 backups and jobs over 10 collections, written straight into the control database.
 void SeedListing(const fs::path& data) {
   auto db = sql::Database::Open((data / "control.db").string(), {});
@@ -74,6 +54,27 @@ void RequireListed(const char* call, const grpc::Status& status, int listed) {
 
 }  // namespace
 
+// One client on its own connection: `count` backups of bench/tiny, each failure logged.
+void EnqueueFrom(const std::string& scenario, int port, int client, int count,
+                 std::atomic<int64_t>& errors) {
+  grpc::ChannelArguments args;
+  args.SetInt("bench.client", client);  // distinct arguments: one connection per client
+  auto channel = grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
+                                           grpc::InsecureChannelCredentials(), args);
+  auto repo = collector::CollectionRepo::NewStub(channel);
+  for (int i = 0; i < count; ++i) {
+    collector::BackupCollectionRequest r;
+    r.set_wait(false);
+    r.mutable_collection()->set_namespace_("bench");
+    r.mutable_collection()->set_name("tiny");
+    collector::BackupCollectionResponse resp;
+    grpc::ClientContext ctx;
+    if (auto s = repo->BackupCollection(&ctx, r, &resp); !s.ok()) {
+      LogError(scenario, s.error_message(), errors);
+    }
+  }
+}
+
 // 4. Queue: durable enqueues/s with 1, 8, 32 clients; submit->RUNNING latency when idle.
 void Queue(const Settings& s) {
   fs::path root = FreshDir(s, "queue");
@@ -87,7 +88,8 @@ void Queue(const Settings& s) {
       std::vector<std::thread> threads;
       threads.reserve(static_cast<size_t>(clients));
       for (int c = 0; c < clients; ++c) {
-        threads.emplace_back(EnqueueFrom, server.server->port(), c, per_client, std::ref(errors));
+        threads.emplace_back(EnqueueFrom, "queue", server.server->port(), c, per_client,
+                             std::ref(errors));
       }
       for (auto& th : threads) th.join();
       const double secs = SecondsSince(t);
