@@ -23,8 +23,11 @@ std::string_view Name(const std::array<std::pair<E, std::string_view>, N>& table
   return "UNKNOWN";
 }
 
-constexpr std::array<std::pair<JobKind, std::string_view>, 3> kKinds{
-    {{JobKind::kBackup, "BACKUP"}, {JobKind::kRestore, "RESTORE"}, {JobKind::kVerify, "VERIFY"}}};
+constexpr std::array<std::pair<JobKind, std::string_view>, 4> kKinds{
+    {{JobKind::kBackup, "BACKUP"},
+     {JobKind::kRestore, "RESTORE"},
+     {JobKind::kVerify, "VERIFY"},
+     {JobKind::kDelete, "DELETE"}}};
 constexpr std::array<std::pair<JobState, std::string_view>, 5> kStates{
     {{JobState::kQueued, "QUEUED"},
      {JobState::kRunning, "RUNNING"},

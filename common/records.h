@@ -14,7 +14,8 @@
 
 namespace backup {
 
-enum class JobKind { kBackup = 1, kRestore = 2, kVerify = 3 };
+// kDelete removes a backup on the node whose disk holds it (control/node_routing.h).
+enum class JobKind { kBackup = 1, kRestore = 2, kVerify = 3, kDelete = 4 };
 
 // QUEUED: waiting for a worker (also after a lease expired or a retry was scheduled).
 // RUNNING: claimed by lease_owner until lease_expires_at_ms, renewed by heartbeat.
@@ -66,9 +67,12 @@ struct Job {
   int64_t created_at_ms = 0;
   int64_t started_at_ms = 0;
   int64_t finished_at_ms = 0;
-  std::string idempotency_key;         // "" when none was given
-  std::string request_hash;            // SHA-256 of the request, to recognise a repeat
-  std::string submitted_by;            // the principal that submitted it (audit)
+  std::string idempotency_key;  // "" when none was given
+  std::string request_hash;     // SHA-256 of the request, to recognise a repeat
+  std::string submitted_by;     // the principal that submitted it (audit)
+  // The node whose workers may claim it ("" any): a backup's is its collection's node, a
+  // restore's its destination's, a verify's or delete's its backup's (see NodeOf...).
+  std::string node;
   std::vector<AttemptError> attempts;  // filled by GetJob only
 };
 
@@ -114,6 +118,9 @@ struct BackupRecord {
   int64_t stored_bytes = 0;          // the archive's size in the store
   std::string stored_etag;           // the store's checksum of it ("" where the store has none)
   int64_t db_bytes = 0;              // the plain snapshot's size
+  // The node whose disk holds it; "" when any node can reach it (an object store, or a
+  // single host).
+  std::string node;
 
   bool archived() const { return !object_key.empty(); }
 };
@@ -135,6 +142,7 @@ struct CollectionRecord {
   std::map<std::string, std::string> labels;
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+  std::string node;  // the node whose disk holds it ("" on a single host)
 };
 
 // A backup policy: which collections to back up, when, where, and which backups to keep.

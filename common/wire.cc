@@ -59,6 +59,7 @@ collector::BackupMetadata ToProto(const BackupRecord& b) {
   m.set_last_verified_at(b.last_verified_at);
   m.set_last_verify_valid(b.last_verify_valid);
   m.set_last_verify_error(b.last_verify_error);
+  m.set_node(b.node);
   return m;
 }
 
@@ -100,6 +101,7 @@ collector::Job ToProto(const Job& j) {
   if (j.error) *out.mutable_error() = ToProtoStatus(*j.error);
   out.set_idempotency_key(j.idempotency_key);
   out.set_submitted_by(j.submitted_by);
+  out.set_node(j.node);
   for (const AttemptError& a : j.attempts) {
     auto* e = out.add_attempts();
     e->set_attempt(a.attempt);
@@ -117,6 +119,9 @@ collector::Job ToProto(const Job& j) {
         break;
       case JobKind::kVerify:
         out.mutable_verify_result()->ParseFromString(j.result);
+        break;
+      case JobKind::kDelete:
+        out.mutable_delete_result()->ParseFromString(j.result);
         break;
     }
   }

@@ -101,12 +101,22 @@ class Catalog {
   virtual Status CompleteVerify(const Lease& lease, const std::string& backup_id, bool valid,
                                 const std::string& error, const std::string& result) = 0;
 
-  // Marks the backup DELETING and returns it, unless a job that uses it is QUEUED or
-  // RUNNING (kFailedPrecondition). A backup already DELETING is returned as it is, so an
-  // interrupted delete can be repeated.
+  // Marks the backup DELETING and returns it, unless a job that uses it (other than a
+  // DELETE job) is QUEUED or RUNNING (kFailedPrecondition). A backup already DELETING is
+  // returned as it is, so an interrupted delete can be repeated.
   virtual Result<BackupRecord> BeginDeleteBackup(const std::string& backup_id) = 0;
   // Removes the backup's row and manifest (after its files are gone).
   virtual Status FinishDeleteBackup(const std::string& backup_id) = 0;
+  // For a backup on another node's disk: marks it DELETING and inserts the QUEUED DELETE
+  // job `job` (job.node: the backup's node) in one transaction, and returns the job that
+  // will remove it: `job`, or the DELETE of the same backup already queued or running.
+  // kNotFound for an unknown backup; kFailedPrecondition while another job uses it.
+  virtual Result<Job> EnqueueDeleteBackup(const Job& job) = 0;
+  // Removes the backup's row and manifest (its files are gone) and marks the DELETE job
+  // SUCCEEDED with `result`, in one transaction fenced by `lease`. A row already gone is
+  // not an error (a delete on its node finished it first).
+  virtual Status CompleteDeleteBackup(const Lease& lease, const std::string& backup_id,
+                                      const std::string& result) = 0;
 
   // --- The restore journal --------------------------------------------------------------
   // Once RecordRestoreIntent() has committed, a failed attempt goes back to the queue to

@@ -117,7 +117,7 @@ Result<Job> CollectionRepoService::EnqueueBackup(const Principal& who,
   if (!collection) return Fail(collection.error());
   const std::string backup_id = NewBackupId(name.ns, name.name, UnixNanos());
   BACKUP_TRY(PlaceBackup(request, name, backup_id, backup), name.Key());
-  return EnqueueBackupJob(*ctx_.catalog, request, name,
+  return EnqueueBackupJob(*ctx_.catalog, *ctx_.stores, request, *collection,
                           {.backup_id = backup_id,
                            .max_attempts = request.max_attempts() > 0 ? request.max_attempts()
                                                                       : ctx_.default_max_attempts,

@@ -183,11 +183,12 @@ Status BackupPoliciesService::DoForget(const Principal& who,
   } else {
     auto selected = SelectCollections(*ctx_.catalog, *policy);
     if (!selected) return Fail(selected.error().Context("forget"));
-    collections = std::move(*selected);
+    for (CollectionRecord& c : *selected) collections.push_back(std::move(c.name));
   }
   for (const CollectionName& c : collections) {
-    auto outcome = EnforceRetention(*ctx_.catalog, *ctx_.jobs, *ctx_.stores, ctx_.backup_roots,
-                                    *policy, c, request.dry_run());
+    auto outcome =
+        EnforceRetention(*ctx_.catalog, *ctx_.jobs, {*ctx_.stores, ctx_.backup_roots, ctx_.node},
+                         *policy, c, request.dry_run());
     if (!outcome) return Fail(outcome.error().Context("forget"));
     auto& out = *response.add_collections();
     *out.mutable_collection() = ToProto(c);

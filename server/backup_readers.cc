@@ -5,6 +5,7 @@
 
 #include "common/ids.h"
 #include "common/wire.h"
+#include "control/node_routing.h"
 #include "server/collection_repo_service.h"
 #include "server/follow_calls.h"
 #include "server/grpc_status.h"
@@ -32,7 +33,8 @@ Result<Job> CollectionRepoService::EnqueueReader(const Principal& who, JobKind k
                                                  const CollectionName& collection,
                                                  const std::string& backup_id,
                                                  const google::protobuf::Message& request,
-                                                 const std::string& idempotency_key) {
+                                                 const std::string& idempotency_key,
+                                                 const std::string& node) {
   auto submitted =
       SubmitOnce(*ctx_.jobs, request, idempotency_key, [&](const std::string& hash) -> Result<Job> {
         Job job;
@@ -46,6 +48,7 @@ Result<Job> CollectionRepoService::EnqueueReader(const Principal& who, JobKind k
         job.idempotency_key = idempotency_key;
         job.request_hash = hash;
         job.submitted_by = who.name;
+        job.node = node;
         BACKUP_TRY(ctx_.catalog->EnqueueBackupReader(job),
                    "enqueue " + std::string(ToString(kind)));
         spdlog::info("job={} collection={} backup={} {} queued", job.id, collection.Key(),
@@ -74,15 +77,21 @@ Result<Job> CollectionRepoService::SubmitRestore(const Principal& who,
     auto found = ctx_.jobs->FindByIdempotencyKey(request.idempotency_key());
     repeated = found && found->has_value();
   }
+  auto existing = ctx_.catalog->GetCollection(dest);
+  if (!existing && existing.error().code() != Code::kNotFound) {
+    return Fail(existing.error().Context("restore"));
+  }
   if (!request.overwrite() && !repeated) {
     std::error_code ec;
-    if (ctx_.catalog->GetCollection(dest) || fs::exists(ctx_.layout.CollectionDb(dest), ec)) {
+    if (existing || fs::exists(ctx_.layout.CollectionDb(dest), ec)) {
       return Fail(Error::AlreadyExists("restore: collection " + dest.Key() +
                                        " already exists; set overwrite to replace it"));
     }
   }
+  auto node = RestoreJobNode(*backup, existing ? &*existing : nullptr, ctx_.node);
+  if (!node) return Fail(node.error().Context("restore"));
   auto job = EnqueueReader(who, JobKind::kRestore, dest, request.backup_id(), request,
-                           request.idempotency_key());
+                           request.idempotency_key(), *node);
   if (!job) return Fail(job.error());
   *response.mutable_status() = OkStatus();
   response.set_collection_id(dest.Key());
@@ -98,7 +107,7 @@ Result<Job> CollectionRepoService::SubmitVerify(const Principal& who,
   if (!backup) return Fail(backup.error().Context("verify"));
   BACKUP_TRY(Require(who, Role::kOperator, backup->collection.ns, "VerifyBackup"), "verify");
   auto job = EnqueueReader(who, JobKind::kVerify, backup->collection, backup->id, request,
-                           request.idempotency_key());
+                           request.idempotency_key(), ReaderJobNode(*backup));
   if (!job) return Fail(job.error());
   *response.mutable_status() = OkStatus();
   *response.mutable_backup() = ToProto(*backup);

@@ -53,6 +53,7 @@ Result<std::unique_ptr<BackupServer>> BackupServer::Start(BackupServerOptions op
   s->context_.policies = &s->host_->policies();
   s->context_.layout = s->host_->layout();
   s->context_.backup_roots = s->host_->backup_roots();
+  s->context_.node = s->host_->node();
   s->context_.stores = &s->host_->stores();
   s->context_.default_max_attempts = s->options_.default_max_attempts;
   s->hub_ = std::make_unique<JobWatchHub>(s->host_->jobs(), s->options_.watch);

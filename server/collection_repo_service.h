@@ -61,13 +61,17 @@ class CollectionRepoService final : public CollectionRepoBase {
                             collector::RestoreBackupResponse& response);
   Result<Job> SubmitVerify(const Principal& who, const collector::VerifyBackupRequest& request,
                            collector::VerifyBackupResponse& response);
+  // DeleteBackup of a backup on another node's disk: queues its DELETE job there and
+  // waits (a bounded time) for it to end.
+  Status DeleteOnItsNode(const Principal& who, const BackupRecord& backup,
+                         collector::DeleteBackupResponse& response);
   Status DoDeleteBackup(const Principal& who, const collector::DeleteBackupRequest& request,
                         collector::DeleteBackupResponse& response);
   // Builds, enqueues (checking the backup is COMPLETED) and returns a restore or verify job.
   // Returns the original job for a repeated idempotency key.
   Result<Job> EnqueueReader(const Principal& who, JobKind kind, const CollectionName& collection,
                             const std::string& backup_id, const google::protobuf::Message& request,
-                            const std::string& idempotency_key);
+                            const std::string& idempotency_key, const std::string& node);
 
   // When to answer a submission, from its optional `wait` and the server's default.
   template <typename Request>

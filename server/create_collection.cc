@@ -39,6 +39,7 @@ Status CollectionRepoService::DoCreateCollection(const Principal& who,
   }
   CollectionRecord record;
   record.name = name;
+  record.node = ctx_.node;  // the collection lives on the node that registered it
   record.db_path = ctx_.layout.CollectionDb(name).string();
   record.files_path = ctx_.layout.CollectionFilesDir(name).string();
   record.message_type_namespace = c.message_type().namespace_();

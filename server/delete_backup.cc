@@ -1,6 +1,9 @@
 // DeleteBackup: synchronous. The row is marked DELETING before any file goes, so a row
 // never points at a missing file without saying so, and a repeated delete finishes an
-// interrupted one.
+// interrupted one. A backup on another node's disk (a fleet) is removed there by a DELETE
+// job, which the call waits for.
+#include <algorithm>
+
 #include "common/wire.h"
 #include "server/collection_repo_service.h"
 #include "server/grpc_status.h"
@@ -22,11 +25,45 @@ Status CollectionRepoService::DoDeleteBackup(const Principal& who,
   auto existing = ctx_.catalog->GetBackup(request.backup_id());
   if (!existing) return Fail(existing.error().Context("delete"));
   BACKUP_TRY(Require(who, Role::kAdmin, existing->collection.ns, "DeleteBackup"), "delete");
+  if (!ReachableFrom(*existing, ctx_.node)) return DeleteOnItsNode(who, *existing, response);
   auto freed = RemoveBackup(*ctx_.catalog, *ctx_.stores, ctx_.backup_roots, request.backup_id());
   if (!freed) return Fail(freed.error().Context("delete"));
   *response.mutable_status() = OkStatus();
   response.set_bytes_freed(*freed);
   return {};
+}
+
+Status CollectionRepoService::DeleteOnItsNode(const Principal& who, const BackupRecord& backup,
+                                              collector::DeleteBackupResponse& response) {
+  constexpr int64_t kWaitMs = 60'000;
+  auto job = QueueDeleteOnItsNode(*ctx_.catalog, backup, who.name, ctx_.jobs->clock().NowMs());
+  if (!job) return Fail(job.error());
+  const int64_t deadline = ctx_.jobs->clock().NowMs() + kWaitMs;
+  for (;;) {
+    const uint64_t seen = ctx_.jobs->ChangeVersion();
+    auto current = ctx_.jobs->GetJob(job->id);
+    if (!current) return Fail(current.error().Context("delete"));
+    if (current->state == JobState::kSucceeded) {
+      collector::DeleteBackupResponse result;
+      result.ParseFromString(current->result);
+      *response.mutable_status() = OkStatus();
+      response.set_bytes_freed(result.bytes_freed());
+      return {};
+    }
+    if (IsTerminal(current->state)) {
+      return Fail(current->error.value_or(Error::Internal("delete job ended without an error"))
+                      .Context("delete " + backup.id + " on node " + backup.node));
+    }
+    const int64_t left = deadline - ctx_.jobs->clock().NowMs();
+    if (left <= 0) {
+      return Fail(Error(Code::kDeadlineExceeded,
+                        "delete: backup " + backup.id + " is on node " + backup.node +
+                            "'s disk; its DELETE job " + job->id +
+                            " has not ended there within 60 s (is a worker running on that "
+                            "node?); it stays queued, and GetJob follows it"));
+    }
+    ctx_.jobs->WaitForChange(seen, std::min<int64_t>(left, 1000));
+  }
 }
 
 grpc::Status CollectionRepoService::DeleteBackup(grpc::ServerContext* context,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 #include <vector>
 
 namespace asio {
@@ -37,6 +38,9 @@ struct ServiceContext {
   // What a submission without `wait` means: true, answer when its job ends (the Collector
   // API's synchronous meaning); false, answer at once as with wait = false.
   bool wait_by_default = true;
+  // The node this process runs on (--node; "" on a single host): a restore into a new
+  // collection whose backup any node reads runs here (control/node_routing.h).
+  std::string node;
 };
 
 }  // namespace backup

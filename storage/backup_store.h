@@ -54,6 +54,9 @@ class BackupStore {
 
   // "local" or "s3": the backup row's storage_type.
   virtual std::string_view type() const = 0;
+  // True when every node of a fleet reaches the same objects (an object store); a local
+  // folder is one node's own.
+  bool shared() const { return type() != "local"; }
   // Where `key` lives, for the backup row's storage_path and for messages ("/var/b/x",
   // "s3://bucket/prefix/x"). Never carries a credential.
   virtual std::string Locate(std::string_view key) const = 0;

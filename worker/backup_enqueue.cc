@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/ids.h"
+#include "control/node_routing.h"
 #include "worker/archive_io.h"
 
 namespace backup {
@@ -29,10 +30,14 @@ Status PlaceInStore(const StoreSet& stores, const CollectionName& name,
   return {};
 }
 
-Result<Job> EnqueueBackupJob(Catalog& catalog, const collector::BackupCollectionRequest& request,
-                             const CollectionName& name, const NewBackupJob& spec,
+Result<Job> EnqueueBackupJob(Catalog& catalog, const StoreSet& stores,
+                             const collector::BackupCollectionRequest& request,
+                             const CollectionRecord& collection, const NewBackupJob& spec,
                              BackupRecord& backup) {
+  const CollectionName& name = collection.name;
+  const BackupStore* store = backup.archived() ? stores.Find(backup.store) : nullptr;
   Job job;
+  job.node = BackupJobNode(collection);
   job.id = NewJobId();
   job.kind = JobKind::kBackup;
   job.collection = name;
@@ -51,6 +56,7 @@ Result<Job> EnqueueBackupJob(Catalog& catalog, const collector::BackupCollection
   backup.includes_files = request.include_files();
   backup.metadata.insert(request.metadata().begin(), request.metadata().end());
   backup.job_id = job.id;
+  backup.node = BackupNode(collection, store != nullptr && store->shared());
   BACKUP_TRY(catalog.EnqueueBackup(job, backup), name.Key());
   spdlog::info("job={} collection={} backup={} queued to {}", job.id, name.Key(), spec.backup_id,
                backup.storage_path);

@@ -29,10 +29,13 @@ struct NewBackupJob {
 };
 
 // Inserts the QUEUED job for `request` and the PENDING row `backup` (already placed) in
-// one transaction (Catalog::EnqueueBackup), filling in the rest of `backup`. kAlreadyExists
-// when the idempotency key or the storage path is taken.
-Result<Job> EnqueueBackupJob(Catalog& catalog, const collector::BackupCollectionRequest& request,
-                             const CollectionName& name, const NewBackupJob& spec,
+// one transaction (Catalog::EnqueueBackup), filling in the rest of `backup`. The job runs on
+// the collection's node; the backup lives there too unless its store is shared (see
+// control/node_routing.h). kAlreadyExists when the idempotency key or the storage path is
+// taken.
+Result<Job> EnqueueBackupJob(Catalog& catalog, const StoreSet& stores,
+                             const collector::BackupCollectionRequest& request,
+                             const CollectionRecord& collection, const NewBackupJob& spec,
                              BackupRecord& backup);
 
 }  // namespace backup

@@ -4,9 +4,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backup.pb.h"
 #include "common/backup_paths.h"
 #include "common/fs.h"
+#include "common/ids.h"
 #include "common/names.h"
+#include "control/node_routing.h"
 #include "worker/archive_io.h"
 
 namespace backup {
@@ -80,16 +83,53 @@ Result<int64_t> RemovePlain(const BackupRecord& backup, const std::vector<fs::pa
 
 }  // namespace
 
+Result<int64_t> RemoveBackupFiles(const StoreSet& stores, const std::vector<fs::path>& backup_roots,
+                                  const BackupRecord& backup) {
+  return backup.archived() ? RemoveArchive(stores, backup) : RemovePlain(backup, backup_roots);
+}
+
 Result<int64_t> RemoveBackup(Catalog& catalog, const StoreSet& stores,
                              const std::vector<fs::path>& backup_roots,
                              const std::string& backup_id) {
   auto backup = catalog.BeginDeleteBackup(backup_id);
   if (!backup) return Fail(backup.error());
-  auto freed =
-      backup->archived() ? RemoveArchive(stores, *backup) : RemovePlain(*backup, backup_roots);
+  auto freed = RemoveBackupFiles(stores, backup_roots, *backup);
   if (!freed) return Fail(freed.error());
   BACKUP_TRY(catalog.FinishDeleteBackup(backup_id), "delete " + backup_id);
   return freed;
+}
+
+Result<int64_t> RemoveHereOrOnItsNode(Catalog& catalog, const RemovalSite& site,
+                                      const std::string& backup_id, const std::string& submitted_by,
+                                      int64_t now_ms) {
+  auto backup = catalog.GetBackup(backup_id);
+  if (!backup) return Fail(backup.error());
+  if (ReachableFrom(*backup, site.node)) {
+    return RemoveBackup(catalog, site.stores, site.backup_roots, backup_id);
+  }
+  auto queued = QueueDeleteOnItsNode(catalog, *backup, submitted_by, now_ms);
+  if (!queued) return Fail(queued.error());
+  return 0;
+}
+
+Result<Job> QueueDeleteOnItsNode(Catalog& catalog, const BackupRecord& backup,
+                                 const std::string& submitted_by, int64_t now_ms) {
+  collector::DeleteBackupRequest request;
+  request.set_backup_id(backup.id);
+  Job job;
+  job.id = NewJobId();
+  job.kind = JobKind::kDelete;
+  job.collection = backup.collection;
+  job.backup_id = backup.id;
+  job.params = request.SerializeAsString();
+  job.created_at_ms = now_ms;
+  job.submitted_by = submitted_by;
+  job.node = ReaderJobNode(backup);
+  auto queued = catalog.EnqueueDeleteBackup(job);
+  if (!queued) return Fail(queued.error().Context("delete " + backup.id));
+  spdlog::info("job={} collection={} backup={} delete queued on node {}", queued->id,
+               backup.collection.Key(), backup.id, job.node);
+  return queued;
 }
 
 }  // namespace backup

@@ -12,6 +12,7 @@ WorkerHostOptions HostFlags::ToOptions() const {
   WorkerHostOptions options;
   options.data_dir = data_dir;
   options.control = control;
+  options.node = node;
   options.extra_backup_roots.assign(backup_roots.begin(), backup_roots.end());
   options.pool.threads = workers;
   options.pool.lease_ms = static_cast<int64_t>(lease_s * 1000);
@@ -37,6 +38,10 @@ void AddHostFlags(CLI::App& app, HostFlags& flags, int min_workers) {
                  "postgres://USER@HOST:PORT/DB[?sslmode=verify-full...] shared by a fleet "
                  "(keep the password in PGPASSFILE or PGPASSWORD, not here)")
       ->envname("BACKUP_CONTROL");
+  app.add_option("--node", flags.node,
+                 "this host's name in a fleet on PostgreSQL: it runs the jobs of the "
+                 "collections it holds (default: the host name; not with SQLite)")
+      ->envname("BACKUP_NODE");
   app.add_option("--workers", flags.workers,
                  min_workers == 0 ? "worker threads (0: run no jobs)" : "worker threads")
       ->capture_default_str()

@@ -15,6 +15,7 @@ namespace backup {
 struct HostFlags {
   std::string data_dir = "./data";
   std::string control;
+  std::string node;
   std::vector<std::string> backup_roots;
   int workers = 2;  // replaced by the number of cores in AddHostFlags
   double lease_s = 30;

@@ -63,8 +63,7 @@ RetentionRules RulesOf(const PolicyRecord& policy) {
           .within = std::chrono::seconds(policy.keep_within_s)};
 }
 
-Result<RetentionOutcome> EnforceRetention(Catalog& catalog, JobQueue& jobs, const StoreSet& stores,
-                                          const std::vector<std::filesystem::path>& backup_roots,
+Result<RetentionOutcome> EnforceRetention(Catalog& catalog, JobQueue& jobs, const RemovalSite& site,
                                           const PolicyRecord& policy,
                                           const CollectionName& collection, bool dry_run) {
   RetentionOutcome outcome;
@@ -78,7 +77,8 @@ Result<RetentionOutcome> EnforceRetention(Catalog& catalog, JobQueue& jobs, cons
   if (dry_run) return outcome;
   for (RetentionVerdict& verdict : outcome.verdicts) {
     if (verdict.keep) continue;
-    auto freed = RemoveBackup(catalog, stores, backup_roots, verdict.id);
+    auto freed = RemoveHereOrOnItsNode(catalog, site, verdict.id, "policy:" + policy.name,
+                                       jobs.clock().NowMs());
     if (!freed && (freed.error().code() == Code::kFailedPrecondition ||
                    freed.error().code() == Code::kNotFound)) {
       // A job took it up meanwhile (kept for now), or another process removed it first.

@@ -13,6 +13,7 @@
 #include "control/job_queue.h"
 #include "policy/retention.h"
 #include "storage/store_set.h"
+#include "worker/backup_removal.h"
 
 namespace backup {
 
@@ -28,8 +29,9 @@ struct RetentionOutcome {
 // Judges the COMPLETED backups `policy` made of `collection` and, unless `dry_run`, removes
 // those no rule keeps. A backup a job took up meanwhile stays (logged, and kept in the
 // verdicts). Nothing is judged when the policy has no rule.
-Result<RetentionOutcome> EnforceRetention(Catalog& catalog, JobQueue& jobs, const StoreSet& stores,
-                                          const std::vector<std::filesystem::path>& backup_roots,
+// A backup on another node's disk is handed to a DELETE job there (counted as removed, its
+// bytes freed there).
+Result<RetentionOutcome> EnforceRetention(Catalog& catalog, JobQueue& jobs, const RemovalSite& site,
                                           const PolicyRecord& policy,
                                           const CollectionName& collection, bool dry_run);
 

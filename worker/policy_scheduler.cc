@@ -9,6 +9,7 @@
 #include "common/ids.h"
 #include "common/policy_keys.h"
 #include "common/wire.h"
+#include "control/node_routing.h"
 #include "policy/schedule.h"
 #include "worker/backup_enqueue.h"
 #include "worker/policy_retention.h"
@@ -104,9 +105,9 @@ void PolicyScheduler::Tick(sys_seconds now) {
   FollowUp();
 }
 
-Result<std::vector<CollectionName>> SelectCollections(Catalog& catalog,
-                                                      const PolicyRecord& policy) {
-  std::vector<CollectionName> names;
+Result<std::vector<CollectionRecord>> SelectCollections(Catalog& catalog,
+                                                        const PolicyRecord& policy) {
+  std::vector<CollectionRecord> names;
   if (!policy.collection.empty()) {
     auto c = catalog.GetCollection({policy.ns, policy.collection});
     if (!c && c.error().code() == Code::kNotFound) return names;
@@ -115,21 +116,22 @@ Result<std::vector<CollectionName>> SelectCollections(Catalog& catalog,
       auto it = c->labels.find(k);
       if (it == c->labels.end() || it->second != v) return names;
     }
-    names.push_back(c->name);
+    names.push_back(std::move(*c));
     return names;
   }
   DiscoverQuery query{.ns = policy.ns, .labels = policy.labels, .page_size = 1000};
   do {
     auto page = catalog.Discover(query);
     if (!page) return Fail(page.error());
-    for (const CollectionRecord& c : page->collections) names.push_back(c.name);
+    for (CollectionRecord& c : page->collections) names.push_back(std::move(c));
     query.page_token = page->next_page_token;
   } while (!query.page_token.empty());
   return names;
 }
 
 Status PolicyScheduler::QueueBackup(const PolicyRecord& policy, sys_seconds slot,
-                                    const CollectionName& collection) {
+                                    const CollectionRecord& record) {
+  const CollectionName& collection = record.name;
   const std::string key = PolicyJobKey(policy.name, UnixSeconds(slot), collection);
   auto existing = jobs_.FindByIdempotencyKey(key);
   if (!existing) return Fail(existing.error());
@@ -145,7 +147,7 @@ Status PolicyScheduler::QueueBackup(const PolicyRecord& policy, sys_seconds slot
   const std::string backup_id = NewBackupId(collection.ns, collection.name, now_ms * 1'000'000);
   BackupRecord backup;
   BACKUP_TRY(PlaceInStore(stores_, collection, backup_id, policy.store, backup), "place backup");
-  auto job = EnqueueBackupJob(catalog_, request, collection,
+  auto job = EnqueueBackupJob(catalog_, stores_, request, record,
                               {.backup_id = backup_id,
                                .max_attempts = options_.max_attempts,
                                .idempotency_key = key,
@@ -164,10 +166,10 @@ void PolicyScheduler::RunSlot(const PolicyRecord& policy, sys_seconds slot) {
     spdlog::warn("policy={} selecting collections: {}", policy.name, collections.error().message());
     return;
   }
-  for (const CollectionName& c : *collections) {
+  for (const CollectionRecord& c : *collections) {
     if (auto queued = QueueBackup(policy, slot, c); !queued) {
-      spdlog::warn("policy={} collection={} slot={}: {}", policy.name, c.Key(), UnixSeconds(slot),
-                   queued.error().message());
+      spdlog::warn("policy={} collection={} slot={}: {}", policy.name, c.name.Key(),
+                   UnixSeconds(slot), queued.error().message());
       return;  // the slot stays due; the next tick tries the rest again
     }
   }
@@ -181,7 +183,7 @@ void PolicyScheduler::RunSlot(const PolicyRecord& policy, sys_seconds slot) {
   spdlog::info("policy={} slot={} ran: {} collections", policy.name, UnixSeconds(slot),
                collections->size());
   // Catch up on retention a process killed before it followed its jobs up did not apply.
-  for (const CollectionName& c : *collections) Retain(policy, c);
+  for (const CollectionRecord& c : *collections) Retain(policy, c.name);
 }
 
 void PolicyScheduler::FollowUp() {
@@ -232,6 +234,14 @@ void PolicyScheduler::AfterSuccess(const Job& job, const Followed& followed) {
     verify.created_at_ms = NowMs();
     verify.idempotency_key = request.idempotency_key();
     verify.submitted_by = "policy:" + policy->name;
+    auto backup = catalog_.GetBackup(job.backup_id);
+    if (!backup) {
+      spdlog::warn("job={} collection={} policy={} verify not queued: {}", job.id,
+                   job.collection.Key(), policy->name, backup.error().message());
+      Retain(*policy, job.collection);
+      return;
+    }
+    verify.node = ReaderJobNode(*backup);
     if (auto queued = catalog_.EnqueueBackupReader(verify); queued) {
       spdlog::info("job={} collection={} backup={} verify queued by policy {}", verify.id,
                    job.collection.Key(), job.backup_id, policy->name);
@@ -245,8 +255,8 @@ void PolicyScheduler::AfterSuccess(const Job& job, const Followed& followed) {
 }
 
 void PolicyScheduler::Retain(const PolicyRecord& policy, const CollectionName& collection) {
-  auto outcome =
-      EnforceRetention(catalog_, jobs_, stores_, backup_roots_, policy, collection, false);
+  auto outcome = EnforceRetention(catalog_, jobs_, {stores_, backup_roots_, options_.node}, policy,
+                                  collection, false);
   if (!outcome) {
     spdlog::warn("policy={} collection={} retention: {}", policy.name, collection.Key(),
                  outcome.error().message());

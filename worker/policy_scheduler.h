@@ -33,6 +33,9 @@ namespace backup {
 struct PolicySchedulerOptions {
   int64_t tick_ms = 1'000;  // how often the policies are read
   int max_attempts = 3;     // of each scheduled job
+  // The node this process runs on: retention queues DELETE jobs for backups on other
+  // nodes' disks (worker/backup_removal.h). Set by WorkerHost.
+  std::string node;
 };
 
 class PolicyScheduler {
@@ -62,7 +65,7 @@ class PolicyScheduler {
   };
   void RunSlot(const PolicyRecord& policy, std::chrono::sys_seconds slot);
   Status QueueBackup(const PolicyRecord& policy, std::chrono::sys_seconds slot,
-                     const CollectionName& collection);
+                     const CollectionRecord& collection);
   void FollowUp();
   void AfterSuccess(const Job& job, const Followed& followed);
   void Retain(const PolicyRecord& policy, const CollectionName& collection);
@@ -83,7 +86,8 @@ class PolicyScheduler {
 
 // The collections `policy` selects now (its namespace, its one collection if it names
 // one, those carrying all its labels); a named collection that does not exist selects none.
-Result<std::vector<CollectionName>> SelectCollections(Catalog& catalog, const PolicyRecord& policy);
+Result<std::vector<CollectionRecord>> SelectCollections(Catalog& catalog,
+                                                        const PolicyRecord& policy);
 
 // When slot `slot` of policy `name` runs: `slot` plus a delay in [0, jitter_s) that every
 // process computes alike (FNV-1a of the name and the slot).

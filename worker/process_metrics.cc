@@ -92,7 +92,7 @@ ProcessMetrics::ProcessMetrics(JobQueue& jobs, Catalog& catalog, PolicyStore& po
 Status ProcessMetrics::RefreshQueue() {
   auto stats = jobs_db_.Stats();
   if (!stats) return Fail(stats.error());
-  for (JobKind kind : {JobKind::kBackup, JobKind::kRestore, JobKind::kVerify}) {
+  for (JobKind kind : {JobKind::kBackup, JobKind::kRestore, JobKind::kVerify, JobKind::kDelete}) {
     for (JobState state : {JobState::kQueued, JobState::kRunning}) {
       auto it = stats->active.find({kind, state});
       queue_.Set({Lower(ToString(kind)), Lower(ToString(state))},

@@ -375,6 +375,7 @@ Status RestoreJob::Register(const Plan& plan, JobContext& ctx) const {
   if (!records) return Fail(records.error().Context("count restored records"));
   CollectionRecord record = plan.existing.value_or(CollectionRecord{});
   record.name = job.collection;
+  record.node = job.node;  // a new collection lives where its restore ran
   record.db_path = plan.paths.db_display.string();
   record.files_path = plan.paths.files_display.string();
   record.labels["restored_from_backup"] = plan.backup.id;

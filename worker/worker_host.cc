@@ -1,13 +1,19 @@
 #include "worker/worker_host.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <system_error>
 
 #include <spdlog/spdlog.h>
 
 #include "common/fs.h"
+#include "common/names.h"
 #include "control/postgres/postgres_control_store.h"
 #include "control/sqlite/sqlite_control_store.h"
 #include "worker/backup_job.h"
+#include "worker/delete_job.h"
 #include "worker/restore_job.h"
 #include "worker/verify_job.h"
 
@@ -81,19 +87,44 @@ Result<std::unique_ptr<WorkerHost>> WorkerHost::Open(WorkerHostOptions options) 
   return host;
 }
 
+namespace {
+
+Result<std::string> HostName() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) {
+    return Fail(Error::Internal(std::string("gethostname: ") + std::strerror(errno)));
+  }
+  return std::string(host);
+}
+
+}  // namespace
+
 Status WorkerHost::OpenControlStore() {
   if (IsPostgresSpec(options_.control)) {
+    if (options_.node.empty()) {
+      auto host = HostName();
+      if (!host) return Fail(host.error().Context("--node (default: the host name)"));
+      options_.node = *host;
+    }
+    BACKUP_TRY(ValidateName(options_.node, "node"), "--node");
     // PostgreSQL wakes this process by LISTEN/NOTIFY itself.
-    auto store = PostgresControlStore::Open({.conninfo = options_.control});
+    auto store = PostgresControlStore::Open({.conninfo = options_.control, .node = options_.node});
     if (!store) return Fail(store.error());
     store_ = std::move(*store);
-    spdlog::info("control database: PostgreSQL at {}", RedactConnInfo(options_.control));
+    spdlog::info("control database: PostgreSQL at {}, node {}", RedactConnInfo(options_.control),
+                 options_.node);
     return {};
   }
   if (!options_.control.empty()) {
     return Fail(Error::InvalidArgument("--control " + RedactConnInfo(options_.control) +
                                        ": not a postgres:// or postgresql:// URI (leave it "
                                        "unset for SQLite under the data root)"));
+  }
+  if (!options_.node.empty()) {
+    return Fail(Error::InvalidArgument(
+        "--node " + options_.node.substr(0, 64) +
+        ": nodes are for a fleet sharing a PostgreSQL control database (--control); the "
+        "SQLite one stays on one host"));
   }
   auto store = SqliteControlStore::Open({.path = layout_.ControlDb().string()});
   if (!store) return Fail(store.error());
@@ -153,14 +184,19 @@ void WorkerHost::MakePool() {
                     std::make_unique<VerifyJob>(
                         catalog(), store_->clock(),
                         VerifyJobOptions{.data_root = layout_.root(), .stores = stores_.get()}));
+  pool_->SetHandler(JobKind::kDelete, std::make_unique<DeleteJob>(
+                                          catalog(), DeleteJobOptions{.backup_roots = backup_roots_,
+                                                                      .stores = stores_.get()}));
 }
 
 void WorkerHost::StartPool() {
   pool_->SetMetrics(&metrics_->jobs());
   pool_->Start();
   if (options_.run_policies && !scheduler_) {
+    PolicySchedulerOptions scheduling = options_.policies;
+    scheduling.node = options_.node;
     scheduler_ = std::make_unique<PolicyScheduler>(policies(), catalog(), jobs(), *stores_,
-                                                   backup_roots_, options_.policies);
+                                                   backup_roots_, scheduling);
     scheduler_->Start();
   }
 }

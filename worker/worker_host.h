@@ -29,6 +29,10 @@ struct WorkerHostOptions {
   // The control database: empty for SQLite at <data_dir>/control.db (one host), or a
   // postgres:// URI (a fleet of hosts sharing one queue).
   std::string control;
+  // The node (host) this process runs on, in a fleet sharing a PostgreSQL control
+  // database: it claims only that node's jobs and those of none (control/node_routing.h).
+  // Empty: the host name with PostgreSQL; always "" with SQLite (one host).
+  std::string node;
   // Further folders backups may be written to, besides <data_dir>/backups (must exist).
   std::vector<std::filesystem::path> extra_backup_roots;
   WorkerPoolOptions pool;  // pool.threads = 0: this process runs no jobs
@@ -77,6 +81,8 @@ class WorkerHost {
   ProcessMetrics& metrics() { return *metrics_; }
   // Absolute; the first is <data_dir>/backups, the default destination.
   const std::vector<std::filesystem::path>& backup_roots() const { return backup_roots_; }
+  // The node this process runs on ("" on a single host).
+  const std::string& node() const { return options_.node; }
 
  private:
   explicit WorkerHost(WorkerHostOptions options);

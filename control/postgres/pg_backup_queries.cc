@@ -10,15 +10,16 @@ namespace {
 constexpr std::string_view kInsertBackup = R"sql(
 INSERT INTO backups (backup_id, collection_namespace, collection_name, timestamp,
                      includes_files, storage_path, storage_type, metadata, created_at, state,
-                     job_id, created_at_ms, store, object_key, compression, key_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $4, 'PENDING', $9, $10, $11, $12, $13, $14))sql";
+                     job_id, created_at_ms, store, object_key, compression, key_id, node)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $4, 'PENDING', $9, $10, $11, $12, $13, $14,
+        $15))sql";
 
 constexpr std::string_view kSelectBackupColumns = R"sql(
 SELECT backup_id, collection_namespace, collection_name, timestamp, size_bytes, record_count,
        file_count, includes_files, storage_path, storage_type, backup_map_hex(metadata), state,
        sha256, completed_at, job_id, created_at_ms, last_verified_at, last_verify_valid,
        last_verify_error, db_mode, store, object_key, compression, key_id, stored_bytes,
-       stored_etag, db_bytes
+       stored_etag, db_bytes, node
 FROM backups)sql";
 
 constexpr std::string_view kCompleteBackup = R"sql(
@@ -65,6 +66,7 @@ Result<std::vector<BackupRecord>> ReadBackups(const pg::Rows& r) {
     b.stored_bytes = r.Int(i, 24);
     b.stored_etag = r.Text(i, 25);
     b.db_bytes = r.Int(i, 26);
+    b.node = r.Text(i, 27);
     out.push_back(std::move(b));
   }
   return out;
@@ -94,7 +96,8 @@ Status PostgresControlStore::EnqueueBackup(const Job& job, const BackupRecord& b
              std::string_view(backup.storage_path), std::string_view(backup.storage_type),
              std::string_view(metadata), std::string_view(backup.job_id), backup.created_at_ms,
              std::string_view(backup.store), std::string_view(backup.object_key),
-             std::string_view(backup.compression), std::string_view(backup.key_id)});
+             std::string_view(backup.compression), std::string_view(backup.key_id),
+             std::string_view(backup.node)});
         if (!inserted && inserted.error().code() == Code::kAlreadyExists) {
           return Fail(Error::AlreadyExists("backup destination " + backup.storage_path +
                                            " is already used by another backup"));

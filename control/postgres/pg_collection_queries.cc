@@ -9,8 +9,8 @@ namespace {
 
 constexpr std::string_view kInsertCollection = R"sql(
 INSERT INTO collections (namespace, name, db_path, files_path, message_type_namespace,
-                         message_type_name, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, backup_now_ms($7), backup_now_ms($7)))sql";
+                         message_type_name, created_at, updated_at, node)
+VALUES ($1, $2, $3, $4, $5, $6, backup_now_ms($7), backup_now_ms($7), $8))sql";
 
 constexpr std::string_view kUpsertLabel = R"sql(
 INSERT INTO collection_labels (namespace, name, key, value) VALUES ($1, $2, $3, $4)
@@ -21,7 +21,8 @@ constexpr std::string_view kSelectCollectionColumns = R"sql(
 SELECT c.namespace, c.name, c.db_path, c.files_path, c.message_type_namespace,
        c.message_type_name, c.created_at, c.updated_at,
        (SELECT backup_map_hex(coalesce(jsonb_object_agg(l.key, l.value), '{}'))
-        FROM collection_labels l WHERE l.namespace = c.namespace AND l.name = c.name)
+        FROM collection_labels l WHERE l.namespace = c.namespace AND l.name = c.name),
+       c.node
 FROM collections c)sql";
 
 constexpr std::string_view kStats = R"sql(
@@ -53,6 +54,7 @@ Result<std::vector<CollectionRecord>> ReadCollections(const pg::Rows& r) {
     auto labels = DecodeHexMap(r.Text(i, 8));
     if (!labels) return Fail(labels.error().Context("collection " + c.name.Key() + " labels"));
     c.labels = std::move(*labels);
+    c.node = r.Text(i, 9);
     out.push_back(std::move(c));
   }
   return out;
@@ -74,12 +76,12 @@ Status PostgresControlStore::CreateCollection(const CollectionRecord& record) {
   return Transact(
       "register collection",
       [&](pg::Connection& c) -> Status {
-        auto inserted =
-            c.Run(kInsertCollection,
-                  {std::string_view(record.name.ns), std::string_view(record.name.name),
-                   std::string_view(record.db_path), std::string_view(record.files_path),
-                   std::string_view(record.message_type_namespace),
-                   std::string_view(record.message_type_name), Now()});
+        auto inserted = c.Run(
+            kInsertCollection,
+            {std::string_view(record.name.ns), std::string_view(record.name.name),
+             std::string_view(record.db_path), std::string_view(record.files_path),
+             std::string_view(record.message_type_namespace),
+             std::string_view(record.message_type_name), Now(), std::string_view(record.node)});
         if (!inserted && inserted.error().code() == Code::kAlreadyExists) {
           return Fail(Error::AlreadyExists("collection " + record.name.Key() + " already exists"));
         }

@@ -21,8 +21,8 @@ constexpr int64_t kClaimLock = 0x4342636c;
 constexpr std::string_view kInsertJob = R"sql(
 INSERT INTO jobs (job_id, kind, state, collection_namespace, collection_name, backup_id,
                   params, max_attempts, run_after, created_at, updated_at, idempotency_key,
-                  request_hash, submitted_by)
-VALUES ($1, $2, 'QUEUED', $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11))sql";
+                  request_hash, submitted_by, node)
+VALUES ($1, $2, 'QUEUED', $3, $4, $5, $6, $7, $8, $8, $8, $9, $10, $11, $12))sql";
 
 constexpr std::string_view kInsertAttempt = R"sql(
 INSERT INTO job_attempts (job_id, attempt, worker, error_code, error_message, finished_at)
@@ -50,23 +50,29 @@ constexpr std::string_view kJobColumns = R"sql(
 seq, job_id, kind, state, collection_namespace, collection_name, backup_id, params, result,
 phase, bytes_done, bytes_total, items_done, items_total, attempt, max_attempts, lease_owner,
 lease_expires_at, cancel_requested, error_code, error_message, created_at, started_at,
-finished_at, idempotency_key, request_hash, submitted_by)sql";
+finished_at, idempotency_key, request_hash, submitted_by, node)sql";
 
-// $1 owner, $2 now, $3 lease length, $4 how many. The rules of the SQLite claim: a job
-// is runnable when it is QUEUED, due, and conflicts with no RUNNING job and no earlier
-// QUEUED one (a restore into a collection conflicts with every other job on it); a
-// restore or verify of a backup whose own job has not ended waits for it. SKIP LOCKED
-// passes over rows another transaction is changing (a cancel, a heartbeat's neighbour).
+// $1 owner, $2 now, $3 lease length, $4 how many, $5 the claimer's node. The rules of the
+// SQLite claim: a job is runnable when it is QUEUED, due, of the claimer's node or of
+// none, and conflicts with no RUNNING job and no earlier QUEUED one (a restore into a
+// collection conflicts with every other job on it); a restore or verify of a backup whose
+// own job has not ended waits for it. As there, only a restore looks at all its
+// collection's jobs; any other job at the collection's restores alone. SKIP LOCKED passes
+// over rows another transaction is changing (a cancel, a heartbeat's neighbour).
 constexpr std::string_view kClaim = R"sql(
 WITH picked AS (
   SELECT q.seq FROM jobs q
-  WHERE q.state = 'QUEUED' AND q.run_after <= backup_now_ms($2)
+  WHERE q.state = 'QUEUED' AND q.run_after <= backup_now_ms($2) AND q.node IN ('', $5)
     AND NOT EXISTS (
       SELECT 1 FROM jobs o
       WHERE o.collection_namespace = q.collection_namespace
-        AND o.collection_name = q.collection_name
-        AND (o.kind = 'RESTORE' OR q.kind = 'RESTORE')
+        AND o.collection_name = q.collection_name AND o.kind = 'RESTORE'
         AND (o.state = 'RUNNING' OR (o.state = 'QUEUED' AND o.seq < q.seq)))
+    AND (q.kind <> 'RESTORE' OR NOT EXISTS (
+      SELECT 1 FROM jobs o
+      WHERE o.collection_namespace = q.collection_namespace
+        AND o.collection_name = q.collection_name
+        AND (o.state = 'RUNNING' OR (o.state = 'QUEUED' AND o.seq < q.seq))))
     AND (q.kind = 'BACKUP' OR NOT EXISTS (
       SELECT 1 FROM jobs b
       WHERE b.backup_id = q.backup_id AND b.state IN ('QUEUED', 'RUNNING')
@@ -153,6 +159,7 @@ Job ReadJob(const pg::Rows& r, int i) {
   j.idempotency_key = r.Text(i, 24);
   j.request_hash = r.Text(i, 25);
   j.submitted_by = r.Text(i, 26);
+  j.node = r.Text(i, 27);
   return j;
 }
 
@@ -180,7 +187,7 @@ Status PostgresControlStore::InsertJob(pg::Connection& c, const Job& job) {
              std::string_view(job.collection.name), std::string_view(job.backup_id),
              pg::Bytes{job.params}, int64_t{job.max_attempts}, job.created_at_ms,
              std::string_view(job.idempotency_key), std::string_view(job.request_hash),
-             std::string_view(job.submitted_by)});
+             std::string_view(job.submitted_by), std::string_view(job.node)});
   if (!inserted) return Fail(inserted.error().Context("insert job"));
   return {};
 }
@@ -353,8 +360,8 @@ Result<std::vector<Job>> PostgresControlStore::Claim(const std::string& owner, i
           "claim jobs",
           [&](pg::Connection& c) -> Status {
             BACKUP_TRY(c.Run("SELECT pg_advisory_xact_lock($1)", {kClaimLock}), "claim lock");
-            auto rows =
-                c.Query(sql, {std::string_view(owner), Now(), lease_ms, static_cast<int64_t>(max)});
+            auto rows = c.Query(sql, {std::string_view(owner), Now(), lease_ms,
+                                      static_cast<int64_t>(max), std::string_view(options_.node)});
             if (!rows) return Fail(rows.error());
             jobs = ReadJobs(*rows);
             return {};

@@ -16,11 +16,35 @@ constexpr std::string_view kTouchJob = "UPDATE jobs SET updated_at = backup_now_
 
 constexpr std::string_view kUpsertCollection = R"sql(
 INSERT INTO collections (namespace, name, db_path, files_path, message_type_namespace,
-                         message_type_name, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, backup_now_ms($7), backup_now_ms($7))
+                         message_type_name, created_at, updated_at, node)
+VALUES ($1, $2, $3, $4, $5, $6, backup_now_ms($7), backup_now_ms($7), $8)
 ON CONFLICT (namespace, name) DO UPDATE SET updated_at = excluded.updated_at)sql";
 
+// A DELETE of the backup that is queued or running.
+constexpr std::string_view kActiveDeleteOfBackup = R"sql(
+SELECT job_id FROM jobs
+WHERE backup_id = $1 AND state IN ('QUEUED', 'RUNNING') AND kind = 'DELETE' LIMIT 1)sql";
+
 }  // namespace
+
+// Marks the backup DELETING unless a job other than a DELETE uses it. REQUIRES: the
+// backup's row is locked by the caller's transaction.
+Status PostgresControlStore::MarkDeleting(pg::Connection& c, const std::string& backup_id) {
+  auto active = c.Query(
+      "SELECT count(*) FROM jobs WHERE backup_id = $1 AND state IN ('QUEUED', 'RUNNING') "
+      "AND kind <> 'DELETE'",
+      {std::string_view(backup_id)});
+  if (!active) return Fail(active.error());
+  if (const int64_t n = active->Int(0, 0); n > 0) {
+    return Fail(Error::FailedPrecondition(
+        "backup " + backup_id + " is in use by " + std::to_string(n) +
+        " queued or running job(s); cancel them or wait for them to end"));
+  }
+  BACKUP_TRY(c.Run("UPDATE backups SET state = 'DELETING' WHERE backup_id = $1",
+                   {std::string_view(backup_id)}),
+             "mark backup deleting");
+  return {};
+}
 
 Status PostgresControlStore::EnqueueBackupReader(const Job& job) {
   return Transact(
@@ -52,24 +76,49 @@ Result<BackupRecord> PostgresControlStore::BeginDeleteBackup(const std::string& 
             BACKUP_TRY(c.Run("SELECT 1 FROM backups WHERE backup_id = $1 FOR UPDATE",
                              {std::string_view(backup_id)}),
                        "lock backup");
-            auto active = c.Query(
-                "SELECT count(*) FROM jobs WHERE backup_id = $1 AND state IN ('QUEUED', 'RUNNING')",
-                {std::string_view(backup_id)});
-            if (!active) return Fail(active.error());
-            if (const int64_t n = active->Int(0, 0); n > 0) {
-              return Fail(Error::FailedPrecondition(
-                  "backup " + backup_id + " is in use by " + std::to_string(n) +
-                  " queued or running job(s); cancel them or wait for them to end"));
-            }
-            BACKUP_TRY(c.Run("UPDATE backups SET state = 'DELETING' WHERE backup_id = $1",
-                             {std::string_view(backup_id)}),
-                       "mark backup deleting");
-            return {};
+            return MarkDeleting(c, backup_id);
           },
           /*notify=*/false);
       !done)
     return Fail(done.error());
   return GetBackup(backup_id);
+}
+
+Result<Job> PostgresControlStore::EnqueueDeleteBackup(const Job& job) {
+  std::string job_id = job.id;
+  if (auto done = Transact(
+          "enqueue delete",
+          [&](pg::Connection& c) -> Status {
+            job_id = job.id;
+            auto found = c.Query("SELECT 1 FROM backups WHERE backup_id = $1 FOR UPDATE",
+                                 {std::string_view(job.backup_id)});
+            if (!found) return Fail(found.error());
+            if (found->Count() == 0) {
+              return Fail(Error::NotFound("backup " + job.backup_id + " not found"));
+            }
+            auto pending = c.Query(kActiveDeleteOfBackup, {std::string_view(job.backup_id)});
+            if (!pending) return Fail(pending.error());
+            if (pending->Count() > 0) {
+              job_id = pending->Text(0, 0);
+              return {};
+            }
+            BACKUP_TRY(MarkDeleting(c, job.backup_id), "delete backup");
+            return InsertJob(c, job);
+          },
+          /*notify=*/true);
+      !done)
+    return Fail(done.error());
+  return GetJob(job_id);
+}
+
+Status PostgresControlStore::CompleteDeleteBackup(const Lease& lease, const std::string& backup_id,
+                                                  const std::string& result) {
+  return SucceedJob(
+      lease, "complete delete", result, std::nullopt, [&](pg::Connection& c) -> Status {
+        BACKUP_TRY(c.Run("DELETE FROM backups WHERE backup_id = $1", {std::string_view(backup_id)}),
+                   "delete backup row");
+        return {};
+      });
 }
 
 Status PostgresControlStore::FinishDeleteBackup(const std::string& backup_id) {
@@ -136,12 +185,13 @@ Status PostgresControlStore::CompleteRestore(const Lease& lease, const Collectio
                                              const std::string& result) {
   return SucceedJob(
       lease, "complete restore", result, std::nullopt, [&](pg::Connection& c) -> Status {
-        BACKUP_TRY(c.Run(kUpsertCollection,
-                         {std::string_view(col.name.ns), std::string_view(col.name.name),
-                          std::string_view(col.db_path), std::string_view(col.files_path),
-                          std::string_view(col.message_type_namespace),
-                          std::string_view(col.message_type_name), Now()}),
-                   "register restored collection");
+        BACKUP_TRY(
+            c.Run(kUpsertCollection,
+                  {std::string_view(col.name.ns), std::string_view(col.name.name),
+                   std::string_view(col.db_path), std::string_view(col.files_path),
+                   std::string_view(col.message_type_namespace),
+                   std::string_view(col.message_type_name), Now(), std::string_view(col.node)}),
+            "register restored collection");
         BACKUP_TRY(UpdateLabels(c, col), "register restored collection");
         BACKUP_TRY(c.Run("DELETE FROM restore_intents WHERE job_id = $1",
                          {std::string_view(lease.job_id)}),

@@ -17,7 +17,7 @@ namespace {
 // pg_advisory_xact_lock key of the migrations ("CBmi").
 constexpr int64_t kMigrationLock = 0x43426d69;
 
-constexpr std::array<std::string_view, 1> kMigrations = {
+constexpr std::array<std::string_view, 2> kMigrations = {
     // 1: the schema of SQLite's migrations 1-8 at once.
     R"sql(
 -- The clock of leases and due times: the injected one (tests), else the database's, read
@@ -178,6 +178,17 @@ CREATE TABLE policies (
   updated_at BIGINT NOT NULL,
   last_slot BIGINT NOT NULL
 );
+)sql",
+    // 2: nodes (where a collection, a backup and a job live; claims take only their
+    // node's jobs and those of none); claims test a collection's restores through an
+    // index instead of all its jobs.
+    R"sql(
+ALTER TABLE collections ADD COLUMN node TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE backups ADD COLUMN node TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN node TEXT COLLATE "C" NOT NULL DEFAULT '';
+CREATE INDEX idx_jobs_collection_kind
+  ON jobs (collection_namespace, collection_name, kind, state, seq);
+CREATE INDEX idx_jobs_queued_node ON jobs (node, seq) WHERE state = 'QUEUED';
 )sql",
 };
 

@@ -45,6 +45,7 @@ struct PostgresControlStoreOptions {
   int pool_size = 4;     // connections for calls; LISTEN takes one more
   // Null: the database's clock decides leases and due times. Tests inject a fake one.
   const Clock* clock = nullptr;
+  std::string node;  // Claim takes only jobs of this node and jobs of none ("")
 };
 
 class PostgresControlStore final : public ControlStore {
@@ -77,6 +78,9 @@ class PostgresControlStore final : public ControlStore {
                         const std::string& error, const std::string& result) override;
   Result<BackupRecord> BeginDeleteBackup(const std::string& backup_id) override;
   Status FinishDeleteBackup(const std::string& backup_id) override;
+  Result<Job> EnqueueDeleteBackup(const Job& job) override;
+  Status CompleteDeleteBackup(const Lease& lease, const std::string& backup_id,
+                              const std::string& result) override;
   Status RecordRestoreIntent(const Lease& lease) override;
   Result<bool> HasRestoreIntent(const std::string& job_id) override;
   Status AbandonRestoreIntent(const Lease& lease) override;
@@ -148,6 +152,8 @@ class PostgresControlStore final : public ControlStore {
 
   // Helpers that run inside a transaction on `c`.
   Status InsertJob(pg::Connection& c, const Job& job);
+  // Marks the backup DELETING unless a job other than a DELETE uses it (kFailedPrecondition).
+  Status MarkDeleting(pg::Connection& c, const std::string& backup_id);
   Status RecordAttempt(pg::Connection& c, const Lease& lease, const Error& error);
   Status UpdateLabels(pg::Connection& c, const CollectionRecord& record);
   Result<std::vector<Job>> ReadJobsWithAttempts(pg::Connection& c, std::string_view where,

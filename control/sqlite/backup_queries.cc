@@ -11,14 +11,15 @@ constexpr std::string_view kInsertBackup = R"sql(
 INSERT INTO backups (backup_id, collection_namespace, collection_name, timestamp, size_bytes,
                      record_count, file_count, includes_files, storage_path, storage_type,
                      metadata, created_at, state, job_id, created_at_ms, store, object_key,
-                     compression, key_id)
-VALUES (?1, ?2, ?3, ?4, 0, 0, 0, ?5, ?6, ?7, ?8, ?4, 'PENDING', ?9, ?10, ?11, ?12, ?13, ?14))sql";
+                     compression, key_id, node)
+VALUES (?1, ?2, ?3, ?4, 0, 0, 0, ?5, ?6, ?7, ?8, ?4, 'PENDING', ?9, ?10, ?11, ?12, ?13, ?14,
+        ?15))sql";
 
 constexpr std::string_view kSelectBackupColumns = R"sql(
 SELECT backup_id, collection_namespace, collection_name, timestamp, size_bytes, record_count,
        file_count, includes_files, storage_path, storage_type, metadata, state, sha256,
        completed_at, job_id, created_at_ms, last_verified_at, last_verify_valid, last_verify_error,
-       db_mode, store, object_key, compression, key_id, stored_bytes, stored_etag, db_bytes
+       db_mode, store, object_key, compression, key_id, stored_bytes, stored_etag, db_bytes, node
 FROM backups)sql";
 
 // ListBackups' WHERE clause is assembled from these fixed fragments, only the ones a
@@ -47,7 +48,7 @@ Status SqliteControlStore::EnqueueBackup(const Job& job, const BackupRecord& bac
         {backup.id, backup.collection.ns, backup.collection.name, backup.timestamp,
          static_cast<int64_t>(backup.includes_files), backup.storage_path, backup.storage_type,
          EncodeJsonMap(backup.metadata), backup.job_id, backup.created_at_ms, backup.store,
-         backup.object_key, backup.compression, backup.key_id});
+         backup.object_key, backup.compression, backup.key_id, backup.node});
     if (!inserted && inserted.error().code() == Code::kAlreadyExists) {
       return Fail(Error::AlreadyExists("backup destination " + backup.storage_path +
                                        " is already used by another backup"));
@@ -95,6 +96,7 @@ Result<std::vector<BackupRecord>> SqliteControlStore::ReadBackups(sql::Statement
     b.stored_bytes = s.Int(24);
     b.stored_etag = s.Text(25);
     b.db_bytes = s.Int(26);
+    b.node = s.Text(27);
     out.push_back(std::move(b));
   }
   return out;

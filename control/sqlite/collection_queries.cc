@@ -10,15 +10,15 @@ namespace {
 
 constexpr std::string_view kInsertCollection = R"sql(
 INSERT INTO collections (namespace, name, db_path, files_path, message_type_namespace,
-                         message_type_name, created_at, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7))sql";
+                         message_type_name, created_at, updated_at, node)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8))sql";
 
 constexpr std::string_view kInsertLabel =
     "INSERT OR REPLACE INTO collection_labels (namespace, name, key, value) VALUES (?1,?2,?3,?4)";
 
 constexpr std::string_view kSelectCollectionColumns =
     "SELECT namespace, name, db_path, files_path, message_type_namespace, message_type_name, "
-    "created_at, updated_at FROM collections c";
+    "created_at, updated_at, node FROM collections c";
 
 constexpr std::string_view kSelectLabels =
     "SELECT key, value FROM collection_labels WHERE namespace = ?1 AND name = ?2";
@@ -37,6 +37,7 @@ CollectionRecord ReadCollection(const sql::Statement& s) {
   r.message_type_name = s.Text(5);
   r.created_at_ms = s.Int(6);
   r.updated_at_ms = s.Int(7);
+  r.node = s.Text(8);
   return r;
 }
 
@@ -53,9 +54,9 @@ Status SqliteControlStore::CreateCollection(const CollectionRecord& record) {
   std::lock_guard lock(mu_);
   auto tx = sql::Transaction::Begin(db_);
   if (!tx) return Fail(tx.error());
-  auto inserted = db_.Run(kInsertCollection,
-                          {record.name.ns, record.name.name, record.db_path, record.files_path,
-                           record.message_type_namespace, record.message_type_name, Now()});
+  auto inserted = db_.Run(kInsertCollection, {record.name.ns, record.name.name, record.db_path,
+                                              record.files_path, record.message_type_namespace,
+                                              record.message_type_name, Now(), record.node});
   if (!inserted && inserted.error().code() == Code::kAlreadyExists) {
     return Fail(Error::AlreadyExists("collection " + record.name.Key() + " already exists"));
   }

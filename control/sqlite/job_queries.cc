@@ -12,8 +12,8 @@ namespace {
 constexpr std::string_view kInsertJob = R"sql(
 INSERT INTO jobs (job_id, kind, state, collection_namespace, collection_name, backup_id,
                   params, max_attempts, run_after, created_at, updated_at, idempotency_key,
-                  request_hash, submitted_by)
-VALUES (?1, ?2, 'QUEUED', ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8, ?9, ?10, ?11))sql";
+                  request_hash, submitted_by, node)
+VALUES (?1, ?2, 'QUEUED', ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8, ?9, ?10, ?11, ?12))sql";
 
 constexpr std::string_view kInsertAttempt = R"sql(
 INSERT OR REPLACE INTO job_attempts (job_id, attempt, worker, error_code, error_message, finished_at)
@@ -34,13 +34,16 @@ constexpr std::string_view kJobColumns = R"sql(
 seq, job_id, kind, state, collection_namespace, collection_name, backup_id, params, result,
 phase, bytes_done, bytes_total, items_done, items_total, attempt, max_attempts, lease_owner,
 lease_expires_at, cancel_requested, error_code, error_message, created_at, started_at,
-finished_at, idempotency_key, request_hash, submitted_by)sql";
+finished_at, idempotency_key, request_hash, submitted_by, node)sql";
 
-// ?1 owner, ?2 now, ?3 lease length, ?4 how many. A job is runnable when it is QUEUED,
-// due, and conflicts with no RUNNING job and no earlier QUEUED one (a restore into a
-// collection conflicts with every other job on it), so conflicting jobs run in the order
-// they were submitted and never at once; and a restore or verify of a backup whose own
-// job has not ended yet waits for it.
+// ?1 owner, ?2 now, ?3 lease length, ?4 how many, ?5 the claimer's node. A job is
+// runnable when it is QUEUED, due, of the claimer's node or of none, and conflicts with no
+// RUNNING job and no earlier QUEUED one (a restore into a collection conflicts with every
+// other job on it), so conflicting jobs run in the order they were submitted and never at
+// once; and a restore or verify of a backup whose own job has not ended yet waits for it.
+// The conflict test is split so that only a restore looks at all its collection's jobs;
+// any other job looks at the collection's restores alone (idx_jobs_collection_kind), or a
+// long queue on one collection would cost its length squared per claim.
 constexpr std::string_view kClaim = R"sql(
 UPDATE jobs SET state = 'RUNNING', lease_owner = ?1, lease_expires_at = ?2 + ?3,
                 attempt = attempt + 1, cancel_requested = 0, phase = 'starting',
@@ -48,13 +51,17 @@ UPDATE jobs SET state = 'RUNNING', lease_owner = ?1, lease_expires_at = ?2 + ?3,
                 updated_at = ?2
 WHERE seq IN (
   SELECT q.seq FROM jobs q
-  WHERE q.state = 'QUEUED' AND q.run_after <= ?2
+  WHERE q.state = 'QUEUED' AND q.run_after <= ?2 AND (q.node = '' OR q.node = ?5)
     AND NOT EXISTS (
       SELECT 1 FROM jobs o
       WHERE o.collection_namespace = q.collection_namespace
-        AND o.collection_name = q.collection_name
-        AND (o.kind = 'RESTORE' OR q.kind = 'RESTORE')
+        AND o.collection_name = q.collection_name AND o.kind = 'RESTORE'
         AND (o.state = 'RUNNING' OR (o.state = 'QUEUED' AND o.seq < q.seq)))
+    AND (q.kind != 'RESTORE' OR NOT EXISTS (
+      SELECT 1 FROM jobs o
+      WHERE o.collection_namespace = q.collection_namespace
+        AND o.collection_name = q.collection_name
+        AND (o.state = 'RUNNING' OR (o.state = 'QUEUED' AND o.seq < q.seq))))
     AND (q.kind = 'BACKUP' OR NOT EXISTS (
       SELECT 1 FROM jobs b
       WHERE b.backup_id = q.backup_id AND b.state IN ('QUEUED', 'RUNNING')
@@ -131,6 +138,7 @@ Job ReadJob(const sql::Statement& s) {
   j.idempotency_key = s.Text(24);
   j.request_hash = s.Text(25);
   j.submitted_by = s.Text(26);
+  j.node = s.Text(27);
   return j;
 }
 
@@ -154,7 +162,7 @@ Status SqliteControlStore::InsertJob(const Job& job) {
   return db_.Run(kInsertJob,
                  {job.id, ToString(job.kind), job.collection.ns, job.collection.name, job.backup_id,
                   job.params, static_cast<int64_t>(job.max_attempts), job.created_at_ms,
-                  job.idempotency_key, job.request_hash, job.submitted_by});
+                  job.idempotency_key, job.request_hash, job.submitted_by, job.node});
 }
 
 Status SqliteControlStore::RecordAttempt(const Lease& lease, const Error& error) {
@@ -295,7 +303,7 @@ Result<std::vector<Job>> SqliteControlStore::Claim(const std::string& owner, int
     if (!tx) return Fail(tx.error().Context("claim jobs"));
     auto stmt = db_.Prepare(std::string(kClaim) + std::string(kJobColumns));
     if (!stmt) return Fail(stmt.error());
-    stmt->Bind({owner, Now(), lease_ms, static_cast<int64_t>(max)});
+    stmt->Bind({owner, Now(), lease_ms, static_cast<int64_t>(max), options_.node});
     jobs = ReadJobs(*stmt);
     if (!jobs) return Fail(jobs.error().Context("claim jobs"));
     BACKUP_TRY(tx->Commit(), "claim jobs");

@@ -10,7 +10,15 @@ namespace {
 constexpr std::string_view kBackupState = "SELECT state FROM backups WHERE backup_id = ?1";
 
 constexpr std::string_view kActiveJobsOfBackup = R"sql(
-SELECT count(*) FROM jobs WHERE backup_id = ?1 AND state IN ('QUEUED', 'RUNNING'))sql";
+SELECT count(*) FROM jobs
+WHERE backup_id = ?1 AND state IN ('QUEUED', 'RUNNING') AND kind != 'DELETE')sql";
+
+// The seq of a DELETE of the backup that is queued or running; 0 when none is.
+constexpr std::string_view kActiveDeleteOfBackup = R"sql(
+SELECT coalesce(max(seq), 0) FROM jobs
+WHERE backup_id = ?1 AND state IN ('QUEUED', 'RUNNING') AND kind = 'DELETE')sql";
+
+constexpr std::string_view kBackupExists = "SELECT count(*) FROM backups WHERE backup_id = ?1";
 
 constexpr std::string_view kRecordVerify = R"sql(
 UPDATE backups SET last_verified_at = ?2, last_verify_valid = ?3, last_verify_error = ?4
@@ -23,8 +31,8 @@ constexpr std::string_view kInsertIntent =
 
 constexpr std::string_view kUpsertCollection = R"sql(
 INSERT INTO collections (namespace, name, db_path, files_path, message_type_namespace,
-                         message_type_name, created_at, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                         message_type_name, created_at, updated_at, node)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)
 ON CONFLICT (namespace, name) DO UPDATE SET updated_at = ?7)sql";
 
 }  // namespace
@@ -74,6 +82,51 @@ Status SqliteControlStore::FinishDeleteBackup(const std::string& backup_id) {
   return db_.Run("DELETE FROM backups WHERE backup_id = ?1 AND state = 'DELETING'", {backup_id});
 }
 
+Result<Job> SqliteControlStore::EnqueueDeleteBackup(const Job& job) {
+  int64_t pending_seq = 0;
+  auto work = [&]() -> Status {
+    auto exists = db_.QueryInt(kBackupExists, {job.backup_id});
+    if (!exists) return Fail(exists.error());
+    if (*exists == 0) return Fail(Error::NotFound("backup " + job.backup_id + " not found"));
+    auto pending = db_.QueryInt(kActiveDeleteOfBackup, {job.backup_id});
+    if (!pending) return Fail(pending.error());
+    pending_seq = *pending;
+    if (pending_seq != 0) return {};
+    auto active = db_.QueryInt(kActiveJobsOfBackup, {job.backup_id});
+    if (!active) return Fail(active.error());
+    if (*active > 0) {
+      return Fail(Error::FailedPrecondition(
+          "backup " + job.backup_id + " is in use by " + std::to_string(*active) +
+          " queued or running job(s); cancel them or wait for them to end"));
+    }
+    BACKUP_TRY(
+        db_.Run("UPDATE backups SET state = 'DELETING' WHERE backup_id = ?1", {job.backup_id}),
+        "mark backup deleting");
+    return InsertJob(job);
+  };
+  BACKUP_TRY(GroupCommit(work), "enqueue delete");
+  NotifyChange();
+  if (pending_seq == 0) return GetJob(job.id);
+  std::string pending_id;
+  {
+    std::lock_guard lock(mu_);
+    auto stmt = db_.Prepare("SELECT job_id FROM jobs WHERE seq = ?1");
+    if (!stmt) return Fail(stmt.error());
+    stmt->Bind({pending_seq});
+    auto row = stmt->Step();
+    if (!row) return Fail(row.error());
+    if (*row) pending_id = stmt->Text(0);
+  }
+  return GetJob(pending_id);
+}
+
+Status SqliteControlStore::CompleteDeleteBackup(const Lease& lease, const std::string& backup_id,
+                                                const std::string& result) {
+  return SucceedJob(lease, "complete delete", result, std::nullopt, [&] {
+    return db_.Run("DELETE FROM backups WHERE backup_id = ?1", {backup_id});
+  });
+}
+
 Status SqliteControlStore::CompleteVerify(const Lease& lease, const std::string& backup_id,
                                           bool valid, const std::string& error,
                                           const std::string& result) {
@@ -106,9 +159,10 @@ Result<bool> SqliteControlStore::HasRestoreIntent(const std::string& job_id) {
 Status SqliteControlStore::CompleteRestore(const Lease& lease, const CollectionRecord& c,
                                            const std::string& result) {
   return SucceedJob(lease, "complete restore", result, std::nullopt, [&]() -> Status {
-    BACKUP_TRY(db_.Run(kUpsertCollection, {c.name.ns, c.name.name, c.db_path, c.files_path,
-                                           c.message_type_namespace, c.message_type_name, Now()}),
-               "register restored collection");
+    BACKUP_TRY(
+        db_.Run(kUpsertCollection, {c.name.ns, c.name.name, c.db_path, c.files_path,
+                                    c.message_type_namespace, c.message_type_name, Now(), c.node}),
+        "register restored collection");
     BACKUP_TRY(UpdateLabels(c), "register restored collection");
     return db_.Run("DELETE FROM restore_intents WHERE job_id = ?1", {lease.job_id});
   });

@@ -10,7 +10,7 @@
 namespace backup {
 namespace {
 
-constexpr std::array<std::string_view, 8> kMigrations = {
+constexpr std::array<std::string_view, 9> kMigrations = {
     // 1: collections, backups (the Collector API's BackupMetadata columns, plus state and
     // checksums), jobs.
     R"sql(
@@ -181,6 +181,16 @@ CREATE TABLE policies (
   updated_at INTEGER NOT NULL,
   last_slot INTEGER NOT NULL
 );
+)sql",
+    // 9: nodes (a fleet of hosts on one queue: where a collection, a backup and a job
+    // live); claims test a collection's restores through an index instead of all its jobs
+    // (backup-bench: 0.2 claims/s with 4,000 jobs queued on one collection before).
+    R"sql(
+ALTER TABLE collections ADD COLUMN node TEXT NOT NULL DEFAULT '';
+ALTER TABLE backups ADD COLUMN node TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN node TEXT NOT NULL DEFAULT '';
+CREATE INDEX idx_jobs_collection_kind
+  ON jobs (collection_namespace, collection_name, kind, state, seq);
 )sql",
 };
 

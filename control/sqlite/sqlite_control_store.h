@@ -34,6 +34,7 @@ struct SqliteControlStoreOptions {
   std::string path;                          // the control database file
   int busy_timeout_ms = 10'000;              // wait on another process's write lock
   const Clock* clock = &SystemClock::Get();  // injected by lease tests
+  std::string node;  // Claim takes only jobs of this node and jobs of none ("")
 };
 
 class SqliteControlStore final : public ControlStore {
@@ -64,6 +65,9 @@ class SqliteControlStore final : public ControlStore {
                         const std::string& error, const std::string& result) override;
   Result<BackupRecord> BeginDeleteBackup(const std::string& backup_id) override;
   Status FinishDeleteBackup(const std::string& backup_id) override;
+  Result<Job> EnqueueDeleteBackup(const Job& job) override;
+  Status CompleteDeleteBackup(const Lease& lease, const std::string& backup_id,
+                              const std::string& result) override;
   Status RecordRestoreIntent(const Lease& lease) override;
   Result<bool> HasRestoreIntent(const std::string& job_id) override;
   Status AbandonRestoreIntent(const Lease& lease) override;
