@@ -5,6 +5,8 @@
 // Thread-safety: all methods are called concurrently by gRPC's threads.
 #pragma once
 
+#include <chrono>
+
 #include "collection_repo.grpc.pb.h"
 #include "server/job_submission.h"
 #include "server/service_context.h"
@@ -62,10 +64,12 @@ class CollectionRepoService final : public CollectionRepoBase {
   Result<Job> SubmitVerify(const Principal& who, const collector::VerifyBackupRequest& request,
                            collector::VerifyBackupResponse& response);
   // DeleteBackup of a backup on another node's disk: queues its DELETE job there and
-  // waits (a bounded time) for it to end.
+  // waits for it to end, at most a minute and never past the call's `deadline`.
   Status DeleteOnItsNode(const Principal& who, const BackupRecord& backup,
+                         std::chrono::system_clock::time_point deadline,
                          collector::DeleteBackupResponse& response);
   Status DoDeleteBackup(const Principal& who, const collector::DeleteBackupRequest& request,
+                        std::chrono::system_clock::time_point deadline,
                         collector::DeleteBackupResponse& response);
   // Builds, enqueues (checking the backup is COMPLETED) and returns a restore or verify job.
   // Returns the original job for a repeated idempotency key.

@@ -15,6 +15,7 @@ namespace backup {
 
 Status CollectionRepoService::DoDeleteBackup(const Principal& who,
                                              const collector::DeleteBackupRequest& request,
+                                             std::chrono::system_clock::time_point deadline,
                                              collector::DeleteBackupResponse& response) {
   if (request.backup_id().empty())
     return Fail(Error::InvalidArgument("delete: backup_id is required"));
@@ -25,7 +26,9 @@ Status CollectionRepoService::DoDeleteBackup(const Principal& who,
   auto existing = ctx_.catalog->GetBackup(request.backup_id());
   if (!existing) return Fail(existing.error().Context("delete"));
   BACKUP_TRY(Require(who, Role::kAdmin, existing->collection.ns, "DeleteBackup"), "delete");
-  if (!ReachableFrom(*existing, ctx_.node)) return DeleteOnItsNode(who, *existing, response);
+  if (!ReachableFrom(*existing, ctx_.node)) {
+    return DeleteOnItsNode(who, *existing, deadline, response);
+  }
   auto freed = RemoveBackup(*ctx_.catalog, *ctx_.stores, ctx_.backup_roots, request.backup_id());
   if (!freed) return Fail(freed.error().Context("delete"));
   *response.mutable_status() = OkStatus();
@@ -34,11 +37,16 @@ Status CollectionRepoService::DoDeleteBackup(const Principal& who,
 }
 
 Status CollectionRepoService::DeleteOnItsNode(const Principal& who, const BackupRecord& backup,
+                                              std::chrono::system_clock::time_point call_deadline,
                                               collector::DeleteBackupResponse& response) {
-  constexpr int64_t kWaitMs = 60'000;
+  using std::chrono::milliseconds;
+  // Answer a little before the caller gives up, so it reads why.
+  const auto until_call_ends = std::chrono::duration_cast<milliseconds>(
+      call_deadline - std::chrono::system_clock::now() - milliseconds(250));
+  const int64_t wait_ms = std::clamp<int64_t>(until_call_ends.count(), 0, 60'000);
   auto job = QueueDeleteOnItsNode(*ctx_.catalog, backup, who.name, ctx_.jobs->clock().NowMs());
   if (!job) return Fail(job.error());
-  const int64_t deadline = ctx_.jobs->clock().NowMs() + kWaitMs;
+  const int64_t deadline = ctx_.jobs->clock().NowMs() + wait_ms;
   for (;;) {
     const uint64_t seen = ctx_.jobs->ChangeVersion();
     auto current = ctx_.jobs->GetJob(job->id);
@@ -58,9 +66,10 @@ Status CollectionRepoService::DeleteOnItsNode(const Principal& who, const Backup
     if (left <= 0) {
       return Fail(Error(Code::kDeadlineExceeded,
                         "delete: backup " + backup.id + " is on node " + backup.node +
-                            "'s disk; its DELETE job " + job->id +
-                            " has not ended there within 60 s (is a worker running on that "
-                            "node?); it stays queued, and GetJob follows it"));
+                            "'s disk; its DELETE job " + job->id + " has not ended there within " +
+                            std::to_string(wait_ms / 1000) +
+                            " s (is a worker running on that node?); it stays queued, and GetJob "
+                            "follows it"));
     }
     ctx_.jobs->WaitForChange(seen, std::min<int64_t>(left, 1000));
   }
@@ -71,7 +80,9 @@ grpc::Status CollectionRepoService::DeleteBackup(grpc::ServerContext* context,
                                                  collector::DeleteBackupResponse* response) {
   return ServeChange(
       ctx_, *context, "DeleteBackup",
-      [&](const Principal& who) { return DoDeleteBackup(who, *request, *response); },
+      [&](const Principal& who) {
+        return DoDeleteBackup(who, *request, context->deadline(), *response);
+      },
       [&] {
         return AuditFields()
             .Add("backup", request->backup_id())

@@ -34,10 +34,7 @@ std::unique_ptr<grpc::ClientContext> Ctx(int seconds = 60) {
 
 std::unique_ptr<Process> StartWorker(const fs::path& data, const std::string& id,
                                      const std::vector<std::string>& control) {
-  std::vector<std::string> args{BACKUP_WORKER_PATH, "--data-dir", data.string(), "--workers", "2",
-                                "--lease-seconds",  "1",          "--worker-id", id};
-  args.insert(args.end(), control.begin(), control.end());
-  return std::make_unique<Process>(args, data.string() + "." + id + ".log");
+  return StartBackupWorker(data, id, control);
 }
 
 constexpr int kCollections = 50;

@@ -22,8 +22,10 @@ using testing::TempDir;
 // Opens the SQLite store on `dir`/control.db (again, after a reopen).
 struct SqliteStores {
   using Store = SqliteControlStore;
-  static Result<std::unique_ptr<Store>> Open(const TempDir& dir, const Clock* clock) {
-    return SqliteControlStore::Open({.path = (dir.path() / "control.db").string(), .clock = clock});
+  static Result<std::unique_ptr<Store>> Open(const TempDir& dir, const Clock* clock,
+                                             const std::string& node = "") {
+    return SqliteControlStore::Open(
+        {.path = (dir.path() / "control.db").string(), .clock = clock, .node = node});
   }
 };
 
@@ -31,12 +33,14 @@ struct SqliteStores {
 // reopen finds the same one) in the cluster the tests start.
 struct PostgresStores {
   using Store = PostgresControlStore;
-  static Result<std::unique_ptr<Store>> Open(const TempDir& dir, const Clock* clock) {
+  static Result<std::unique_ptr<Store>> Open(const TempDir& dir, const Clock* clock,
+                                             const std::string& node = "") {
     testing::PgCluster* cluster = testing::SharedPgCluster();
     if (cluster == nullptr) return Fail(Error::Unavailable("no PostgreSQL for the tests"));
     std::string name = "t_" + dir.path().filename().string().substr(sizeof("backup-test-") - 1);
     BACKUP_TRY(cluster->EnsureDatabase(name), "test database");
-    return PostgresControlStore::Open({.conninfo = cluster->ConnInfo(name), .clock = clock});
+    return PostgresControlStore::Open(
+        {.conninfo = cluster->ConnInfo(name), .clock = clock, .node = node});
   }
 };
 
@@ -55,19 +59,21 @@ class ControlStoreTest : public ::testing::Test {
 
   // Enqueues a backup job of prod/users; returns its id.
   std::string Enqueue(const std::string& suffix, JobKind kind = JobKind::kBackup,
-                      const CollectionName& c = {"prod", "users"}) {
+                      const CollectionName& c = {"prod", "users"}, const std::string& node = "") {
     Job job{.id = "job-" + suffix,
             .kind = kind,
             .collection = c,
             .backup_id = "backup-" + suffix,
             .max_attempts = 2,
-            .created_at_ms = clock_.NowMs()};
+            .created_at_ms = clock_.NowMs(),
+            .node = node};
     BackupRecord b{.id = "backup-" + suffix,
                    .collection = c,
                    .timestamp = clock_.NowMs() / 1000,
                    .created_at_ms = clock_.NowMs(),
                    .storage_path = "/b/" + suffix,
-                   .job_id = job.id};
+                   .job_id = job.id,
+                   .node = node};
     auto s = store_->EnqueueBackup(job, b);
     EXPECT_TRUE(s) << s.error().message();
     return job.id;
@@ -121,6 +127,106 @@ TYPED_TEST(ControlStoreTest, ClaimTakesOnlyWhatItAsksForOldestFirst) {
   ASSERT_EQ(rest->size(), 1u);
   EXPECT_EQ((*rest)[0].id, "job-c");
   EXPECT_TRUE(this->store_->Claim("w3", 5, 10'000)->empty());
+}
+
+// A fleet: each process claims only its node's jobs and the jobs of no node, and the node
+// of a job, a backup and a collection reads back as written.
+TYPED_TEST(ControlStoreTest, ClaimTakesOnlyItsNodesJobsAndThoseOfNone) {
+  ASSERT_TRUE(this->store_->CreateCollection(
+      {.name = {"prod", "orders"}, .db_path = "x2", .files_path = "y2", .node = "n1"}));
+  this->Enqueue("a", JobKind::kBackup, {"prod", "orders"}, "n1");
+  this->Enqueue("b", JobKind::kBackup, {"prod", "users"}, "n2");
+  this->Enqueue("c", JobKind::kBackup, {"prod", "users"}, "");
+  this->Enqueue("d", JobKind::kBackup, {"prod", "orders"}, "n1");
+  EXPECT_EQ(this->store_->GetJob("job-a")->node, "n1");
+  EXPECT_EQ(this->store_->GetBackup("backup-b")->node, "n2");
+  EXPECT_EQ(this->store_->GetCollection({"prod", "orders"})->node, "n1");
+  EXPECT_EQ(this->store_->GetCollection({"prod", "users"})->node, "");
+
+  auto n1 = TypeParam::Open(this->dir_, &this->clock_, "n1");
+  auto n2 = TypeParam::Open(this->dir_, &this->clock_, "n2");
+  ASSERT_TRUE(n1 && n2);
+  auto nobody = this->store_->Claim("w0", 10, 10'000);  // a process on no node
+  ASSERT_TRUE(nobody) << nobody.error().message();
+  ASSERT_EQ(nobody->size(), 1u);
+  EXPECT_EQ((*nobody)[0].id, "job-c");
+  auto first = (*n1)->Claim("w1", 10, 10'000);
+  ASSERT_TRUE(first) << first.error().message();
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].id, "job-a");
+  EXPECT_EQ((*first)[1].id, "job-d");
+  auto second = (*n2)->Claim("w2", 10, 10'000);
+  ASSERT_TRUE(second);
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].id, "job-b");
+  EXPECT_EQ((*second)[0].node, "n2");
+}
+
+// A backup on another node's disk is removed by a DELETE job on that node: queued with the
+// backup marked DELETING, taken once, and its end removes the row.
+TYPED_TEST(ControlStoreTest, ADeleteJobHoldsTheBackupDeletingAndRemovesItsRowAtTheEnd) {
+  const std::string made = this->Enqueue("a", JobKind::kBackup, {"prod", "users"}, "n2");
+  auto n2 = TypeParam::Open(this->dir_, &this->clock_, "n2");
+  ASSERT_TRUE(n2);
+  ASSERT_EQ((*n2)->Claim("w2", 1, 10'000)->size(), 1u);
+  BackupRecord done = *this->store_->GetBackup("backup-a");
+  done.sha256 = "00";
+  ASSERT_TRUE(this->store_->CompleteBackup({made, "w2", 1}, done, {{"f", 1, "h", 0600}}, ""));
+
+  Job del{.id = "job-del",
+          .kind = JobKind::kDelete,
+          .collection = {"prod", "users"},
+          .backup_id = "backup-a",
+          .created_at_ms = this->clock_.NowMs(),
+          .node = "n2"};
+  auto queued = this->store_->EnqueueDeleteBackup(del);
+  ASSERT_TRUE(queued) << queued.error().message();
+  EXPECT_EQ(queued->id, "job-del");
+  EXPECT_EQ(this->store_->GetBackup("backup-a")->state, BackupState::kDeleting);
+  // Asked again (another node's DeleteBackup): the same job answers.
+  del.id = "job-del2";
+  auto again = this->store_->EnqueueDeleteBackup(del);
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_EQ(again->id, "job-del");
+  EXPECT_EQ(this->store_->GetJob("job-del2").error().code(), Code::kNotFound);
+  // Nothing reads a backup being deleted, and no other node takes the job.
+  Job verify{.id = "job-verify",
+             .kind = JobKind::kVerify,
+             .collection = {"prod", "users"},
+             .backup_id = "backup-a",
+             .created_at_ms = this->clock_.NowMs()};
+  EXPECT_EQ(this->store_->EnqueueBackupReader(verify).error().code(), Code::kFailedPrecondition);
+  EXPECT_TRUE(this->store_->Claim("w0", 5, 10'000)->empty());
+
+  auto claimed = (*n2)->Claim("w2", 5, 10'000);
+  ASSERT_EQ(claimed->size(), 1u);
+  EXPECT_EQ((*claimed)[0].kind, JobKind::kDelete);
+  // The job itself does not count as a user of the backup it deletes.
+  auto deleting = this->store_->BeginDeleteBackup("backup-a");
+  ASSERT_TRUE(deleting) << deleting.error().message();
+  ASSERT_TRUE(this->store_->CompleteDeleteBackup({"job-del", "w2", 1}, "backup-a", "result"));
+  EXPECT_EQ(this->store_->GetBackup("backup-a").error().code(), Code::kNotFound);
+  EXPECT_TRUE(this->store_->GetManifest("backup-a")->empty());
+  auto job = this->store_->GetJob("job-del");
+  EXPECT_EQ(job->state, JobState::kSucceeded);
+  EXPECT_EQ(job->result, "result");
+}
+
+TYPED_TEST(ControlStoreTest, ADeleteOfABackupInUseIsRefusedAndQueuesNothing) {
+  this->Enqueue("a");  // its own job is still queued
+  Job del{.id = "job-del",
+          .kind = JobKind::kDelete,
+          .collection = {"prod", "users"},
+          .backup_id = "backup-a",
+          .created_at_ms = this->clock_.NowMs(),
+          .node = "n2"};
+  auto refused = this->store_->EnqueueDeleteBackup(del);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), Code::kFailedPrecondition) << refused.error().message();
+  EXPECT_EQ(this->store_->GetJob("job-del").error().code(), Code::kNotFound);
+  EXPECT_EQ(this->store_->GetBackup("backup-a")->state, BackupState::kPending);
+  del.backup_id = "backup-nope";
+  EXPECT_EQ(this->store_->EnqueueDeleteBackup(del).error().code(), Code::kNotFound);
 }
 
 TYPED_TEST(ControlStoreTest, RestoreIntoACollectionWaitsForItsRunningJobs) {

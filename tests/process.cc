@@ -92,4 +92,20 @@ BackupdProcess::BackupdProcess(const fs::path& data_dir, int workers, double lea
   EXPECT_NE(port_, 0) << "backupd did not start; see " << data_dir.string() << ".log";
 }
 
+std::unique_ptr<Process> StartBackupWorker(const fs::path& data_dir, const std::string& id,
+                                           const std::vector<std::string>& extra, int threads,
+                                           double lease_seconds) {
+  std::vector<std::string> args{BACKUP_WORKER_PATH,
+                                "--data-dir",
+                                data_dir.string(),
+                                "--workers",
+                                std::to_string(threads),
+                                "--lease-seconds",
+                                std::to_string(lease_seconds),
+                                "--worker-id",
+                                id};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return std::make_unique<Process>(args, data_dir.string() + "." + id + ".log");
+}
+
 }  // namespace backup::testing

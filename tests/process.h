@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -41,5 +42,12 @@ class BackupdProcess {
   Process process_;
   int port_ = 0;
 };
+
+// backup-worker as its own process on `data_dir`: `threads` workers, leases of
+// `lease_seconds`, lease owner `id`, and `extra` flags; its log is <data_dir>.<id>.log.
+std::unique_ptr<Process> StartBackupWorker(const std::filesystem::path& data_dir,
+                                           const std::string& id,
+                                           const std::vector<std::string>& extra, int threads = 2,
+                                           double lease_seconds = 1);
 
 }  // namespace backup::testing

@@ -2,9 +2,11 @@
 
 #include <openssl/evp.h>
 
+#include <chrono>
 #include <deque>
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -77,11 +79,19 @@ class S3Writer final : public ObjectWriter {
     }
     finished_ = true;
     // The object as the store now has it: the size and checksum must be what was sent.
-    S3Request head{.method = "HEAD", .key = key_};
-    auto stat = client_.Send(head);
-    if (!stat) return Fail(stat.error().Context("confirm the upload"));
-    const std::string size = stat->headers["content-length"];
-    const std::string got = Unquote(stat->headers["etag"]);
+    // A store may answer the upload before the object is in place (s3rver answers before
+    // its file is flushed, and showed a short size under load in the fleet test): a
+    // mismatch is read again, up to five times over ~1.5 s, before it counts.
+    std::string size, got;
+    for (int look = 0; look < 5; ++look) {
+      if (look > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100 * look));
+      S3Request head{.method = "HEAD", .key = key_};
+      auto stat = client_.Send(head);
+      if (!stat) return Fail(stat.error().Context("confirm the upload"));
+      size = stat->headers["content-length"];
+      got = Unquote(stat->headers["etag"]);
+      if (size == std::to_string(written_) && EtagConfirms(got, *etag)) break;
+    }
     if (size != std::to_string(written_) || !EtagConfirms(got, *etag)) {
       S3Request remove{.method = "DELETE", .key = key_};
       (void)client_.Send(remove);
