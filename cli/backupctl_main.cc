@@ -200,7 +200,7 @@ class CommandLine {
         app_.add_subcommand("jobs", "list, get, watch and cancel jobs")->require_subcommand(1);
     auto* list = jobs->add_subcommand("list", "list jobs, newest first");
     list->add_option("--state", jlist_.state, "QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED");
-    list->add_option("--kind", jlist_.kind, "BACKUP, RESTORE, VERIFY");
+    list->add_option("--kind", jlist_.kind, "BACKUP, RESTORE, VERIFY, DELETE");
     list->add_option("--collection", jlist_.collection, "NS/NAME");
     list->add_option("--page-size", jlist_.page_size);
     list->add_option("--page-token", jlist_.page_token);

@@ -277,6 +277,9 @@ int JobsGet(Client& client, const std::string& job_id) {
     if (!response.job().submitted_by().empty()) {
       std::printf("submitted by: %s\n", response.job().submitted_by().c_str());
     }
+    if (!response.job().node().empty()) {
+      std::printf("node: %s\n", response.job().node().c_str());
+    }
     if (response.job().has_error()) {
       std::printf("error: %s: %s\n",
                   collector::Status::Code_Name(response.job().error().code()).c_str(),

@@ -3,7 +3,9 @@
 //   - durable enqueues/s through backupd's BackupCollection, 1, 8 and 32 clients;
 //   - claims/s straight on the store: 32 claimers (8 processes' worth of store handles,
 //     4 threads each), every claim followed by the job's end, as a worker's cycle, for at
-//     most 20 s (SQLite's busy handler starves claimers under this contention);
+//     most 20 s (SQLite's busy handler starves claimers under this contention): the 4,000
+//     jobs on one collection, over 100 collections, and (PostgreSQL) over 100 collections
+//     on 4 nodes with 2 handles per node (a fleet: each claims only its node's jobs);
 //   - submit -> RUNNING on an idle worker (2 threads in backupd), p50/p99;
 //   - ListBackups p50/p99 through backupd at 1,000,000 backups (pages of 100).
 #include <atomic>
@@ -39,14 +41,15 @@ struct Target {
   std::exit(1);
 }
 
-// A store handle as a process would open it.
-std::unique_ptr<ControlStore> OpenStore(const std::string& control, const fs::path& data) {
+// A store handle as a process on `node` would open it.
+std::unique_ptr<ControlStore> OpenStore(const std::string& control, const fs::path& data,
+                                        const std::string& node = "") {
   if (control.empty()) {
-    auto store = SqliteControlStore::Open({.path = (data / "control.db").string()});
+    auto store = SqliteControlStore::Open({.path = (data / "control.db").string(), .node = node});
     if (!store) Die(store.error().message());
     return std::move(*store);
   }
-  auto store = PostgresControlStore::Open({.conninfo = control});
+  auto store = PostgresControlStore::Open({.conninfo = control, .node = node});
   if (!store) Die(store.error().message());
   return std::move(*store);
 }
@@ -75,17 +78,35 @@ void Enqueues(const Settings& s, const Target& t) {
   Cleanup(root);
 }
 
-// Handle `h` of `n` queues its share of kClaimJobs backups of bench/tiny.
-void SubmitShare(ControlStore& store, int h, int n, std::atomic<int64_t>& errors) {
+// How the claim jobs are laid out: over how many collections, on how many nodes (0: none).
+struct ClaimLayout {
+  int collections = 1;
+  int nodes = 0;
+  std::string Label() const {
+    return std::to_string(collections) + (collections == 1 ? " collection" : " collections") +
+           (nodes > 0 ? " on " + std::to_string(nodes) + " nodes" : "");
+  }
+  CollectionName Collection(int i) const {
+    return {"bench", "c" + std::to_string(i % collections)};
+  }
+  std::string NodeOf(int i) const {
+    return nodes > 0 ? "n" + std::to_string(i % collections % nodes) : "";
+  }
+};
+
+// Handle `h` of `n` queues its share of kClaimJobs backups, job i of collection i % collections.
+void SubmitShare(ControlStore& store, int h, int n, const ClaimLayout& layout,
+                 std::atomic<int64_t>& errors) {
   for (int i = h; i < kClaimJobs; i += n) {
     const std::string id = std::to_string(i);
     const int64_t now = store.clock().NowMs();
     Job job{.id = "job-" + id,
-            .collection = {"bench", "tiny"},
+            .collection = layout.Collection(i),
             .backup_id = "backup-" + id,
-            .created_at_ms = now};
+            .created_at_ms = now,
+            .node = layout.NodeOf(i)};
     BackupRecord b{.id = "backup-" + id,
-                   .collection = {"bench", "tiny"},
+                   .collection = layout.Collection(i),
                    .timestamp = now / 1000,
                    .created_at_ms = now,
                    .storage_path = "/b/" + id,
@@ -98,13 +119,13 @@ void SubmitShare(ControlStore& store, int h, int n, std::atomic<int64_t>& errors
 
 // kClaimJobs backups queued by one thread per handle (not measured).
 void QueueClaimJobs(const std::vector<std::unique_ptr<ControlStore>>& handles,
-                    std::atomic<int64_t>& errors) {
+                    const ClaimLayout& layout, std::atomic<int64_t>& errors) {
   const int n = static_cast<int>(handles.size());
   std::vector<std::thread> threads;
   threads.reserve(handles.size());
   for (int h = 0; h < n; ++h) {
     threads.emplace_back(SubmitShare, std::ref(*handles[static_cast<size_t>(h)]), h, n,
-                         std::ref(errors));
+                         std::cref(layout), std::ref(errors));
   }
   for (auto& th : threads) th.join();
 }
@@ -129,21 +150,26 @@ void ClaimUntilDone(ControlStore& store, const std::string& owner, std::atomic<i
   }
 }
 
-void Claims(const Settings& s, const Target& t) {
+void Claims(const Settings& s, const Target& t, const ClaimLayout& layout) {
   const fs::path root = FreshDir(s, "control-claims");
   const fs::path data = root / "data";
   fs::create_directories(data);
-  const std::string control = t.database("claims");
+  const std::string control = t.database("claims" + std::to_string(layout.collections) + "n" +
+                                         std::to_string(layout.nodes));
   constexpr int kHandles = 8, kThreadsEach = 4;
   std::vector<std::unique_ptr<ControlStore>> handles;
   handles.reserve(kHandles);
-  for (int h = 0; h < kHandles; ++h) handles.push_back(OpenStore(control, data));
-  if (!handles[0]->CreateCollection(
-          {.name = {"bench", "tiny"}, .db_path = "x", .files_path = "y"})) {
-    Die("create collection");
+  for (int h = 0; h < kHandles; ++h) handles.push_back(OpenStore(control, data, layout.NodeOf(h)));
+  for (int c = 0; c < layout.collections; ++c) {
+    if (!handles[0]->CreateCollection({.name = layout.Collection(c),
+                                       .db_path = "x",
+                                       .files_path = "y",
+                                       .node = layout.NodeOf(c)})) {
+      Die("create collection");
+    }
   }
   std::atomic<int64_t> errors{0};
-  QueueClaimJobs(handles, errors);
+  QueueClaimJobs(handles, layout, errors);
   std::atomic<int> done{0};
   auto start = Clock::now();
   std::vector<std::thread> threads;
@@ -156,7 +182,7 @@ void Claims(const Settings& s, const Target& t) {
     }
   }
   for (auto& th : threads) th.join();
-  Report(t.label + " claim+end, 32 claimers",
+  Report(t.label + " claim+end, 32 claimers, " + layout.Label(),
          {{"claims_per_s", done.load() / SecondsSince(start), "claims/s"},
           {"claimed", static_cast<double>(done.load()), "of 4,000"},
           {"errors", static_cast<double>(errors.load()), ""}});
@@ -271,7 +297,9 @@ void ControlStores(const Settings& s) {
   };
   for (const Target& t : targets) {
     Enqueues(s, t);
-    Claims(s, t);
+    Claims(s, t, {.collections = 1});
+    Claims(s, t, {.collections = 100});
+    if (t.label == "postgres") Claims(s, t, {.collections = 100, .nodes = 4});
     Latency(s, t);
     Listing(s, t);
   }
