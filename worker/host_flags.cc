@@ -29,6 +29,32 @@ WorkerHostOptions HostFlags::ToOptions() const {
   return options;
 }
 
+namespace {
+
+// Where backups go and how they are written: stores, compression, keys.
+void AddStoreFlags(CLI::App& app, HostFlags& flags) {
+  app.add_option("--store", flags.stores,
+                 "a backup store, NAME=URL: an absolute folder or "
+                 "s3://BUCKET[/PREFIX][?endpoint=URL&region=R&part_size_mb=N&parts_in_flight=N] "
+                 "(repeatable; \"local\" is <data>/store)");
+  app.add_option("--default-store", flags.default_store,
+                 "where a backup goes when its request names no store and no dest_path")
+      ->capture_default_str();
+  app.add_option("--s3-credentials-file", flags.credentials_file,
+                 "AWS shared credentials file (default: AWS_ACCESS_KEY_ID, "
+                 "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)");
+  app.add_option("--compression", flags.compression,
+                 "zstd:LEVEL[:THREADS] (level 1-19, threads 0-16, default 2) or none")
+      ->capture_default_str();
+  app.add_option("--encryption-key-file", flags.key_file,
+                 "32 random bytes (or 64 hex digits), mode 0600: new backups are encrypted "
+                 "with it; losing it loses them");
+  app.add_option("--old-encryption-key-file", flags.old_key_files,
+                 "a previous key, kept to read older backups (repeatable)");
+}
+
+}  // namespace
+
 void AddHostFlags(CLI::App& app, HostFlags& flags, int min_workers) {
   flags.workers = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   app.add_option("--data-dir", flags.data_dir, "data root (control.db, collections, backups)")
@@ -65,24 +91,7 @@ void AddHostFlags(CLI::App& app, HostFlags& flags, int min_workers) {
                  "finished jobs are pruned after this")
       ->capture_default_str()
       ->check(CLI::Range(0.01, 3650.0));
-  app.add_option("--store", flags.stores,
-                 "a backup store, NAME=URL: an absolute folder or "
-                 "s3://BUCKET[/PREFIX][?endpoint=URL&region=R&part_size_mb=N&parts_in_flight=N] "
-                 "(repeatable; \"local\" is <data>/store)");
-  app.add_option("--default-store", flags.default_store,
-                 "where a backup goes when its request names no store and no dest_path")
-      ->capture_default_str();
-  app.add_option("--s3-credentials-file", flags.credentials_file,
-                 "AWS shared credentials file (default: AWS_ACCESS_KEY_ID, "
-                 "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)");
-  app.add_option("--compression", flags.compression,
-                 "zstd:LEVEL[:THREADS] (level 1-19, threads 0-16, default 2) or none")
-      ->capture_default_str();
-  app.add_option("--encryption-key-file", flags.key_file,
-                 "32 random bytes (or 64 hex digits), mode 0600: new backups are encrypted "
-                 "with it; losing it loses them");
-  app.add_option("--old-encryption-key-file", flags.old_key_files,
-                 "a previous key, kept to read older backups (repeatable)");
+  AddStoreFlags(app, flags);
   app.add_option("--http-listen", flags.http_listen,
                  "HOST:PORT to serve GET /metrics (Prometheus) on, loopback only; default: off");
   app.add_option("--log-format", flags.log_format, "text or json")

@@ -62,7 +62,7 @@ PolicyScheduler::PolicyScheduler(PolicyStore& policies, Catalog& catalog, JobQue
       jobs_(jobs),
       stores_(stores),
       backup_roots_(std::move(backup_roots)),
-      options_(options) {}
+      options_(std::move(options)) {}
 
 PolicyScheduler::~PolicyScheduler() { Stop(); }
 
