@@ -310,8 +310,18 @@ TEST_F(AuthTest, ReloadSwapsTokensAndABadFileKeepsTheOldOnes) {
 }
 
 TEST_F(AuthTest, ChangesAreAuditedOneLineEachAndRequestsCannotForgeALine) {
+  // The default logger is swapped for one that also writes to `sink` (spdlog's registry
+  // swaps it under its lock) instead of growing its sink list under the server threads
+  // that log through it. The capturing logger is never destroyed: a thread may still
+  // hold it for a moment after the swap back.
   auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
-  spdlog::default_logger()->sinks().push_back(sink);
+  const auto previous = spdlog::default_logger();
+  std::vector<spdlog::sink_ptr> sinks = previous->sinks();
+  sinks.push_back(sink);
+  static std::shared_ptr<spdlog::logger> capturing;
+  capturing = std::make_shared<spdlog::logger>("audit-capture", sinks.begin(), sinks.end());
+  capturing->set_level(previous->level());
+  spdlog::set_default_logger(capturing);
   token_ = kProdViewer;
   collector::DeleteBackupRequest del;
   del.set_backup_id(backups_["prod"]);
@@ -322,7 +332,7 @@ TEST_F(AuthTest, ChangesAreAuditedOneLineEachAndRequestsCannotForgeALine) {
   cancel.set_job_id("job-1\naudit call=DeleteBackup principal=\"root\" outcome=OK");
   collector::CancelJobResponse cancelled;
   EXPECT_EQ(jobs_->CancelJob(Ctx().get(), cancel, &cancelled).error_code(), Code::UNAUTHENTICATED);
-  spdlog::default_logger()->sinks().pop_back();
+  spdlog::set_default_logger(previous);
 
   std::vector<std::string> audit;
   for (const auto& line : sink->last_formatted()) {

@@ -2,7 +2,7 @@
 #include <string>
 
 #include "control/postgres/postgres_control_store.h"
-#include "control/sqlite/sqlite_control_store.h"  // EncodeJsonMap
+#include "control/json_map.h"
 
 namespace backup {
 namespace {

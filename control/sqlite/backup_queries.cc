@@ -1,6 +1,7 @@
 // Backup rows: enqueue (with the job, atomically), read, list, complete.
 #include <string>
 
+#include "control/json_map.h"
 #include "control/sqlite/scope_filter.h"
 #include "control/sqlite/sqlite_control_store.h"
 

@@ -2,6 +2,7 @@
 // AdvancePolicySlot.
 #include <string>
 
+#include "control/json_map.h"
 #include "control/sqlite/scope_filter.h"
 #include "control/sqlite/sqlite_control_store.h"
 

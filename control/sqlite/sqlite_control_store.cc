@@ -2,8 +2,6 @@
 
 #include <chrono>
 
-#include "common/logging.h"
-
 namespace backup {
 namespace {
 
@@ -118,22 +116,6 @@ std::vector<Status> SqliteControlStore::CommitBatch(const std::vector<PendingWor
     }
   }
   return results;
-}
-
-std::string EncodeJsonMap(const std::map<std::string, std::string>& map) {
-  // Appended piece by piece: GCC 12 at -O3 reports a false -Wrestrict on the equivalent
-  // chain of std::string operator+ (a known GCC 12 false positive).
-  std::string out = "{";
-  for (const auto& [k, v] : map) {
-    if (out.size() > 1) out += ',';
-    out += '"';
-    out += JsonEscape(k);
-    out += "\":\"";
-    out += JsonEscape(v);
-    out += '"';
-  }
-  out += '}';
-  return out;
 }
 
 // SQLite's own JSON reader decodes the column, so no second JSON library is needed.

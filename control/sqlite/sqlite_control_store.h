@@ -157,7 +157,4 @@ class SqliteControlStore final : public ControlStore {
   ChangeSignal changes_;
 };
 
-// Encodes a string map as a JSON object (the format of the `metadata` column).
-std::string EncodeJsonMap(const std::map<std::string, std::string>& map);
-
 }  // namespace backup
