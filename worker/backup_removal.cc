@@ -99,17 +99,19 @@ Result<int64_t> RemoveBackup(Catalog& catalog, const StoreSet& stores,
   return freed;
 }
 
-Result<int64_t> RemoveHereOrOnItsNode(Catalog& catalog, const RemovalSite& site,
+Result<Removal> RemoveHereOrOnItsNode(Catalog& catalog, const RemovalSite& site,
                                       const std::string& backup_id, const std::string& submitted_by,
                                       int64_t now_ms) {
   auto backup = catalog.GetBackup(backup_id);
   if (!backup) return Fail(backup.error());
   if (ReachableFrom(*backup, site.node)) {
-    return RemoveBackup(catalog, site.stores, site.backup_roots, backup_id);
+    auto freed = RemoveBackup(catalog, site.stores, site.backup_roots, backup_id);
+    if (!freed) return Fail(freed.error());
+    return Removal{.bytes_freed = *freed};
   }
   auto queued = QueueDeleteOnItsNode(catalog, *backup, submitted_by, now_ms);
   if (!queued) return Fail(queued.error());
-  return 0;
+  return Removal{.delete_job = queued->id};
 }
 
 Result<Job> QueueDeleteOnItsNode(Catalog& catalog, const BackupRecord& backup,

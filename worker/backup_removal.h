@@ -32,9 +32,14 @@ struct RemovalSite {
   const std::string& node;
 };
 
-// RemoveBackup when `site` reaches the backup, else QueueDeleteOnItsNode (0 bytes freed
-// here). Errors as RemoveBackup's.
-Result<int64_t> RemoveHereOrOnItsNode(Catalog& catalog, const RemovalSite& site,
+struct Removal {
+  int64_t bytes_freed = 0;  // here
+  std::string delete_job;   // the DELETE job queued on the backup's node; "" removed here
+};
+
+// RemoveBackup when `site` reaches the backup, else QueueDeleteOnItsNode. Errors as
+// RemoveBackup's.
+Result<Removal> RemoveHereOrOnItsNode(Catalog& catalog, const RemovalSite& site,
                                       const std::string& backup_id, const std::string& submitted_by,
                                       int64_t now_ms);
 

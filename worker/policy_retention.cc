@@ -92,9 +92,16 @@ Result<RetentionOutcome> EnforceRetention(Catalog& catalog, JobQueue& jobs, cons
     }
     if (!freed) return Fail(freed.error().Context("retention of " + collection.Key()));
     ++outcome.removed;
-    outcome.bytes_freed += *freed;
-    spdlog::info("policy={} collection={} backup={} removed by retention, {} bytes freed",
-                 policy.name, collection.Key(), verdict.id, *freed);
+    outcome.bytes_freed += freed->bytes_freed;
+    if (freed->delete_job.empty()) {
+      spdlog::info("policy={} collection={} backup={} removed by retention, {} bytes freed",
+                   policy.name, collection.Key(), verdict.id, freed->bytes_freed);
+    } else {
+      spdlog::info(
+          "policy={} collection={} backup={} removed by retention through job={} on "
+          "its node",
+          policy.name, collection.Key(), verdict.id, freed->delete_job);
+    }
   }
   return outcome;
 }

@@ -22,8 +22,8 @@ RetentionRules RulesOf(const PolicyRecord& policy);
 
 struct RetentionOutcome {
   std::vector<RetentionVerdict> verdicts;  // newest first, as ApplyRetention gives them
-  int removed = 0;
-  int64_t bytes_freed = 0;
+  int removed = 0;                         // here, or handed to a DELETE job on the backup's node
+  int64_t bytes_freed = 0;                 // here (a DELETE job on another node reports its own)
 };
 
 // Judges the COMPLETED backups `policy` made of `collection` and, unless `dry_run`, removes
