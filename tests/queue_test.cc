@@ -65,6 +65,28 @@ TEST_F(QueueTest, RepeatedVerifyWithAKeyIsOneJob) {
   EXPECT_EQ(r1.job().job_id(), r2.job().job_id());
 }
 
+// What a worker killed after its job's end was recorded leaves in staging (no attempt
+// follows to remove it) goes while the server runs, not only at the next start.
+TEST_F(QueueTest, WhatEndedJobsLeftInStagingIsSweptWhileTheServerRuns) {
+  StopServer();
+  options_.host.pool.sweep_interval_ms = 200;
+  ASSERT_NO_FATAL_FAILURE(StartServer(2));
+  CreateCollection("prod", "users", 100);
+  auto done = Watch(Backup("prod", "users").job().job_id()).back();
+  ASSERT_EQ(done.state(), collector::SUCCEEDED);
+  const fs::path staging = layout().root() / "staging";
+  const std::string backup_id = done.backup_result().backup().backup_id();
+  for (const std::string& name :
+       {backup_id + ".db", std::string("job-0123456789abcdef.verify.db")}) {
+    std::ofstream(staging / name) << "left by a killed attempt";
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!fs::is_empty(staging) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(fs::is_empty(staging)) << fs::directory_iterator(staging)->path();
+}
+
 TEST_F(QueueTest, ARestoreIntoACollectionNeverOverlapsABackupOfIt) {
   CreateCollection("prod", "users");
   FillRecords(layout().CollectionDb({"prod", "users"}), 40'000, 1'000);

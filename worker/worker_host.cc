@@ -36,9 +36,11 @@ Result<std::vector<fs::path>> BackupRoots(const DataLayout& layout,
 }
 
 // Removes what jobs that have ended left in <data>/staging (a snapshot or a verify's copy
-// of a job killed on its last attempt). Files of jobs still queued or running are kept:
-// their next attempt removes them itself.
-void SweepStaging(JobQueue& jobs, Catalog& catalog, const fs::path& staging) {
+// of a job killed on its last attempt, or killed after it recorded its end). Files of jobs
+// still queued or running are kept: their next attempt removes them itself. Returns false
+// when a file's job could not be read (the control database is unreachable): run again.
+bool SweepStaging(JobQueue& jobs, Catalog& catalog, const fs::path& staging) {
+  bool decided = true;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(staging, ec)) {
     const std::string name = entry.path().filename().string();
@@ -46,16 +48,24 @@ void SweepStaging(JobQueue& jobs, Catalog& catalog, const fs::path& staging) {
     std::string job_id = id;
     if (id.starts_with("backup-")) {
       auto backup = catalog.GetBackup(id);
+      if (!backup && backup.error().code() != Code::kNotFound) {
+        decided = false;  // unreachable: never remove what a running job may be using
+        continue;
+      }
       job_id = backup ? backup->job_id : "";
     }
     auto job = job_id.empty() ? Result<Job>(Fail(Error::NotFound(""))) : jobs.GetJob(job_id);
     if (job && !IsTerminal(job->state)) continue;
-    if (!job && job.error().code() != Code::kNotFound) continue;
+    if (!job && job.error().code() != Code::kNotFound) {
+      decided = false;
+      continue;
+    }
     spdlog::info("job={} removing staged leftover {}", job_id, entry.path().string());
     if (auto removed = RemoveAll(entry.path()); !removed) {
       spdlog::warn("sweep of {}: {}", entry.path().string(), removed.error().message());
     }
   }
+  return decided;
 }
 
 }  // namespace
@@ -170,6 +180,7 @@ Status WorkerHost::ServeHttp(std::map<std::string, HttpHandler> routes,
 
 void WorkerHost::MakePool() {
   pool_ = std::make_unique<WorkerPool>(jobs(), options_.pool);
+  pool_->SetSweep([this] { return SweepStaging(jobs(), catalog(), layout_.root() / "staging"); });
   pool_->SetHandler(JobKind::kBackup,
                     std::make_unique<BackupJob>(catalog(), store_->clock(),
                                                 BackupJobOptions{.data_root = layout_.root(),

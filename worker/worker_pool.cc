@@ -91,8 +91,6 @@ void WorkerPool::Dispatch(Job job) {
 }
 
 void WorkerPool::MonitorLoop() {
-  int64_t last_rescue = 0;
-  int64_t last_prune = 0;
   while (!stopping_ || free_slots_.load() < options_.threads) {
     std::vector<std::shared_ptr<JobContext>> running;
     {
@@ -111,25 +109,33 @@ void WorkerPool::MonitorLoop() {
         ctx->RequestStop(StopReason::kCancelRequested);
       }
     }
-    int64_t now = queue_.clock().NowMs();
-    if (now - last_rescue >= std::min<int64_t>(options_.lease_ms / 4 + 1, 5'000)) {
-      last_rescue = now;
-      if (auto n = queue_.RescueExpired(); !n) {
-        spdlog::warn("worker {}: {}", options_.worker_id, n.error().message());
-      } else if (*n > 0) {
-        spdlog::info("worker {} rescued {} job(s) with expired leases", options_.worker_id, *n);
-        if (metrics_ != nullptr) metrics_->Rescued(*n);
-      }
-    }
-    if (now - last_prune >= options_.prune_interval_ms) {
-      last_prune = now;
-      if (auto n = queue_.PruneFinishedJobs(now - options_.job_retention_ms); !n) {
-        spdlog::warn("worker {}: {}", options_.worker_id, n.error().message());
-      } else if (*n > 0) {
-        spdlog::info("worker {} pruned {} finished job(s)", options_.worker_id, *n);
-      }
-    }
+    Housekeep(queue_.clock().NowMs());
     std::this_thread::sleep_for(std::chrono::milliseconds(options_.heartbeat_ms));
+  }
+}
+
+void WorkerPool::Housekeep(int64_t now) {
+  if (now - last_rescue_ >= std::min<int64_t>(options_.lease_ms / 4 + 1, 5'000)) {
+    last_rescue_ = now;
+    if (auto n = queue_.RescueExpired(); !n) {
+      spdlog::warn("worker {}: {}", options_.worker_id, n.error().message());
+    } else if (*n > 0) {
+      spdlog::info("worker {} rescued {} job(s) with expired leases", options_.worker_id, *n);
+      if (metrics_ != nullptr) metrics_->Rescued(*n);
+    }
+  }
+  if (now - last_prune_ >= options_.prune_interval_ms) {
+    last_prune_ = now;
+    if (auto n = queue_.PruneFinishedJobs(now - options_.job_retention_ms); !n) {
+      spdlog::warn("worker {}: {}", options_.worker_id, n.error().message());
+    } else if (*n > 0) {
+      spdlog::info("worker {} pruned {} finished job(s)", options_.worker_id, *n);
+    }
+  }
+  const int64_t sweep_every = sweep_undecided_ ? 1'000 : options_.sweep_interval_ms;
+  if (sweep_ && now - last_sweep_ >= sweep_every) {
+    last_sweep_ = now;
+    sweep_undecided_ = !sweep_();
   }
 }
 

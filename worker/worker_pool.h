@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -36,6 +37,7 @@ struct WorkerPoolOptions {
   int64_t shutdown_grace_ms = 10'000;                 // Stop() lets running jobs finish this long
   int64_t job_retention_ms = 7LL * 24 * 3600 * 1000;  // finished jobs are pruned after this
   int64_t prune_interval_ms = 3600LL * 1000;          // how often to prune
+  int64_t sweep_interval_ms = 60'000;                 // how often the sweep (SetSweep) runs
 };
 
 class WorkerPool {
@@ -48,6 +50,10 @@ class WorkerPool {
   // Counts started and ended attempts into `metrics` (outlives the pool). REQUIRES: before
   // Start().
   void SetMetrics(JobMetrics* metrics) { metrics_ = metrics; }
+  // Runs `sweep` (removing what killed attempts left on this host) every
+  // sweep_interval_ms, and every second while it returns false (it could not decide
+  // about everything, say while the control database restarts). REQUIRES: before Start().
+  void SetSweep(std::function<bool()> sweep) { sweep_ = std::move(sweep); }
   void Start();
   // Stops claiming, waits up to the grace period for running jobs, then interrupts the
   // rest and gives them back (without spending an attempt) for another worker to take.
@@ -58,6 +64,8 @@ class WorkerPool {
  private:
   void ProduceLoop();
   void MonitorLoop();
+  // The monitor's periodic chores: rescues of expired leases, pruning, the sweep.
+  void Housekeep(int64_t now);
   // Starts a claimed job on the thread pool.
   void Dispatch(Job job);
   void RunJob(const std::shared_ptr<JobContext>& ctx);
@@ -68,6 +76,11 @@ class WorkerPool {
   WorkerPoolOptions options_;
   std::map<JobKind, std::unique_ptr<JobHandler>> handlers_;
   JobMetrics* metrics_ = nullptr;
+  std::function<bool()> sweep_;
+  // When each chore last ran, and whether the sweep left something undecided; the
+  // monitor thread's alone.
+  int64_t last_rescue_ = 0, last_prune_ = 0, last_sweep_ = 0;
+  bool sweep_undecided_ = false;
   std::unique_ptr<asio::thread_pool> pool_;
   std::thread producer_;
   std::thread monitor_;

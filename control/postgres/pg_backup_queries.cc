@@ -1,8 +1,8 @@
 // Backup rows on PostgreSQL: enqueue (with the job, atomically), read, list, complete.
 #include <string>
 
-#include "control/postgres/postgres_control_store.h"
 #include "control/json_map.h"
+#include "control/postgres/postgres_control_store.h"
 
 namespace backup {
 namespace {

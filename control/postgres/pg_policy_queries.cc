@@ -2,8 +2,8 @@
 // DeletePolicy, AdvancePolicySlot.
 #include <string>
 
-#include "control/postgres/postgres_control_store.h"
 #include "control/json_map.h"
+#include "control/postgres/postgres_control_store.h"
 
 namespace backup {
 namespace {
