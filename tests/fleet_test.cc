@@ -216,24 +216,29 @@ class Fleet : public ::testing::Test {
     return files;
   }
 
+  // Every process's log lines that mention `id`, to explain a failure.
+  std::string LogLinesAbout(const std::string& id) const {
+    std::string lines;
+    for (const auto& log : fs::directory_iterator(dir_.path())) {
+      if (log.path().extension() != ".log") continue;
+      std::istringstream in(ReadFile(log.path()));
+      for (std::string line; std::getline(in, line);) {
+        if (line.find(id) != std::string::npos) {
+          lines += log.path().filename().string() + ": " + line + "\n";
+        }
+      }
+    }
+    return lines;
+  }
+
   // Nothing is left in the node's staging area; what is, is named with every log line
   // about it.
   void ExpectNothingStaged(const Node& node) const {
     if (!fs::exists(node.data / "staging")) return;
     for (const auto& e : fs::recursive_directory_iterator(node.data / "staging")) {
       const std::string name = e.path().filename().string();
-      const std::string id = name.substr(0, name.find('.'));
-      std::string lines;
-      for (const auto& log : fs::directory_iterator(dir_.path())) {
-        if (log.path().extension() != ".log") continue;
-        std::istringstream in(ReadFile(log.path()));
-        for (std::string line; std::getline(in, line);) {
-          if (line.find(id) != std::string::npos) {
-            lines += log.path().filename().string() + ": " + line + "\n";
-          }
-        }
-      }
-      ADD_FAILURE() << node.name << " left " << e.path() << " in staging\n" << lines;
+      ADD_FAILURE() << node.name << " left " << e.path() << " in staging\n"
+                    << LogLinesAbout(name.substr(0, name.find('.')));
     }
   }
 
