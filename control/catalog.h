@@ -29,8 +29,15 @@ struct DiscoverQuery {
 
 struct CollectionPage {
   std::vector<CollectionRecord> collections;
-  std::string next_page_token;
+  std::string next_page_token;  // the last collection's "namespace/name"
 };
+
+// The collection a Discover page token names (names never hold '/'); {"", ""} for "".
+inline CollectionName SplitPageToken(const std::string& token) {
+  const size_t slash = token.find('/');
+  if (slash == std::string::npos) return {token, ""};
+  return {token.substr(0, slash), token.substr(slash + 1)};
+}
 
 struct BackupQuery {
   std::optional<CollectionName> collection;

@@ -405,6 +405,24 @@ TYPED_TEST(ControlStoreTest, RetryWaitsForItsTime) {
   EXPECT_EQ(this->store_->Claim("w", 1, 1'000)->size(), 1u);
 }
 
+// Pages continue in the listing's (namespace, name) order: a namespace holding a character
+// that sorts before '/' ("a-b" after "a") is neither skipped nor repeated.
+TYPED_TEST(ControlStoreTest, DiscoverPagesThroughNamespacesThatSortAroundTheSlash) {
+  for (const CollectionName& c : std::vector<CollectionName>{
+           {"a", "x"}, {"a", "y"}, {"a-b", "z"}, {"a.c", "w"}, {"a0", "v"}}) {
+    ASSERT_TRUE(this->store_->CreateCollection({.name = c, .db_path = "p", .files_path = "f"}));
+  }
+  std::vector<std::string> seen;
+  DiscoverQuery query{.page_size = 1};
+  do {
+    auto page = this->store_->Discover(query);
+    ASSERT_TRUE(page) << page.error().message();
+    for (const auto& c : page->collections) seen.push_back(c.name.Key());
+    query.page_token = page->next_page_token;
+  } while (!query.page_token.empty());
+  EXPECT_EQ(seen, (std::vector<std::string>{"a/x", "a/y", "a-b/z", "a.c/w", "a0/v", "prod/users"}));
+}
+
 TYPED_TEST(ControlStoreTest, ListJobsPagesNewestFirstWithFilters) {
   for (int i = 0; i < 5; ++i) this->Enqueue(std::to_string(i));
   ASSERT_TRUE(this->store_->CancelJob("job-1"));

@@ -112,12 +112,13 @@ Result<CollectionRecord> PostgresControlStore::GetCollection(const CollectionNam
 }
 
 Result<CollectionPage> PostgresControlStore::Discover(const DiscoverQuery& query) {
-  // The page token is the last "namespace/name" key returned; keys compare in byte order
-  // (COLLATE "C" columns).
+  // The page token is the last "namespace/name" key returned; the listing goes on after
+  // it in its own (namespace, name) order, in byte order (COLLATE "C" columns).
+  const CollectionName after = SplitPageToken(query.page_token);
   std::string sql = std::string(kSelectCollectionColumns) +
-                    " WHERE ($1 = '' OR c.namespace = $1) AND "
-                    "(c.namespace || '/' || c.name) COLLATE \"C\" > $2";
-  std::vector<pg::Value> params = {std::string_view(query.ns), std::string_view(query.page_token)};
+                    " WHERE ($1 = '' OR c.namespace = $1) AND (c.namespace, c.name) > ($2, $3)";
+  std::vector<pg::Value> params = {std::string_view(query.ns), std::string_view(after.ns),
+                                   std::string_view(after.name)};
   for (const auto& [k, v] : query.labels) {
     params.push_back(std::string_view(k));
     params.push_back(std::string_view(v));

@@ -92,19 +92,21 @@ Result<CollectionPage> SqliteControlStore::Discover(const DiscoverQuery& query) 
   CollectionPage page;
   {
     std::lock_guard lock(mu_);
-    // The page token is the last "namespace/name" key returned.
-    std::string sql =
-        std::string(kSelectCollectionColumns) +
-        " WHERE (?1 = '' OR c.namespace = ?1) AND (c.namespace || '/' || c.name) > ?2";
+    // The page token is the last "namespace/name" key returned; the listing goes on after
+    // it in the listing's own (namespace, name) order (comparing the joined key instead
+    // would skip "a-b/..." after "a/...", as '-' sorts before '/').
+    const CollectionName after = SplitPageToken(query.page_token);
+    std::string sql = std::string(kSelectCollectionColumns) +
+                      " WHERE (?1 = '' OR c.namespace = ?1) AND (c.namespace, c.name) > (?2, ?3)";
     for (size_t i = 0; i < query.labels.size(); ++i) sql += kLabelFilter;
     // The scope's patterns take the numbers after the labels' and the limit's.
-    const int scope_index = 3 + 2 * static_cast<int>(query.labels.size()) + 1;
+    const int scope_index = 4 + 2 * static_cast<int>(query.labels.size()) + 1;
     sql += ScopeFilter("c.namespace", query.namespace_globs.size(), scope_index);
     sql += " ORDER BY c.namespace, c.name LIMIT ?" + std::to_string(scope_index - 1);
     auto stmt = db_.Prepare(sql);
     if (!stmt) return Fail(stmt.error());
-    stmt->Bind({query.ns, query.page_token});
-    int index = 3;
+    stmt->Bind({query.ns, after.ns, after.name});
+    int index = 4;
     for (const auto& [k, v] : query.labels) {
       stmt->BindAt(index++, std::string_view(k));
       stmt->BindAt(index++, std::string_view(v));
