@@ -9,6 +9,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -216,26 +217,50 @@ class Fleet : public ::testing::Test {
     return files;
   }
 
-  // Every process's log lines that mention `id`, to explain a failure.
+  // Every process's log lines that mention `id`, or a job a line about `id` names
+  // ("job=job-..."), to explain a failure.
   std::string LogLinesAbout(const std::string& id) const {
-    std::string lines;
+    std::vector<std::pair<std::string, std::string>> all;  // (log, line)
     for (const auto& log : fs::directory_iterator(dir_.path())) {
       if (log.path().extension() != ".log") continue;
       std::istringstream in(ReadFile(log.path()));
       for (std::string line; std::getline(in, line);) {
-        if (line.find(id) != std::string::npos) {
-          lines += log.path().filename().string() + ": " + line + "\n";
-        }
+        all.emplace_back(log.path().filename().string(), line);
       }
     }
-    return lines;
+    std::set<std::string> ids{id};
+    for (const auto& [log, line] : all) {
+      const size_t job = line.find("job=job-");
+      if (line.find(id) != std::string::npos && job != std::string::npos) {
+        ids.insert(line.substr(job + 4, line.find(' ', job) - job - 4));
+      }
+    }
+    std::string out;
+    for (const auto& entry : all) {
+      const std::string& line = entry.second;
+      if (std::any_of(ids.begin(), ids.end(),
+                      [&](const std::string& i) { return line.find(i) != std::string::npos; })) {
+        out.append(entry.first).append(": ").append(line).append("\n");
+      }
+    }
+    return out;
   }
 
-  // Nothing is left in the node's staging area; what is, is named with every log line
+  // Nothing is left in the node's staging area once the attempts still finishing have
+  // cleaned up (up to 30 s; a wait is printed); what is left is named with every log line
   // about it.
   void ExpectNothingStaged(const Node& node) const {
-    if (!fs::exists(node.data / "staging")) return;
-    for (const auto& e : fs::recursive_directory_iterator(node.data / "staging")) {
+    const fs::path staging = node.data / "staging";
+    const auto start = std::chrono::steady_clock::now();
+    while (fs::exists(staging) && !fs::is_empty(staging) &&
+           std::chrono::steady_clock::now() - start < std::chrono::seconds(30)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    const std::chrono::duration<double> waited = std::chrono::steady_clock::now() - start;
+    if (waited.count() > 0.5)
+      std::printf("%s staging emptied after %.1f s\n", node.name.c_str(), waited.count());
+    if (!fs::exists(staging)) return;
+    for (const auto& e : fs::recursive_directory_iterator(staging)) {
       const std::string name = e.path().filename().string();
       ADD_FAILURE() << node.name << " left " << e.path() << " in staging\n"
                     << LogLinesAbout(name.substr(0, name.find('.')));

@@ -10,6 +10,7 @@
 #include "control/postgres/postgres_control_store.h"
 #include "tests/pg_cluster.h"
 #include "tests/test_util.h"
+#include "worker/worker_host.h"
 
 namespace backup {
 namespace {
@@ -200,6 +201,35 @@ TEST_F(PostgresRestartTest, CallsFailUnavailableWhileTheServerIsDownAndWorkAfter
   auto enqueued = (*store)->EnqueueBackup(BackupJob("a", now), PendingBackup("a", now));
   ASSERT_TRUE(enqueued) << enqueued.error().message();
   EXPECT_EQ((*store)->GetJob("job-a")->state, JobState::kQueued);
+}
+
+// A worker started while the server is down (or restarting) waits for it instead of
+// exiting; a refused login fails at once.
+TEST_F(PostgresRestartTest, AProcessStartedWhileTheServerIsDownWaitsForIt) {
+  ASSERT_TRUE(cluster_->Stop());
+  testing::TempDir dir;
+  WorkerHostOptions options;
+  options.data_dir = dir.path() / "data";
+  options.control = conninfo_;
+  options.node = "n1";
+  options.pool.threads = 0;
+  std::thread later([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1'500));
+    EXPECT_TRUE(cluster_->StartAgain());
+  });
+  const auto start = steady_clock::now();
+  auto host = WorkerHost::Open(options);
+  later.join();
+  ASSERT_TRUE(host) << host.error().message();
+  EXPECT_GE(MsSince(start), 1'000);
+  EXPECT_TRUE((*host)->jobs().ListJobs({}));
+
+  options.control = conninfo_ + "?user=nobody_here";
+  const auto refused_at = steady_clock::now();
+  auto refused = WorkerHost::Open(options);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().code(), Code::kUnavailable) << refused.error().message();
+  EXPECT_LT(MsSince(refused_at), 5'000) << "a refused login is not waited for";
 }
 
 }  // namespace

@@ -2,9 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <system_error>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -109,6 +112,22 @@ Result<std::string> HostName() {
 
 }  // namespace
 
+Result<std::unique_ptr<ControlStore>> WorkerHost::OpenPostgres() const {
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t backoff_ms = 100;; backoff_ms = std::min<int64_t>(backoff_ms * 2, 5'000)) {
+    auto store = PostgresControlStore::Open({.conninfo = options_.control, .node = options_.node});
+    if (store) return std::unique_ptr<ControlStore>(std::move(*store));
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+    if (store.error().code() != Code::kUnavailable || waited.count() >= options_.control_wait_ms) {
+      return Fail(store.error());
+    }
+    spdlog::warn("control database {} cannot be reached yet ({}); trying again in {} ms",
+                 RedactConnInfo(options_.control), store.error().message(), backoff_ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+  }
+}
+
 Status WorkerHost::OpenControlStore() {
   if (IsPostgresSpec(options_.control)) {
     if (options_.node.empty()) {
@@ -118,7 +137,7 @@ Status WorkerHost::OpenControlStore() {
     }
     BACKUP_TRY(ValidateName(options_.node, "node"), "--node");
     // PostgreSQL wakes this process by LISTEN/NOTIFY itself.
-    auto store = PostgresControlStore::Open({.conninfo = options_.control, .node = options_.node});
+    auto store = OpenPostgres();
     if (!store) return Fail(store.error());
     store_ = std::move(*store);
     spdlog::info("control database: PostgreSQL at {}, node {}", RedactConnInfo(options_.control),

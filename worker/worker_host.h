@@ -33,6 +33,9 @@ struct WorkerHostOptions {
   // database: it claims only that node's jobs and those of none (control/node_routing.h).
   // Empty: the host name with PostgreSQL; always "" with SQLite (one host).
   std::string node;
+  // How long a PostgreSQL server that cannot be reached (down, restarting) is waited for
+  // at start, trying again with backoff, before Open() fails.
+  int64_t control_wait_ms = 60'000;
   // Further folders backups may be written to, besides <data_dir>/backups (must exist).
   std::vector<std::filesystem::path> extra_backup_roots;
   WorkerPoolOptions pool;  // pool.threads = 0: this process runs no jobs
@@ -86,6 +89,9 @@ class WorkerHost {
 
  private:
   explicit WorkerHost(WorkerHostOptions options);
+  // Opens PostgreSQL at options_.control, waiting up to control_wait_ms for a server that
+  // cannot be reached.
+  Result<std::unique_ptr<ControlStore>> OpenPostgres() const;
   // Opens options_.control (and, for SQLite, the change watcher).
   Status OpenControlStore();
   void MakePool();

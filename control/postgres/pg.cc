@@ -133,6 +133,16 @@ Result<Connection> Connection::Open(const std::string& conninfo) {
   if (!c.Healthy()) {
     std::string why = PQerrorMessage(c.conn_.get());
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    // libpq gives no SQLSTATE for a refused start-up, only its message. A refused login
+    // or a missing database or role will not mend by waiting; anything else (refused,
+    // starting up, shutting down, timed out) may.
+    const auto says = [&](std::string_view what) { return why.find(what) != std::string::npos; };
+    if (says("authentication failed") || says("no pg_hba.conf entry") || says("password")) {
+      return Fail(Error::PermissionDenied("connect to PostgreSQL: " + why));
+    }
+    if (says("does not exist")) {
+      return Fail(Error::FailedPrecondition("connect to PostgreSQL: " + why));
+    }
     return Fail(Error::Unavailable("connect to PostgreSQL: " + why));
   }
   // Notices (such as "relation already exists, skipping") are not errors; keep them out of
