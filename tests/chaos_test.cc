@@ -18,6 +18,7 @@
 #include "backup_jobs.grpc.pb.h"
 #include "collection_repo.grpc.pb.h"
 #include "common/data_layout.h"
+#include "tests/job_wait.h"
 #include "tests/pg_cluster.h"
 #include "tests/process.h"
 #include "tests/test_util.h"
@@ -124,25 +125,7 @@ class Chaos : public ::testing::Test {
 
   // Polls every job until all ended (or three minutes passed); returns them by id.
   std::map<std::string, collector::Job> WaitForAllToEnd() {
-    std::map<std::string, collector::Job> ended;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
-    while (static_cast<int>(ended.size()) < kJobs && std::chrono::steady_clock::now() < deadline) {
-      for (const auto& id : job_ids_) {
-        if (ended.count(id)) continue;
-        collector::GetJobRequest get;
-        get.set_job_id(id);
-        collector::GetJobResponse got;
-        // A call may fail while PostgreSQL restarts; the next round asks again.
-        if (!jobs_->GetJob(Ctx().get(), get, &got).ok()) continue;
-        const auto state = got.job().state();
-        if (state == collector::SUCCEEDED || state == collector::FAILED ||
-            state == collector::CANCELLED) {
-          ended[id] = got.job();
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return ended;
+    return WaitForJobsToEnd(*jobs_, job_ids_, std::chrono::seconds(180));
   }
 
   // Each backup exists once, under its own name, and verifies; no temporary name is left.

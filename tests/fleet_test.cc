@@ -22,6 +22,7 @@
 #include "backup_jobs.grpc.pb.h"
 #include "collection_repo.grpc.pb.h"
 #include "common/data_layout.h"
+#include "tests/job_wait.h"
 #include "tests/pg_cluster.h"
 #include "tests/process.h"
 #include "tests/s3_server.h"
@@ -173,29 +174,6 @@ class Fleet : public ::testing::Test {
     ASSERT_EQ(killed_on.size(), 2u) << "no job was caught running on two nodes";
   }
 
-  // Polls `ids` through `node` until all ended (or four minutes passed).
-  std::map<std::string, collector::Job> WaitForAllToEnd(const std::vector<std::string>& ids,
-                                                        Node& node) {
-    std::map<std::string, collector::Job> ended;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
-    while (ended.size() < ids.size() && std::chrono::steady_clock::now() < deadline) {
-      for (const auto& id : ids) {
-        if (ended.count(id)) continue;
-        collector::GetJobRequest get;
-        get.set_job_id(id);
-        collector::GetJobResponse got;
-        if (!node.jobs->GetJob(Ctx().get(), get, &got).ok()) continue;  // a restart
-        const auto state = got.job().state();
-        if (state == collector::SUCCEEDED || state == collector::FAILED ||
-            state == collector::CANCELLED) {
-          ended[id] = got.job();
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return ended;
-  }
-
   // Every backup, listed through node n2.
   std::vector<collector::BackupMetadata> AllBackups() {
     collector::ListBackupsRequest list;
@@ -282,7 +260,7 @@ class Fleet : public ::testing::Test {
       ids.push_back(queued.job().job_id());
       node_of_job[ids.back()] = backups[i].node();
     }
-    auto ended = WaitForAllToEnd(ids, nodes_[2]);
+    auto ended = WaitForJobsToEnd(*nodes_[2].jobs, ids, std::chrono::seconds(240));
     ASSERT_EQ(ended.size(), ids.size());
     for (const auto& [id, job] : ended) {
       ASSERT_EQ(job.state(), collector::SUCCEEDED) << id << ": " << job.error().message();
@@ -319,7 +297,7 @@ TEST_F(Fleet, ThreeNodesRunEachJobOnItsNodeThroughKillsAndADatabaseRestart) {
   std::vector<std::string> ids;
   ids.reserve(expected_node_.size());
   for (const auto& [id, node] : expected_node_) ids.push_back(id);
-  auto ended = WaitForAllToEnd(ids, nodes_[0]);
+  auto ended = WaitForJobsToEnd(*nodes_[0].jobs, ids, std::chrono::seconds(240));
   ASSERT_EQ(static_cast<int>(ended.size()), kJobs);
   std::printf("%d jobs on %d nodes ended %.1f s after the workers started\n", kJobs, kNodes,
               elapsed());
