@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Issue 13 groundwork: how many fixed-size chunks of a SQLite snapshot stay byte-identical
 after a realistic change, for three snapshot methods. Prints one JSON line per method."""
 import hashlib, json, os, random, shutil, sqlite3, sys, time
@@ -20,7 +21,7 @@ def snap(method, out):
         db.execute(f"VACUUM INTO '{out}'")
     elif method == "backup_api":
         dst = sqlite3.connect(out); db.backup(dst); dst.close()
-    elif method == "file_copy":  # under a read transaction after a checkpoint: what the reader sees
+    elif method == "file_copy":  # after a checkpoint, no writer running: the pages a reader sees
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)"); shutil.copyfile(src, out)
     return time.monotonic() - t
 
