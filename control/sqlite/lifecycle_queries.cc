@@ -13,10 +13,10 @@ constexpr std::string_view kActiveJobsOfBackup = R"sql(
 SELECT count(*) FROM jobs
 WHERE backup_id = ?1 AND state IN ('QUEUED', 'RUNNING') AND kind != 'DELETE')sql";
 
-// The seq of a DELETE of the backup that is queued or running; 0 when none is.
+// A DELETE of the backup that is queued or running.
 constexpr std::string_view kActiveDeleteOfBackup = R"sql(
-SELECT coalesce(max(seq), 0) FROM jobs
-WHERE backup_id = ?1 AND state IN ('QUEUED', 'RUNNING') AND kind = 'DELETE')sql";
+SELECT job_id FROM jobs
+WHERE backup_id = ?1 AND state IN ('QUEUED', 'RUNNING') AND kind = 'DELETE' LIMIT 1)sql";
 
 constexpr std::string_view kBackupExists = "SELECT count(*) FROM backups WHERE backup_id = ?1";
 
@@ -58,20 +58,23 @@ Status SqliteControlStore::EnqueueBackupReader(const Job& job) {
   return {};
 }
 
+Status SqliteControlStore::MarkDeleting(const std::string& backup_id) {
+  auto active = db_.QueryInt(kActiveJobsOfBackup, {backup_id});
+  if (!active) return Fail(active.error());
+  if (*active > 0) {
+    return Fail(Error::FailedPrecondition(
+        "backup " + backup_id + " is in use by " + std::to_string(*active) +
+        " queued or running job(s); cancel them or wait for them to end"));
+  }
+  return db_.Run("UPDATE backups SET state = 'DELETING' WHERE backup_id = ?1", {backup_id});
+}
+
 Result<BackupRecord> SqliteControlStore::BeginDeleteBackup(const std::string& backup_id) {
   {
     std::lock_guard lock(mu_);
     auto tx = sql::Transaction::Begin(db_);
     if (!tx) return Fail(tx.error());
-    auto active = db_.QueryInt(kActiveJobsOfBackup, {backup_id});
-    if (!active) return Fail(active.error());
-    if (*active > 0) {
-      return Fail(Error::FailedPrecondition(
-          "backup " + backup_id + " is in use by " + std::to_string(*active) +
-          " queued or running job(s); cancel them or wait for them to end"));
-    }
-    BACKUP_TRY(db_.Run("UPDATE backups SET state = 'DELETING' WHERE backup_id = ?1", {backup_id}),
-               "mark backup deleting");
+    BACKUP_TRY(MarkDeleting(backup_id), "delete backup");
     BACKUP_TRY(tx->Commit(), "delete backup");
   }
   return GetBackup(backup_id);
@@ -83,41 +86,27 @@ Status SqliteControlStore::FinishDeleteBackup(const std::string& backup_id) {
 }
 
 Result<Job> SqliteControlStore::EnqueueDeleteBackup(const Job& job) {
-  int64_t pending_seq = 0;
+  std::string pending_id;  // a DELETE of the backup already queued or running
   auto work = [&]() -> Status {
+    pending_id.clear();
     auto exists = db_.QueryInt(kBackupExists, {job.backup_id});
     if (!exists) return Fail(exists.error());
     if (*exists == 0) return Fail(Error::NotFound("backup " + job.backup_id + " not found"));
-    auto pending = db_.QueryInt(kActiveDeleteOfBackup, {job.backup_id});
+    auto pending = db_.Prepare(kActiveDeleteOfBackup);
     if (!pending) return Fail(pending.error());
-    pending_seq = *pending;
-    if (pending_seq != 0) return {};
-    auto active = db_.QueryInt(kActiveJobsOfBackup, {job.backup_id});
-    if (!active) return Fail(active.error());
-    if (*active > 0) {
-      return Fail(Error::FailedPrecondition(
-          "backup " + job.backup_id + " is in use by " + std::to_string(*active) +
-          " queued or running job(s); cancel them or wait for them to end"));
+    pending->Bind({job.backup_id});
+    auto row = pending->Step();
+    if (!row) return Fail(row.error());
+    if (*row) {
+      pending_id = pending->Text(0);
+      return {};
     }
-    BACKUP_TRY(
-        db_.Run("UPDATE backups SET state = 'DELETING' WHERE backup_id = ?1", {job.backup_id}),
-        "mark backup deleting");
+    BACKUP_TRY(MarkDeleting(job.backup_id), "delete backup");
     return InsertJob(job);
   };
   BACKUP_TRY(GroupCommit(work), "enqueue delete");
   NotifyChange();
-  if (pending_seq == 0) return GetJob(job.id);
-  std::string pending_id;
-  {
-    std::lock_guard lock(mu_);
-    auto stmt = db_.Prepare("SELECT job_id FROM jobs WHERE seq = ?1");
-    if (!stmt) return Fail(stmt.error());
-    stmt->Bind({pending_seq});
-    auto row = stmt->Step();
-    if (!row) return Fail(row.error());
-    if (*row) pending_id = stmt->Text(0);
-  }
-  return GetJob(pending_id);
+  return GetJob(pending_id.empty() ? job.id : pending_id);
 }
 
 Status SqliteControlStore::CompleteDeleteBackup(const Lease& lease, const std::string& backup_id,

@@ -142,6 +142,8 @@ class SqliteControlStore final : public ControlStore {
   // REQUIRES: mu_ held, inside a transaction (as the helpers below).
   Status UpdateLabels(const CollectionRecord& record);
   Status InsertJob(const Job& job);
+  // Marks the backup DELETING unless a job other than a DELETE uses it (kFailedPrecondition).
+  Status MarkDeleting(const std::string& backup_id);
   Status RecordAttempt(const Lease& lease, const Error& error);
   int64_t Now() const { return options_.clock->NowMs(); }
 
