@@ -35,6 +35,11 @@ Result<std::unique_ptr<StoreSet>> StoreSet::Open(const StoreSetOptions& options,
   auto compression = ParseCompression(options.compression);
   if (!compression) return Fail(compression.error());
   set->compression_ = *compression;
+  if (options.format != "archive" && options.format != "chunked") {
+    return Fail(Error::InvalidArgument("backup format \"" + options.format.substr(0, 32) +
+                                       "\": archive or chunked"));
+  }
+  set->chunked_ = options.format == "chunked";
   std::optional<EncryptionKey> current;
   if (options.key_file) {
     auto key = LoadKeyFile(*options.key_file);

@@ -24,6 +24,7 @@ struct StoreSetOptions {
   std::string default_store = "local";
   std::optional<std::filesystem::path> credentials_file;
   std::string compression = "zstd:3";
+  std::string format = "archive";                    // or "chunked"
   std::optional<std::filesystem::path> key_file;     // seals new backups
   std::vector<std::filesystem::path> old_key_files;  // only open older ones
 };
@@ -39,6 +40,8 @@ class StoreSet {
   BackupStore* Find(const std::string& name) const;
   const std::string& default_name() const { return default_; }
   const Compression& compression() const { return compression_; }
+  // New backups in the chunked format (worker/chunked_io.h) rather than as archives.
+  bool chunked() const { return chunked_; }
   const KeyRing& keys() const { return keys_; }
   std::vector<std::string> names() const;
 
@@ -50,6 +53,7 @@ class StoreSet {
   std::map<std::string, std::unique_ptr<BackupStore>> stores_;
   std::string default_;
   Compression compression_;
+  bool chunked_ = false;
   KeyRing keys_;
 };
 

@@ -15,6 +15,7 @@
 #include "common/sha256.h"
 #include "storage/object_stream.h"
 #include "storage/tar_stream.h"
+#include "worker/chunked_io.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -318,7 +319,25 @@ std::string ArchiveKey(const CollectionName& collection, const std::string& back
          (compressed ? ".zst" : "") + (sealed ? ".sealed" : "");
 }
 
+std::string ChunkedKey(const CollectionName& collection, const std::string& backup_id,
+                       bool compressed, bool sealed) {
+  return "backups/" + collection.ns + "/" + collection.name + "/" + backup_id + ".chunks" +
+         (compressed ? ".zst" : "") + (sealed ? ".sealed" : "");
+}
+
+bool IsChunked(const BackupRecord& backup) {
+  const std::string& key = backup.object_key;
+  const auto slash = key.rfind('/');
+  const std::string_view name =
+      std::string_view(key).substr(slash == std::string::npos ? 0 : slash + 1);
+  return name.starts_with(backup.id + ".") && name.find(".chunks") != std::string_view::npos;
+}
+
 std::string FirstAttemptKey(const BackupRecord& backup) {
+  if (IsChunked(backup)) {
+    return ChunkedKey(backup.collection, backup.id, backup.compression != "none",
+                      !backup.key_id.empty());
+  }
   return ArchiveKey(backup.collection, backup.id, backup.compression != "none",
                     !backup.key_id.empty());
 }
@@ -389,6 +408,7 @@ Result<std::vector<std::string>> ReadArchive(BackupStore& store, const BackupRec
                                              const std::vector<ManifestEntry>& manifest,
                                              const KeyRing& keys, const ArchiveTargets& targets,
                                              JobContext& ctx) {
+  if (IsChunked(backup)) return ReadChunked(store, backup, manifest, keys, targets, ctx);
   // The archive's plain bytes: the recorded sizes plus tar's headers and padding, with room.
   const int64_t max_plain = backup.size_bytes + (std::ssize(manifest) + 4) * 4096 + (1 << 20);
   auto stream = ObjectStream::Start(

@@ -53,11 +53,11 @@ struct ArchiveTargets {
   int db_mode = 0600;
 };
 
-// Reads the backup's archive: the snapshot into targets.db, the files into targets.files,
-// each checked against the catalogue (SHA-256 and size of the snapshot, the manifest for
-// files, no entry more or fewer), the whole object authenticated. Returns the problems
-// found (empty: every byte is right); an error only for what is not the backup's fault
-// (the store unreachable, a missing key, a full disk, cancellation).
+// Reads the backup's archive (or, for a chunked backup, its chunks: ReadChunked): the snapshot into
+// targets.db, the files into targets.files, each checked against the catalogue (SHA-256 and size of
+// the snapshot, the manifest for files, no entry more or fewer), the whole object authenticated.
+// Returns the problems found (empty: every byte is right); an error only for what is not the
+// backup's fault (the store unreachable, a missing key, a full disk, cancellation).
 Result<std::vector<std::string>> ReadArchive(BackupStore& store, const BackupRecord& backup,
                                              const std::vector<ManifestEntry>& manifest,
                                              const KeyRing& keys, const ArchiveTargets& targets,
@@ -66,6 +66,12 @@ Result<std::vector<std::string>> ReadArchive(BackupStore& store, const BackupRec
 // The key of a new backup's archive: backups/<ns>/<name>/<backup_id>.tar[.zst][.sealed].
 std::string ArchiveKey(const CollectionName& collection, const std::string& backup_id,
                        bool compressed, bool sealed);
+// The key of a new chunked backup's manifest (chunked_io.h):
+// backups/<ns>/<name>/<backup_id>.chunks[.zst][.sealed].
+std::string ChunkedKey(const CollectionName& collection, const std::string& backup_id,
+                       bool compressed, bool sealed);
+// True when the row's key names a chunked backup's manifest (any attempt's).
+bool IsChunked(const BackupRecord& backup);
 // The key attempt 1 of a recorded archive-format backup wrote, from its row.
 std::string FirstAttemptKey(const BackupRecord& backup);
 // The key attempt N writes: the archive key for the first, then "<backup_id>.a<N>" in

@@ -21,8 +21,9 @@ Status PlaceInStore(const StoreSet& stores, const CollectionName& name,
   }
   const auto& key = stores.keys().current();
   backup.store = chosen;
-  backup.object_key =
-      ArchiveKey(name, backup_id, stores.compression().zstd_level > 0, key.has_value());
+  const bool compressed = stores.compression().zstd_level > 0;
+  backup.object_key = stores.chunked() ? ChunkedKey(name, backup_id, compressed, key.has_value())
+                                       : ArchiveKey(name, backup_id, compressed, key.has_value());
   backup.storage_path = store->Locate(backup.object_key);
   backup.storage_type = std::string(store->type());
   backup.compression = stores.compression().Name();

@@ -16,7 +16,10 @@
 #include "common/test_point.h"
 #include "common/wire.h"
 #include "worker/archive_io.h"
+#include "worker/chunk_sweep.h"
+#include "worker/chunked_io.h"
 #include "worker/file_tree.h"
+#include "worker/page_snapshot.h"
 #include "worker/snapshot.h"
 
 namespace backup {
@@ -330,9 +333,118 @@ Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
   return {};
 }
 
+std::optional<collector::archive::ChunkedManifest> BackupJob::FindBase(const BackupRecord& backup,
+                                                                       JobContext& ctx) const {
+  BackupQuery query;
+  query.collection = backup.collection;
+  auto list = catalog_.ListBackups(query);  // newest first
+  if (!list) {
+    spdlog::warn("{} no base for an incremental backup: {}", ctx.LogTag(), list.error().message());
+    return std::nullopt;
+  }
+  for (const BackupRecord& b : list->backups) {
+    if (b.state != BackupState::kCompleted || b.store != backup.store || !IsChunked(b) ||
+        b.key_id != backup.key_id || b.id == backup.id) {
+      continue;
+    }
+    BackupStore* store = options_.stores->Find(b.store);
+    if (store == nullptr) return std::nullopt;
+    auto m = LoadChunkedManifest(*store, b, options_.stores->keys());
+    if (!m) {
+      spdlog::warn("{} base {} unreadable, backing up in full: {}", ctx.LogTag(), b.id,
+                   m.error().message());
+      return std::nullopt;
+    }
+    spdlog::info("{} incremental on backup {}", ctx.LogTag(), b.id);
+    return std::move(*m);
+  }
+  return std::nullopt;
+}
+
+// A page snapshot of the live database; when writers never let its checkpoint settle, one
+// of a VACUUM INTO copy staged at `staged` (whose pages are then renumbered: the backup
+// stores more chunks, and says so).
+static Result<std::unique_ptr<PageSnapshot>> TakePages(const fs::path& source,
+                                                       const fs::path& staged, bool checkpoint,
+                                                       JobContext& ctx) {
+  PageSnapshot::Options options;
+  options.checkpoint_after = checkpoint;
+  auto snap = PageSnapshot::Take(source, options, ctx);
+  if (snap || snap.error().code() != Code::kUnavailable) return snap;
+  spdlog::warn("{} page snapshot: {}; taking a VACUUM INTO copy instead", ctx.LogTag(),
+               snap.error().message());
+  BACKUP_TRY(VacuumInto(source, staged, ctx, checkpoint), "snapshot");
+  return PageSnapshot::Take(staged, options, ctx);
+}
+
+Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
+  const BackupRecord& backup = plan.backup;
+  auto dest = ResolveDestination(backup);
+  if (!dest) return Fail(dest.error());
+  BackupStore* store = dest->store;
+  BACKUP_TRY(plan.paths.RemovePartials(), "remove leftovers of an earlier attempt");
+  BACKUP_TRY(RemoveAll(plan.paths.db()), "remove leftovers of an earlier attempt");
+  Attempt attempt(plan.paths, ctx.lease().attempt);  // never committed: a staged copy goes
+  attempt.skipped = plan.listing.skipped;
+  BACKUP_TRY(AbortEarlierUploads(*store, backup, ctx.lease().attempt),
+             "remove what an earlier attempt left");
+  ctx.SetPhase("snapshot");
+  auto snap = TakePages(plan.source.path(), attempt.partial, options_.checkpoint_source, ctx);
+  if (!snap) return Fail(snap.error().Context("snapshot"));
+  auto records = (*snap)->CountRecords();
+  if (!records) return Fail(records.error().Context("count records in the snapshot"));
+  attempt.snapshot_ms = attempt.laps.Lap();
+  auto base = FindBase(backup, ctx);
+  TestPoint("backup: base chosen, chunks next");
+  const auto items = static_cast<int64_t>(plan.listing.files.size());
+  ctx.SetTotals((*snap)->size() + plan.files_bytes, items);
+  ctx.SetPhase("chunks");
+  Plan stored = plan;  // the row as it will be recorded: this attempt's key
+  stored.backup.object_key = AttemptKey(backup.object_key, backup.id, ctx.lease().attempt);
+  stored.backup.storage_path = store->Locate(stored.backup.object_key);
+  const ChunkedSource source{
+      &plan.backup,
+      snap->get(),
+      plan.db_mode,
+      plan.backup.includes_files && plan.files_dir ? &*plan.files_dir : nullptr,
+      &plan.listing.files,
+      options_.chunk_bytes,
+      ctx.lease().attempt,
+      options_.pack_bytes,
+      [&snap] { snap->reset(); }};
+  ChunkedStats stats;
+  auto written = WriteChunked(*store, stored.backup.object_key, dest->compression, dest->key,
+                              source, base ? &*base : nullptr, attempt.skipped, stats, ctx);
+  if (!written) return Fail(written.error().Context("chunks to " + stored.backup.storage_path));
+  attempt.files_ms = attempt.laps.Lap();
+  ObjectInfo added = written->put;
+  added.size = stats.new_bytes;  // stored_bytes: what this backup added to the store
+  auto recorded = Finalize(stored, Snapshot{written->db, *records}, written->manifest,
+                           attempt.skipped, &added, ctx);
+  if (!recorded) {
+    (void)store->Delete(stored.backup.object_key);  // its packs go with the next sweep
+    return Fail(recorded.error().Context("record completion"));
+  }
+  for (int earlier = 1; earlier < ctx.lease().attempt; ++earlier) {
+    (void)store->Delete(AttemptKey(backup.object_key, backup.id, earlier));
+  }
+  spdlog::info(
+      "{} backup completed: {} bytes in {} (chunked: {} chunks, {} new, {} bytes stored, manifest "
+      "{}; {}{}), {} records, {} files, sha256 {} (ms: snapshot {}, chunks {}, finalize {})",
+      ctx.LogTag(), written->db.size + plan.files_bytes, stored.backup.storage_path, stats.chunks,
+      stats.new_chunks, stats.new_bytes, stats.manifest_bytes, dest->compression.Name(),
+      dest->key ? ", sealed" : "", *records, written->manifest.size(),
+      written->db.sha256.substr(0, 12), attempt.snapshot_ms, attempt.files_ms, attempt.laps.Lap());
+  // What killed attempts or deleted backups left: swept now that this one is recorded.
+  BackupRecord done = stored.backup;
+  (void)SweepAfterRemoval(catalog_, *options_.stores, done);
+  return {};
+}
+
 Status BackupJob::Run(JobContext& ctx) {
   auto plan = MakePlan(ctx.job());
   if (!plan) return Fail(plan.error());
+  if (plan->backup.archived() && IsChunked(plan->backup)) return RunChunked(*plan, ctx);
   if (plan->backup.archived()) return RunArchive(*plan, ctx);
   // A PENDING row owns its paths (the live-path index makes them unique) and only the
   // lease holder may complete it, so whatever lies at them now is a leftover of an

@@ -17,8 +17,10 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <vector>
 
+#include "archive_manifest.pb.h"
 #include "common/clock.h"
 #include "control/catalog.h"
 #include "storage/store_set.h"
@@ -36,6 +38,10 @@ struct BackupJobOptions {
   bool checkpoint_source = true;
   // Where archive-format backups go (their row names the store); never null.
   const StoreSet* stores = nullptr;
+  // Chunked backups: the snapshot's chunk size (rounded to whole pages; 0: one page) and
+  // the packs' size.
+  int64_t chunk_bytes = 0;
+  int64_t pack_bytes = 16 << 20;
 };
 
 class BackupJob final : public JobHandler {
@@ -63,6 +69,14 @@ class BackupJob final : public JobHandler {
   // The archive format: the snapshot is staged below the data root, then archived with the
   // files into the backup's store (worker/archive_io.h); the staged file is always removed.
   Status RunArchive(const Plan& plan, JobContext& ctx) const;
+  // The chunked format (worker/chunked_io.h): the snapshot is read page for page from the
+  // live database (page_snapshot.h), cut into chunks with the files, and only the chunks
+  // the collection's latest chunked backup in that store does not have are stored.
+  Status RunChunked(const Plan& plan, JobContext& ctx) const;
+  // The manifest of the newest completed chunked backup of `backup`'s collection in the
+  // same store with the same key, or nullopt (none, or it cannot be read: a full backup).
+  std::optional<collector::archive::ChunkedManifest> FindBase(const BackupRecord& backup,
+                                                              JobContext& ctx) const;
   // The store, key and compression an archive-format backup's row asks for.
   struct Destination {
     BackupStore* store = nullptr;

@@ -11,6 +11,7 @@
 #include "common/names.h"
 #include "control/node_routing.h"
 #include "worker/archive_io.h"
+#include "worker/chunk_sweep.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -96,7 +97,7 @@ Result<int64_t> RemoveBackup(Catalog& catalog, const StoreSet& stores,
   auto freed = RemoveBackupFiles(stores, backup_roots, *backup);
   if (!freed) return Fail(freed.error());
   BACKUP_TRY(catalog.FinishDeleteBackup(backup_id), "delete " + backup_id);
-  return freed;
+  return *freed + SweepAfterRemoval(catalog, stores, *backup);
 }
 
 Result<Removal> RemoveHereOrOnItsNode(Catalog& catalog, const RemovalSite& site,

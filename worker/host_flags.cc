@@ -23,6 +23,7 @@ WorkerHostOptions HostFlags::ToOptions() const {
   options.stores.default_store = default_store;
   if (!credentials_file.empty()) options.stores.credentials_file = credentials_file;
   options.stores.compression = compression;
+  options.stores.format = backup_format;
   if (!key_file.empty()) options.stores.key_file = key_file;
   options.stores.old_key_files.assign(old_key_files.begin(), old_key_files.end());
   options.http_listen = http_listen;
@@ -43,6 +44,11 @@ void AddStoreFlags(CLI::App& app, HostFlags& flags) {
   app.add_option("--s3-credentials-file", flags.credentials_file,
                  "AWS shared credentials file (default: AWS_ACCESS_KEY_ID, "
                  "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN)");
+  app.add_option("--backup-format", flags.backup_format,
+                 "how new backups are stored: archive (one object per backup) or chunked "
+                 "(content-addressed chunks: a repeated backup stores only what changed)")
+      ->check(CLI::IsMember({"archive", "chunked"}))
+      ->capture_default_str();
   app.add_option("--compression", flags.compression,
                  "zstd:LEVEL[:THREADS] (level 1-19, threads 0-16, default 2) or none")
       ->capture_default_str();

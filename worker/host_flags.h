@@ -27,6 +27,7 @@ struct HostFlags {
   std::vector<std::string> stores;
   std::string default_store = "local";
   std::string credentials_file;
+  std::string backup_format = "archive";
   std::string compression = "zstd:3";
   std::string key_file;
   std::vector<std::string> old_key_files;

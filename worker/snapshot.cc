@@ -106,13 +106,17 @@ Status VacuumInto(const fs::path& source, const fs::path& dest, JobContext& ctx,
 Result<int64_t> CountRecords(const fs::path& path) {
   auto db = OpenReadOnly(path);
   if (!db) return Fail(db.error());
+  return CountRecordsIn(*db);
+}
+
+Result<int64_t> CountRecordsIn(sql::Database& db) {
   auto has_records =
-      db->QueryInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'records'");
+      db.QueryInt("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'records'");
   if (!has_records) return Fail(has_records.error().Context("count records"));
-  if (*has_records == 1) return db->QueryInt("SELECT count(*) FROM records");
+  if (*has_records == 1) return db.QueryInt("SELECT count(*) FROM records");
   // No `records` table: the sum over every user table. Table names come from the
   // schema and are quoted as identifiers (identifiers cannot be bound).
-  auto tables = db->Prepare(
+  auto tables = db.Prepare(
       "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'");
   if (!tables) return Fail(tables.error());
   int64_t total = 0;
@@ -120,7 +124,7 @@ Result<int64_t> CountRecords(const fs::path& path) {
     auto row = tables->Step();
     if (!row) return Fail(row.error().Context("count records"));
     if (!*row) break;
-    auto n = db->QueryInt("SELECT count(*) FROM " + QuoteIdentifier(tables->Text(0)));
+    auto n = db.QueryInt("SELECT count(*) FROM " + QuoteIdentifier(tables->Text(0)));
     if (!n) return Fail(n.error().Context("count records"));
     total += *n;
   }

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "common/sqlite.h"
 #include "worker/job_context.h"
 
 namespace backup {
@@ -31,5 +32,7 @@ Status VacuumInto(const std::filesystem::path& source, const std::filesystem::pa
 
 // Rows in the `records` table, or in every user table when there is none.
 Result<int64_t> CountRecords(const std::filesystem::path& db);
+// The same through an open connection (inside its transaction, if one is open).
+Result<int64_t> CountRecordsIn(sql::Database& db);
 
 }  // namespace backup

@@ -13,6 +13,7 @@
 #include "common/sqlite.h"
 #include "common/wire.h"
 #include "worker/archive_io.h"
+#include "worker/chunked_io.h"
 #include "worker/file_tree.h"
 #include "worker/job_handler.h"
 
@@ -150,6 +151,10 @@ Result<std::vector<std::string>> CheckArchiveBackup(const BackupRecord& backup,
                                           "\", which this process does not have (--store)"));
   }
   std::vector<std::string> problems;
+  if (quick && IsChunked(backup)) {
+    ctx.SetPhase("stat");
+    return QuickCheckChunked(*store, backup, manifest, options.stores->keys());
+  }
   if (quick) {
     ctx.SetPhase("stat");
     auto info = store->Stat(backup.object_key);

@@ -2,7 +2,8 @@
 // baseline (the sqlite3 command line, cp) side by side in the same run, and prints one
 // JSON object per scenario, then a table. Run by hand, not by ctest:
 //   build/bin/backup-bench [--scenarios snapshot,files,queue,listing,availability,scale,watch,
-//                           offsite (= s3,codec,archive), control (SQLite and PostgreSQL)]
+//                           offsite (= s3,codec,archive), control (SQLite and PostgreSQL),
+//                           incremental]
 //                          [--gb 1.0] [--reps 3] [--dir /var/tmp]
 #include <cstdio>
 #include <cstdlib>
@@ -114,6 +115,7 @@ int Run(int argc, char** argv) {
   if (chosen.count("scale")) Scale(s);
   if (chosen.count("watch")) Watch(s);
   if (chosen.count("control")) ControlStores(s);
+  if (chosen.count("incremental")) Incremental(s);
   const bool offsite = chosen.count("offsite") > 0;
   if (offsite || chosen.count("s3") || chosen.count("codec") || chosen.count("archive")) {
     Offsite(s, offsite || chosen.count("s3"), offsite || chosen.count("codec"),

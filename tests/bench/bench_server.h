@@ -72,5 +72,7 @@ void Watch(const Settings& s);
 // 9. Off-site: S3 against curl ("s3"), zstd and sealing ("codec"), the local archive
 // against the plain snapshot ("archive"); "offsite" runs all three.
 void Offsite(const Settings& s, bool s3, bool codec, bool archive);
+// Chunked backups: incremental cost, restore, 24 hourly rounds (issue 13).
+void Incremental(const Settings& s);
 
 }  // namespace backup::bench

@@ -384,6 +384,141 @@ void LocalFigures(const Settings& s, const fs::path& local_root) {
 
 }  // namespace
 
+// Incremental (issue 13): chunked backups of a text-like collection, the first full, the
+// next after 1 % of the rows changed and 0.5 % inserted, against a full backup and cp + sync
+// in the same run; 24 "hourly" backups with 0.2 % changed each; the same after a VACUUM.
+void Mutate(const fs::path& db_path, int64_t rows, double updated, double inserted) {
+  auto db = sql::Database::Open(db_path.string(), {});
+  auto u = static_cast<int64_t>(static_cast<double>(rows) * updated);
+  auto n = static_cast<int64_t>(static_cast<double>(rows) * inserted);
+  Status done =
+      db ? db->Run(
+               "UPDATE records SET proto_data = printf('{\"changed\":%d,\"note\":\"%s\"}', "
+               "abs(random() % 1000), hex(randomblob(200))) WHERE rowid IN (SELECT rowid "
+               "FROM records ORDER BY random() LIMIT ?1)",
+               {u})
+         : Status(Fail(db.error()));
+  if (done) {
+    done = db->Run(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) "
+        "INSERT INTO records (id, proto_data, labels) SELECT 'x' || hex(randomblob(8)), "
+        "printf('{\"new\":%d,\"note\":\"%s\"}', i, hex(randomblob(200))), '{}' FROM n",
+        {n});
+  }
+  if (!done) {
+    std::fprintf(stderr, "backup-bench: incremental: mutate: %s\n", done.error().message().c_str());
+    std::exit(1);
+  }
+}
+
+void DeleteAll(Server& server, const std::string& store) {
+  collector::ListBackupsRequest list;
+  list.mutable_collection()->set_namespace_("bench");
+  list.mutable_collection()->set_name("big");
+  collector::ListBackupsResponse listed;
+  grpc::ClientContext ctx;
+  if (!server.repo->ListBackups(&ctx, list, &listed).ok()) return;
+  for (const auto& b : listed.backups()) {
+    if (b.store() != store) continue;
+    collector::DeleteBackupRequest del;
+    del.set_backup_id(b.backup_id());
+    collector::DeleteBackupResponse resp;
+    grpc::ClientContext c;
+    auto status = server.repo->DeleteBackup(&c, del, &resp);
+    if (!status.ok()) LogError("incremental", "delete: " + status.error_message());
+  }
+}
+
+void Incremental(const Settings& s) {
+  const fs::path root = FreshDir(s, "incremental");
+  S3rver s3(root / "s3rver");
+  ::setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
+  StoreSetOptions stores;
+  stores.stores = {"s3=s3://bench/b?endpoint=" + s3.Endpoint()};
+  stores.format = "chunked";
+  Server server(root / "data", 2, stores);
+  const auto rows = static_cast<int64_t>(s.gb * 1024 * 1024 * 1024 / 620);
+  FillText(server, "big", rows);
+  const fs::path src = server.layout->CollectionDb({"bench", "big"});
+  (void)std::system("sync");
+  (void)std::system(("curl -sSf --aws-sigv4 aws:amz:us-east-1:s3 --user S3RVER:S3RVER -H "
+                     "'x-amz-content-sha256: UNSIGNED-PAYLOAD' -T '" +
+                     src.string() + "' " + s3.Endpoint() + "/bench/single")
+                        .c_str());
+  for (const std::string store : {"local", "s3"}) {
+    std::vector<double> cp_s, full_s, incr_s, full_mb, incr_mb, rfull_s, rincr_s, get_s;
+    for (int rep = 0; rep < s.reps; ++rep) {
+      const std::string n = store + std::to_string(rep);
+      DeleteAll(server, store);
+      cp_s.push_back(
+          TimeShell("cp '" + src.string() + "' '" + (root / "cp.db").string() + "' && sync"));
+      fs::remove(root / "cp.db");
+      auto t = Clock::now();
+      auto full = server.Backup("bench", "big", false, "", store).backup();
+      full_s.push_back(SecondsSince(t));
+      full_mb.push_back(static_cast<double>(full.stored_bytes()) / 1e6);
+      Mutate(src, rows, 0.01, 0.005);
+      t = Clock::now();
+      auto incr = server.Backup("bench", "big", false, "", store).backup();
+      incr_s.push_back(SecondsSince(t));
+      incr_mb.push_back(static_cast<double>(incr.stored_bytes()) / 1e6);
+      t = Clock::now();
+      RestoreInto(server, full.backup_id(), "rf-" + n);
+      rfull_s.push_back(SecondsSince(t));
+      t = Clock::now();
+      RestoreInto(server, incr.backup_id(), "ri-" + n);
+      rincr_s.push_back(SecondsSince(t));
+      if (store == "s3") {
+        get_s.push_back(TimeShell(
+            Curl(s3, "-o '" + (root / "got").string() + "'", "/bench/single") + " && sync"));
+        fs::remove(root / "got");
+      }
+    }
+    std::vector<Figure> f{
+        {"full_s", Median(full_s), "s, first (full) chunked backup"},
+        {"cp_sync_s", Median(cp_s), "s, cp + sync of the database"},
+        {"full_vs_cp", Median(full_s) / Median(cp_s), "ratio"},
+        {"full_stored_MB", Median(full_mb), "MB"},
+        {"incr_s", Median(incr_s), "s, after 1 % updated + 0.5 % inserted"},
+        {"incr_stored_MB", Median(incr_mb), "MB"},
+        {"incr_bytes_ratio", Median(incr_mb) / Median(full_mb), "incr / full stored"},
+        {"incr_time_ratio", Median(incr_s) / Median(full_s), "incr / full time"},
+        {"restore_full_s", Median(rfull_s), "s"},
+        {"restore_incr_s", Median(rincr_s), "s"}};
+    for (auto& x : Spread("full_s", full_s, "s")) f.push_back(x);
+    for (auto& x : Spread("incr_s", incr_s, "s")) f.push_back(x);
+    for (auto& x : Spread("incr_stored_MB", incr_mb, "MB")) f.push_back(x);
+    if (!get_s.empty()) {
+      f.push_back({"curl_get_s", Median(get_s), "s, one object of the database's size"});
+      f.push_back({"restore_full_vs_get", Median(get_s) / Median(rfull_s), "speed ratio"});
+    }
+    Report("incremental, " + store, f);
+  }
+  // 24 hourly backups with 0.2 % changed each (local store), then one after a VACUUM.
+  DeleteAll(server, "local");
+  auto first = server.Backup("bench", "big", false, "", "local").backup();
+  double total = static_cast<double>(first.stored_bytes());
+  for (int h = 1; h < 24; ++h) {
+    Mutate(src, rows, 0.002, 0.001);
+    total += static_cast<double>(
+        server.Backup("bench", "big", false, "", "local").backup().stored_bytes());
+  }
+  {
+    auto db = sql::Database::Open(src.string(), {});
+    if (!db || !db->Exec("VACUUM")) LogError("incremental", "VACUUM of the source failed");
+  }
+  auto vacuumed = server.Backup("bench", "big", false, "", "local").backup();
+  Report("incremental, 24 hourly (local)",
+         {{"stored_24_MB", total / 1e6, "MB, 24 chunked backups"},
+          {"full_24_MB", 24 * static_cast<double>(first.stored_bytes()) / 1e6, "MB, 24 full"},
+          {"ratio", total / (24 * static_cast<double>(first.stored_bytes())), "chunked / full"},
+          {"after_vacuum_ratio",
+           static_cast<double>(vacuumed.stored_bytes()) / static_cast<double>(first.stored_bytes()),
+           "stored after a VACUUM of the source / full"}});
+  Cleanup(root);
+}
+
 void Offsite(const Settings& s, bool s3, bool codec, bool archive) {
   if (s3) {
     const fs::path root = FreshDir(s, "offsite");

@@ -1,0 +1,163 @@
+#include "storage/chunk_codec.h"
+
+#include <sodium.h>
+#include <zstd.h>
+
+#include <cstring>
+
+#include "common/sha256.h"
+
+namespace backup {
+namespace {
+
+constexpr std::string_view kAdMagic = "CBKCHNK1";
+constexpr std::string_view kIdKeyLabel = "collector-backup chunk id v1";
+constexpr unsigned char kRaw = 0;
+constexpr unsigned char kZstd = 1;
+constexpr size_t kNonce = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
+constexpr size_t kTag = crypto_aead_xchacha20poly1305_ietf_ABYTES;
+
+std::string AdFor(const std::string& key_id, const ChunkId& id) {
+  std::string ad(kAdMagic);
+  ad.append(key_id);
+  ad.append(reinterpret_cast<const char*>(id.data()), id.size());
+  return ad;
+}
+
+const unsigned char* Bytes(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+}  // namespace
+
+struct ChunkCodec::Zstd {
+  ZSTD_CCtx* c = ZSTD_createCCtx();
+  ZSTD_DCtx* d = ZSTD_createDCtx();
+  ~Zstd() {
+    ZSTD_freeCCtx(c);
+    ZSTD_freeDCtx(d);
+  }
+};
+
+Result<std::unique_ptr<ChunkCodec>> ChunkCodec::Create(int zstd_level, const EncryptionKey* key) {
+  if (sodium_init() < 0) return Fail(Error::Internal("libsodium could not be initialised"));
+  std::unique_ptr<ChunkCodec> codec(new ChunkCodec());
+  codec->level_ = zstd_level;
+  codec->zstd_ = std::make_unique<Zstd>();
+  if (codec->zstd_->c == nullptr || codec->zstd_->d == nullptr) {
+    return Fail(Error::Internal("out of memory for zstd"));
+  }
+  if (key != nullptr) {
+    codec->sealed_ = true;
+    codec->seal_key_ = key->bytes;
+    codec->key_id_ = key->id;
+    crypto_generichash(codec->id_key_.data(), codec->id_key_.size(), Bytes(kIdKeyLabel),
+                       kIdKeyLabel.size(), key->bytes.data(), key->bytes.size());
+  }
+  return codec;
+}
+
+ChunkCodec::~ChunkCodec() {
+  sodium_memzero(seal_key_.data(), seal_key_.size());
+  sodium_memzero(id_key_.data(), id_key_.size());
+}
+
+std::string_view ChunkCodec::id_scheme() const { return sealed_ ? "blake2b-keyed" : "sha256"; }
+
+ChunkId ChunkCodec::Id(std::string_view plain) const {
+  ChunkId id{};
+  if (sealed_) {
+    crypto_generichash(id.data(), id.size(), Bytes(plain), plain.size(), id_key_.data(),
+                       id_key_.size());
+  } else {
+    crypto_hash_sha256(id.data(), Bytes(plain), plain.size());
+  }
+  return id;
+}
+
+Status ChunkCodec::Encode(const ChunkId& id, std::string_view plain, std::string& out) {
+  // The flag byte and the payload, in scratch_ (sealed) or straight into out.
+  std::string& body = sealed_ ? scratch_ : out;
+  const size_t start = sealed_ ? 0 : out.size();
+  body.resize(start + 1 + ZSTD_compressBound(plain.size()));
+  size_t payload = 0;
+  if (level_ > 0) {
+    payload = ZSTD_compressCCtx(zstd_->c, body.data() + start + 1, body.size() - start - 1,
+                                plain.data(), plain.size(), level_);
+    if (ZSTD_isError(payload)) {
+      return Fail(Error::Internal(std::string("zstd: ") + ZSTD_getErrorName(payload)));
+    }
+  }
+  if (level_ > 0 && payload < plain.size()) {
+    body[start] = static_cast<char>(kZstd);
+  } else {
+    body[start] = static_cast<char>(kRaw);
+    std::memcpy(body.data() + start + 1, plain.data(), plain.size());
+    payload = plain.size();
+  }
+  body.resize(start + 1 + payload);
+  if (!sealed_) return {};
+  const std::string ad = AdFor(key_id_, id);
+  const size_t at = out.size();
+  out.resize(at + kNonce + body.size() + kTag);
+  auto* nonce = reinterpret_cast<unsigned char*>(out.data() + at);
+  randombytes_buf(nonce, kNonce);
+  unsigned long long sealed_len = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(nonce + kNonce, &sealed_len, Bytes(body), body.size(),
+                                             Bytes(ad), ad.size(), nullptr, nonce,
+                                             seal_key_.data());
+  out.resize(at + kNonce + sealed_len);
+  return {};
+}
+
+Result<std::string> ChunkCodec::Decode(const ChunkId& id, std::string_view stored,
+                                       int64_t plain_size) {
+  if (plain_size < 0 || plain_size > kMaxChunkBytes ||
+      std::ssize(stored) > plain_size + kChunkOverhead) {
+    return Fail(Error::DataLoss("chunk " + ChunkIdHex(id) + " has an impossible size"));
+  }
+  std::string_view body = stored;
+  if (sealed_) {
+    if (stored.size() < kNonce + kTag + 1) {
+      return Fail(Error::DataLoss("chunk " + ChunkIdHex(id) + " is truncated"));
+    }
+    const std::string ad = AdFor(key_id_, id);
+    scratch_.resize(stored.size() - kNonce - kTag);
+    unsigned long long len = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            reinterpret_cast<unsigned char*>(scratch_.data()), &len, nullptr,
+            Bytes(stored) + kNonce, stored.size() - kNonce, Bytes(ad), ad.size(), Bytes(stored),
+            seal_key_.data()) != 0) {
+      return Fail(Error::DataLoss("chunk " + ChunkIdHex(id) + " does not authenticate"));
+    }
+    scratch_.resize(len);
+    body = scratch_;
+  }
+  if (body.empty()) return Fail(Error::DataLoss("chunk " + ChunkIdHex(id) + " is empty"));
+  std::string plain;
+  const auto flag = static_cast<unsigned char>(body[0]);
+  body.remove_prefix(1);
+  if (flag == kRaw) {
+    plain.assign(body);
+  } else if (flag == kZstd) {
+    plain.resize(static_cast<size_t>(plain_size));
+    const size_t n =
+        ZSTD_decompressDCtx(zstd_->d, plain.data(), plain.size(), body.data(), body.size());
+    if (ZSTD_isError(n)) {
+      return Fail(Error::DataLoss("chunk " + ChunkIdHex(id) + " does not decompress"));
+    }
+    plain.resize(n);
+  } else {
+    return Fail(Error::DataLoss("chunk " + ChunkIdHex(id) + " has an unknown encoding"));
+  }
+  if (std::ssize(plain) != plain_size || Id(plain) != id) {
+    return Fail(Error::DataLoss("chunk " + ChunkIdHex(id) + " does not match its id"));
+  }
+  return plain;
+}
+
+std::string ChunkIdHex(const ChunkId& id) {
+  return ToHex(std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
+}
+
+}  // namespace backup

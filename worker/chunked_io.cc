@@ -1,0 +1,648 @@
+#include "worker/chunked_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "common/fs.h"
+#include "common/sha256.h"
+#include "storage/chunk_codec.h"
+
+namespace backup {
+namespace fs = std::filesystem;
+using collector::archive::ChunkedFile;
+using collector::archive::ChunkedManifest;
+
+namespace {
+
+constexpr int64_t kFileChunkBytes = 64 << 10;
+constexpr int64_t kReadBlock = 4 << 20;
+constexpr int kFetchThreads = 4;
+// Two chunks of one pack closer than this are fetched in one request.
+constexpr int64_t kFetchGap = 1 << 20;
+constexpr int64_t kFetchMax = 32 << 20;
+
+using ReadFn = std::function<Status(int64_t offset, char* out, int64_t length)>;
+
+int ChunkCount(const ChunkedFile& f) { return f.pack_size(); }
+
+ChunkId IdAt(const ChunkedFile& f, int i) {
+  ChunkId id{};
+  std::memcpy(id.data(), f.ids().data() + static_cast<ptrdiff_t>(i) * 32, 32);
+  return id;
+}
+
+// Writes chunks into packs, each chunk once: those the base has are referenced where they
+// are, new ones are appended to this attempt's packs, uploaded one while the next fills.
+class ChunkWriter {
+ public:
+  ChunkWriter(BackupStore& store, std::string prefix, std::string pack_base, int64_t pack_bytes,
+              ChunkCodec& codec, ChunkedStats& stats, JobContext& ctx)
+      : store_(store),
+        prefix_(std::move(prefix)),
+        pack_base_(std::move(pack_base)),
+        pack_bytes_(pack_bytes),
+        codec_(codec),
+        stats_(stats),
+        ctx_(ctx) {}
+
+  ~ChunkWriter() {
+    if (upload_.valid()) upload_.wait();
+  }
+
+  void LoadBase(const ChunkedManifest& base) {
+    base_packs_.assign(base.packs().begin(), base.packs().end());
+    base_to_new_.assign(base_packs_.size(), -1);
+    auto add = [&](const ChunkedFile& f) {
+      const int n = ChunkCount(f);
+      if (std::ssize(f.ids()) != int64_t{n} * 32 || f.offset_size() != n ||
+          f.stored_size_size() != n) {
+        return;  // a manifest that is not well formed gives nothing to reuse
+      }
+      for (int i = 0; i < n; ++i) {
+        if (f.pack(i) >= base_packs_.size()) continue;
+        index_.try_emplace(IdAt(f, i), Where{static_cast<int32_t>(f.pack(i)), true, f.offset(i),
+                                             f.stored_size(i)});
+      }
+    };
+    add(base.database());
+    for (const ChunkedFile& f : base.files()) add(f);
+  }
+
+  // Cuts what `read` gives into chunks of `chunk_bytes` and records them in `out`.
+  Result<std::string> AddFile(const ReadFn& read, int64_t size, int64_t chunk_bytes,
+                              ChunkedFile& out) {
+    Sha256 whole;
+    std::string block;
+    for (int64_t at = 0; at < size;) {
+      if (ctx_.cancelled()) return Fail(Error::Cancelled("cancelled while chunking"));
+      const int64_t want = std::min<int64_t>(size - at, kReadBlock / chunk_bytes * chunk_bytes);
+      block.resize(static_cast<size_t>(want));
+      BACKUP_TRY(read(at, block.data(), want), "read");
+      whole.Update(block.data(), block.size());
+      for (int64_t off = 0; off < want; off += chunk_bytes) {
+        const std::string_view plain(block.data() + off,
+                                     static_cast<size_t>(std::min(chunk_bytes, want - off)));
+        BACKUP_TRY(AddChunk(plain, out), "store chunk");
+      }
+      at += want;
+      ctx_.AddBytes(want);
+    }
+    out.set_size(size);
+    return whole.HexDigest();
+  }
+
+  // Uploads the last pack and waits for every upload; the pack table goes into `m`.
+  Status Finish(ChunkedManifest& m) {
+    BACKUP_TRY(ClosePack(), "upload pack");
+    BACKUP_TRY(WaitUpload(), "upload pack");
+    for (const ChunkPack& p : packs_) *m.add_packs() = p;
+    return {};
+  }
+
+  // Removes the packs this attempt uploaded (it failed; nothing refers to them).
+  void RemoveWritten() {
+    if (upload_.valid()) upload_.wait();
+    for (const std::string& key : uploaded_) (void)store_.Delete(key);
+  }
+
+ private:
+  using ChunkPack = collector::archive::ChunkPack;
+  struct Where {
+    int32_t pack;  // into base_packs_ when in_base, else into packs_
+    bool in_base;
+    uint64_t offset;
+    uint32_t stored;
+  };
+
+  Status AddChunk(std::string_view plain, ChunkedFile& out) {
+    const ChunkId id = codec_.Id(plain);
+    ++stats_.chunks;
+    auto it = index_.find(id);
+    if (it == index_.end()) {
+      if (std::ssize(pack_) >= pack_bytes_) BACKUP_TRY(ClosePack(), "upload pack");
+      if (pack_.empty()) OpenPack();
+      const size_t at = pack_.size();
+      BACKUP_TRY(codec_.Encode(id, plain, pack_), "encode chunk");
+      ++stats_.new_chunks;
+      it =
+          index_.emplace(id, Where{open_pack_, false, at, static_cast<uint32_t>(pack_.size() - at)})
+              .first;
+    }
+    Where& w = it->second;
+    if (w.in_base) {  // first use of a base pack: it joins this manifest's table
+      int32_t& mapped = base_to_new_[static_cast<size_t>(w.pack)];
+      if (mapped < 0) {
+        mapped = static_cast<int32_t>(packs_.size());
+        packs_.push_back(base_packs_[static_cast<size_t>(w.pack)]);
+      }
+      w = Where{mapped, false, w.offset, w.stored};
+    }
+    out.mutable_ids()->append(reinterpret_cast<const char*>(id.data()), id.size());
+    out.add_pack(static_cast<uint32_t>(w.pack));
+    out.add_offset(w.offset);
+    out.add_stored_size(w.stored);
+    out.add_plain_size(static_cast<uint32_t>(plain.size()));
+    return {};
+  }
+
+  void OpenPack() {
+    open_pack_ = static_cast<int32_t>(packs_.size());
+    ChunkPack p;
+    p.set_name(pack_base_ + "." + std::to_string(++seq_) + ".pack");
+    packs_.push_back(std::move(p));
+  }
+
+  Status ClosePack() {
+    if (pack_.empty()) return {};
+    BACKUP_TRY(WaitUpload(), "upload pack");
+    ChunkPack& p = packs_[static_cast<size_t>(open_pack_)];
+    p.set_size(std::ssize(pack_));
+    stats_.new_bytes += std::ssize(pack_);
+    const std::string key = prefix_ + p.name();
+    uploaded_.push_back(key);
+    upload_ = std::async(std::launch::async, [this, key, bytes = std::move(pack_)]() -> Status {
+      auto writer = store_.Put(key, std::ssize(bytes));
+      if (!writer) return Fail(writer.error());
+      BACKUP_TRY((*writer)->Write(bytes), key);
+      auto put = (*writer)->Commit();
+      if (!put) return Fail(put.error());
+      return {};
+    });
+    pack_.clear();
+    return {};
+  }
+
+  Status WaitUpload() {
+    if (!upload_.valid()) return {};
+    return upload_.get();
+  }
+
+  BackupStore& store_;
+  const std::string prefix_;
+  const std::string pack_base_;
+  const int64_t pack_bytes_;
+  ChunkCodec& codec_;
+  ChunkedStats& stats_;
+  JobContext& ctx_;
+  std::unordered_map<ChunkId, Where, ChunkIdHash> index_;
+  std::vector<ChunkPack> base_packs_;
+  std::vector<int32_t> base_to_new_;
+  std::vector<ChunkPack> packs_;
+  std::vector<std::string> uploaded_;
+  std::string pack_;
+  int32_t open_pack_ = -1;
+  int seq_ = 0;
+  std::future<Status> upload_;
+};
+
+// Reads exactly `length` bytes at `offset` of an open file; kUnavailable when it ends
+// early (it shrank while it was read: the attempt is retried).
+Status PreadExactly(int fd, int64_t offset, char* out, int64_t length, const std::string& name) {
+  for (int64_t done = 0; done < length;) {
+    const ssize_t n = ::pread(fd, out + done, static_cast<size_t>(length - done), offset + done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Fail(Error::FromErrno(errno, "read " + name));
+    if (n == 0) {
+      return Fail(
+          Error::Unavailable(name + " shrank while it was backed up; the attempt is retried"));
+    }
+    done += n;
+  }
+  return {};
+}
+
+std::string Shown(std::string_view name) {
+  std::string out(name.substr(0, 200));
+  for (char& c : out) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return out;
+}
+
+// Limits for reading a manifest back: what a backup of the row's size can need.
+int64_t MaxManifestBytes(const BackupRecord& backup, int64_t files) {
+  return backup.size_bytes / 8 + files * 8192 + (int64_t{1} << 20);
+}
+
+}  // namespace
+
+std::string PackPrefix(const CollectionName& collection) {
+  return "chunks/" + collection.ns + "/" + collection.name + "/";
+}
+
+Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manifest_key,
+                                    const Compression& compression, const EncryptionKey* key,
+                                    const ChunkedSource& source, const ChunkedManifest* base,
+                                    Skipped& skipped, ChunkedStats& stats, JobContext& ctx) {
+  auto codec = ChunkCodec::Create(compression.zstd_level, key);
+  if (!codec) return Fail(codec.error());
+  const BackupRecord& backup = *source.backup;
+  ChunkWriter writer(store, PackPrefix(backup.collection),
+                     backup.id + ".a" + std::to_string(source.attempt), source.pack_bytes, **codec,
+                     stats, ctx);
+  if (base != nullptr) writer.LoadBase(*base);
+  ChunkedManifest m;
+  m.set_format(2);
+  m.set_backup_id(backup.id);
+  m.set_collection(backup.collection.Key());
+  m.set_timestamp(backup.timestamp);
+  m.set_id_scheme(std::string((*codec)->id_scheme()));
+  m.set_key_id(key != nullptr ? key->id : "");
+  PageSnapshot& snap = *source.snapshot;
+  const int64_t page = snap.page_size();
+  const int64_t chunk = std::max<int64_t>(page, source.chunk_bytes / page * page);
+  m.set_chunk_bytes(chunk);
+  ArchiveWritten out;
+  auto fail = [&](const Error& e) -> Result<ArchiveWritten> {
+    writer.RemoveWritten();
+    return Fail(e);
+  };
+  ChunkedFile* db = m.mutable_database();
+  db->set_path(std::string(kArchiveDbEntry));
+  db->set_mode(source.db_mode);
+  auto db_sha =
+      writer.AddFile([&](int64_t at, char* buf, int64_t n) { return snap.ReadAt(at, buf, n); },
+                     snap.size(), chunk, *db);
+  if (!db_sha) return fail(db_sha.error().Context("snapshot"));
+  db->set_sha256(*db_sha);
+  const int64_t snapshot_size = snap.size();
+  if (source.on_snapshot_read) source.on_snapshot_read();
+  out.db = FileDigest{snapshot_size, *db_sha};
+  if (source.files_dir != nullptr && source.files != nullptr) {
+    ctx.SetPhase("files");
+    for (const SourceFile& f : *source.files) {
+      auto in = OpenListedFile(*source.files_dir, f, ctx);
+      if (!in) return fail(in.error());
+      const std::string path = f.relative.generic_string();
+      if (!*in) {
+        skipped.Add(path);
+        continue;
+      }
+      const OpenedFile& file = **in;
+      ChunkedFile* entry = m.add_files();
+      entry->set_path(std::string(kArchiveFilesPrefix) + path);
+      entry->set_mode(file.mode);
+      auto sha =
+          writer.AddFile([&](int64_t at, char* buf,
+                             int64_t n) { return PreadExactly(file.fd.get(), at, buf, n, path); },
+                         file.size, kFileChunkBytes, *entry);
+      if (!sha) return fail(sha.error());
+      entry->set_sha256(*sha);
+      out.manifest.push_back(ManifestEntry{path, file.size, *sha, file.mode});
+      ctx.AddItems(1);
+    }
+  }
+  m.set_files_skipped(skipped.count);
+  ctx.SetPhase("upload");
+  if (auto s = writer.Finish(m); !s) return fail(s.error());
+  std::string plain;
+  if (!m.SerializeToString(&plain)) return fail(Error::Internal("cannot encode the manifest"));
+  auto object = store.Put(manifest_key, std::nullopt);
+  if (!object) return fail(object.error());
+  auto encoder =
+      Encoder::Create(compression, key, [&](std::string_view b) { return (*object)->Write(b); });
+  if (!encoder) return fail(encoder.error());
+  if (auto s = (*encoder)->Write(plain); !s) return fail(s.error());
+  if (auto s = (*encoder)->Finish(); !s) return fail(s.error());
+  auto put = (*object)->Commit();
+  if (!put) return fail(put.error());
+  out.put = std::move(*put);
+  stats.manifest_bytes = out.put.size;
+  stats.new_bytes += out.put.size;
+  return out;
+}
+
+Result<ChunkedManifest> LoadChunkedManifest(BackupStore& store, const BackupRecord& backup,
+                                            const KeyRing& keys) {
+  const int64_t max_plain = MaxManifestBytes(backup, backup.file_count);
+  auto stored = ReadSmallObject(store, backup.object_key, max_plain + max_plain / 64 + 4096);
+  if (!stored) return Fail(stored.error());
+  std::string plain;
+  auto decoder = Decoder::Create(backup.compression, backup.key_id, keys, max_plain,
+                                 [&](std::string_view b) -> Status {
+                                   plain.append(b);
+                                   return {};
+                                 });
+  if (!decoder) return Fail(decoder.error());
+  BACKUP_TRY((*decoder)->Feed(*stored), "manifest " + store.Locate(backup.object_key));
+  BACKUP_TRY((*decoder)->Finish(), "manifest " + store.Locate(backup.object_key));
+  ChunkedManifest m;
+  if (!m.ParseFromString(plain)) {
+    return Fail(Error::DataLoss(store.Locate(backup.object_key) + " is not a chunked manifest"));
+  }
+  return m;
+}
+
+namespace {
+
+// What one file's chunk columns get wrong, or "" (each column as long as the others, the
+// plain sizes adding up to the file, every chunk inside a pack of the manifest).
+std::string StructureProblem(const ChunkedFile& f, const ChunkedManifest& m) {
+  const int n = ChunkCount(f);
+  if (std::ssize(f.ids()) != int64_t{n} * 32 || f.offset_size() != n || f.stored_size_size() != n ||
+      f.plain_size_size() != n) {
+    return "its chunk lists differ in length";
+  }
+  int64_t total = 0;
+  for (int i = 0; i < n; ++i) {
+    const int64_t plain = f.plain_size(i);
+    const int64_t stored = f.stored_size(i);
+    if (plain <= 0 || plain > kMaxChunkBytes || stored > plain + kChunkOverhead ||
+        f.pack(i) >= static_cast<uint32_t>(m.packs_size())) {
+      return "chunk " + std::to_string(i) + " is impossible";
+    }
+    const auto& pack = m.packs(static_cast<int>(f.pack(i)));
+    if (f.offset(i) > static_cast<uint64_t>(pack.size()) ||
+        static_cast<int64_t>(f.offset(i)) + stored > pack.size()) {
+      return "chunk " + std::to_string(i) + " lies outside its pack";
+    }
+    total += plain;
+  }
+  if (total != f.size()) return "its chunks hold " + std::to_string(total) + " bytes";
+  return "";
+}
+
+// What the manifest says differently from the catalogue, or "".
+std::string ManifestDiffers(const ChunkedManifest& m, const BackupRecord& backup,
+                            const std::vector<ManifestEntry>& files, const std::string& prefix) {
+  if (m.format() != 2) return "format " + std::to_string(m.format()) + ", not 2";
+  if (m.backup_id() != backup.id) return "backup id " + Shown(m.backup_id());
+  if (m.key_id() != backup.key_id) return "key id " + Shown(m.key_id());
+  for (const auto& p : m.packs()) {
+    if (p.name().find('/') != std::string::npos || !CheckObjectKey(prefix + p.name())) {
+      return "pack name " + Shown(p.name());
+    }
+  }
+  const ChunkedFile& db = m.database();
+  if (db.path() != kArchiveDbEntry || db.size() != backup.db_bytes ||
+      db.sha256() != backup.sha256) {
+    return "the database";
+  }
+  if (std::string p = StructureProblem(db, m); !p.empty()) return "the database: " + p;
+  if (m.files_size() != std::ssize(files)) {
+    return std::to_string(m.files_size()) + " files, not " + std::to_string(files.size());
+  }
+  for (int i = 0; i < m.files_size(); ++i) {
+    const ChunkedFile& f = m.files(i);
+    const ManifestEntry& e = files[static_cast<size_t>(i)];
+    if (f.path() != std::string(kArchiveFilesPrefix) + e.path || f.size() != e.size ||
+        f.sha256() != e.sha256 || f.mode() != e.mode) {
+      return "file " + Shown(f.path());
+    }
+    if (std::string p = StructureProblem(f, m); !p.empty()) return "file " + e.path + ": " + p;
+  }
+  return "";
+}
+
+// One chunk to fetch and where its plain bytes go.
+struct Piece {
+  uint32_t pack;
+  uint64_t offset;
+  uint32_t stored;
+  uint32_t plain;
+  ChunkId id;
+  int target;  // 0: the database, i: files[i - 1]
+  int64_t at;  // offset in the target
+};
+
+struct Target {
+  std::string name;
+  fs::path path;
+  UniqueFd fd;
+};
+
+// Fetches pieces pack by pack on several threads, writing each chunk where it belongs.
+class Fetcher {
+ public:
+  Fetcher(BackupStore& store, const ChunkedManifest& m, std::string prefix,
+          std::vector<Piece> pieces, std::vector<Target>& targets, JobContext& ctx)
+      : store_(store),
+        m_(m),
+        prefix_(std::move(prefix)),
+        pieces_(std::move(pieces)),
+        targets_(targets),
+        ctx_(ctx) {
+    std::sort(pieces_.begin(), pieces_.end(), [](const Piece& a, const Piece& b) {
+      return a.pack != b.pack ? a.pack < b.pack : a.offset < b.offset;
+    });
+    for (size_t i = 0; i < pieces_.size(); ++i) {
+      if (i == 0 || pieces_[i].pack != pieces_[i - 1].pack) starts_.push_back(i);
+    }
+    starts_.push_back(pieces_.size());
+  }
+
+  // An error for what is not the backup's fault; its faults go to `problems`.
+  Status Run(const EncryptionKey* key, std::vector<std::string>& problems) {
+    std::vector<std::thread> threads;
+    const size_t packs = starts_.size() - 1;
+    const int n = static_cast<int>(std::min<size_t>(kFetchThreads, packs));
+    for (int t = 0; t < n; ++t) threads.emplace_back([this, key] { Work(key); });
+    for (std::thread& t : threads) t.join();
+    problems.insert(problems.end(), problems_.begin(), problems_.end());
+    return error_;
+  }
+
+ private:
+  void Work(const EncryptionKey* key) {
+    auto codec = ChunkCodec::Create(0, key);
+    if (!codec) return Stop(codec.error());
+    for (;;) {
+      const size_t p = next_.fetch_add(1);
+      if (p + 1 >= starts_.size() || stop_.load()) return;
+      if (ctx_.cancelled()) return Stop(Error::Cancelled("cancelled while fetching chunks"));
+      Status s = FetchPack(starts_[p], starts_[p + 1], **codec);
+      if (!s) return Stop(s.error());
+    }
+  }
+
+  Status FetchPack(size_t begin, size_t end, ChunkCodec& codec) {
+    const std::string key = prefix_ + m_.packs(static_cast<int>(pieces_[begin].pack)).name();
+    std::string buf;
+    for (size_t i = begin; i < end;) {
+      const uint64_t from = pieces_[i].offset;
+      size_t j = i + 1;
+      uint64_t to = from + pieces_[i].stored;
+      while (j < end && pieces_[j].offset <= to + kFetchGap &&
+             pieces_[j].offset + pieces_[j].stored - from <= static_cast<uint64_t>(kFetchMax)) {
+        to = std::max<uint64_t>(to, pieces_[j].offset + pieces_[j].stored);
+        ++j;
+      }
+      buf.clear();
+      Status got = store_.Get(key, static_cast<int64_t>(from), static_cast<int64_t>(to - from),
+                              [&](std::string_view piece) {
+                                buf.append(piece);
+                                return !stop_.load();
+                              });
+      if (!got &&
+          (got.error().code() == Code::kNotFound || got.error().code() == Code::kDataLoss)) {
+        return Problem("pack " + store_.Locate(key) + ": " + got.error().message());
+      }
+      if (!got) return got;
+      for (; i < j; ++i) BACKUP_TRY(Place(pieces_[i], buf, from, codec), "restore chunk");
+    }
+    return {};
+  }
+
+  Status Place(const Piece& p, const std::string& buf, uint64_t from, ChunkCodec& codec) {
+    const std::string_view stored(buf.data() + (p.offset - from), p.stored);
+    auto plain = codec.Decode(p.id, stored, p.plain);
+    if (!plain) return Problem(plain.error().message());
+    const Target& t = targets_[static_cast<size_t>(p.target)];
+    for (size_t done = 0; done < plain->size();) {
+      const ssize_t n = ::pwrite(t.fd.get(), plain->data() + done, plain->size() - done,
+                                 p.at + static_cast<int64_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Fail(Error::FromErrno(errno, "write " + t.name));
+      done += static_cast<size_t>(n);
+    }
+    ctx_.AddBytes(p.plain);
+    return {};
+  }
+
+  Status Problem(std::string problem) {
+    std::lock_guard lock(mu_);
+    if (problems_.size() < 20) problems_.push_back(std::move(problem));
+    return {};
+  }
+
+  void Stop(const Error& e) {
+    std::lock_guard lock(mu_);
+    if (error_) error_ = Fail(e);
+    stop_.store(true);
+  }
+
+  BackupStore& store_;
+  const ChunkedManifest& m_;
+  const std::string prefix_;
+  std::vector<Piece> pieces_;
+  std::vector<size_t> starts_;  // where each pack's pieces begin, and the end
+  std::vector<Target>& targets_;
+  JobContext& ctx_;
+  std::atomic<size_t> next_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<std::string> problems_;
+  Status error_;
+};
+
+void AddPieces(const ChunkedFile& f, int target, std::vector<Piece>& pieces) {
+  int64_t at = 0;
+  for (int i = 0; i < ChunkCount(f); ++i) {
+    pieces.push_back(
+        Piece{f.pack(i), f.offset(i), f.stored_size(i), f.plain_size(i), IdAt(f, i), target, at});
+    at += f.plain_size(i);
+  }
+}
+
+Result<UniqueFd> CreateSized(const fs::path& path, int mode, int64_t size) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                     static_cast<mode_t>(mode & 07777)));
+  if (fd.get() < 0) return Fail(Error::FromErrno(errno, "create " + path.string()));
+  if (::fchmod(fd.get(), static_cast<mode_t>(mode & 07777)) != 0 ||
+      ::ftruncate(fd.get(), size) != 0) {
+    return Fail(Error::FromErrno(errno, "size " + path.string()));
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> ReadChunked(BackupStore& store, const BackupRecord& backup,
+                                             const std::vector<ManifestEntry>& manifest,
+                                             const KeyRing& keys, const ArchiveTargets& targets,
+                                             JobContext& ctx) {
+  const EncryptionKey* key = nullptr;
+  if (!backup.key_id.empty()) {
+    key = keys.Find(backup.key_id);
+    if (key == nullptr) {
+      return Fail(Error::FailedPrecondition("this process does not have encryption key " +
+                                            backup.key_id + " (--encryption-key-file)"));
+    }
+  }
+  auto m = LoadChunkedManifest(store, backup, keys);
+  if (!m && (m.error().code() == Code::kDataLoss || m.error().code() == Code::kNotFound)) {
+    return std::vector<std::string>{"manifest: " + m.error().message()};
+  }
+  if (!m) return Fail(m.error());
+  const std::string prefix = PackPrefix(backup.collection);
+  if (std::string d = ManifestDiffers(*m, backup, manifest, prefix); !d.empty()) {
+    return std::vector<std::string>{"the manifest differs from the catalogue: " + d};
+  }
+  // The files go where the restore wants them, or (a verify) to a scratch folder beside
+  // the database, removed at the end.
+  const fs::path files_dir =
+      targets.files ? *targets.files : fs::path(targets.db.string() + ".files");
+  std::optional<ScopedRemove> scratch;
+  if (!targets.files && !manifest.empty()) scratch.emplace(files_dir);
+  std::vector<Target> out;
+  std::vector<Piece> pieces;
+  auto fd = CreateSized(targets.db, targets.db_mode, m->database().size());
+  if (!fd) return Fail(fd.error());
+  out.push_back(Target{std::string(kArchiveDbEntry), targets.db, std::move(*fd)});
+  AddPieces(m->database(), 0, pieces);
+  for (size_t i = 0; i < manifest.size(); ++i) {
+    const ManifestEntry& e = manifest[i];
+    const fs::path path = files_dir / e.path;
+    BACKUP_TRY(CreateDirs(path.parent_path()), "restore files");
+    auto file = CreateSized(path, targets.files ? e.mode : 0600, e.size);
+    if (!file) return Fail(file.error());
+    out.push_back(Target{e.path, path, std::move(*file)});
+    AddPieces(m->files(static_cast<int>(i)), static_cast<int>(i) + 1, pieces);
+  }
+  std::vector<std::string> problems;
+  Fetcher fetch(store, *m, prefix, std::move(pieces), out, ctx);
+  BACKUP_TRY(fetch.Run(key, problems), "read chunks");
+  if (!problems.empty()) return problems;
+  // Every chunk matched its id; the whole must match what the backup recorded.
+  ctx.SetPhase("check");
+  for (size_t i = 0; i < out.size(); ++i) {
+    const ChunkedFile& f = i == 0 ? m->database() : m->files(static_cast<int>(i) - 1);
+    auto digest = HashFile(out[i].path, [&](int64_t) { return !ctx.cancelled(); });
+    if (!digest) return Fail(digest.error().Context("hash " + out[i].name));
+    if (digest->size != f.size() || digest->sha256 != f.sha256()) {
+      problems.push_back(out[i].name + " reassembled differs from the SHA-256 recorded at backup");
+    }
+  }
+  return problems;
+}
+
+Result<std::vector<std::string>> QuickCheckChunked(BackupStore& store, const BackupRecord& backup,
+                                                   const std::vector<ManifestEntry>& manifest,
+                                                   const KeyRing& keys) {
+  auto m = LoadChunkedManifest(store, backup, keys);
+  if (!m && (m.error().code() == Code::kDataLoss || m.error().code() == Code::kNotFound)) {
+    return std::vector<std::string>{"manifest: " + m.error().message()};
+  }
+  if (!m) return Fail(m.error());
+  const std::string prefix = PackPrefix(backup.collection);
+  if (std::string d = ManifestDiffers(*m, backup, manifest, prefix); !d.empty()) {
+    return std::vector<std::string>{"the manifest differs from the catalogue: " + d};
+  }
+  std::vector<std::string> problems;
+  for (const auto& p : m->packs()) {
+    auto info = store.Stat(prefix + p.name());
+    if (!info) return Fail(info.error());
+    if (!*info) {
+      problems.push_back("pack " + store.Locate(prefix + p.name()) + " is missing");
+    } else if ((*info)->size != p.size()) {
+      problems.push_back("pack " + store.Locate(prefix + p.name()) + " has " +
+                         std::to_string((*info)->size) + " bytes, expected " +
+                         std::to_string(p.size()));
+    }
+  }
+  return problems;
+}
+
+}  // namespace backup

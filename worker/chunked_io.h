@@ -1,0 +1,78 @@
+// A backup in the chunked format (docs/backup-format.md, "Chunked format"): the snapshot
+// and every file cut into chunks (storage/chunk_codec.h), each stored once per collection
+// and store in packs of many chunks ("chunks/<ns>/<name>/<pack>"), and one manifest per
+// backup listing its chunks in order and where they are. A backup whose chunks are stored
+// already (by the backup it is based on) stores only the new ones; each manifest is
+// complete, so every backup restores on its own.
+//
+// Thread-safety: functions may run on several threads for different backups.
+#pragma once
+
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "archive_manifest.pb.h"
+#include "common/records.h"
+#include "storage/backup_store.h"
+#include "storage/codec.h"
+#include "worker/archive_io.h"
+#include "worker/page_snapshot.h"
+
+namespace backup {
+
+// Where a collection's packs live in a store: "chunks/<ns>/<name>/".
+std::string PackPrefix(const CollectionName& collection);
+
+struct ChunkedSource {
+  const BackupRecord* backup = nullptr;  // whose backup (id, collection, timestamp)
+  PageSnapshot* snapshot = nullptr;
+  int db_mode = 0644;
+  const PinnedDir* files_dir = nullptr;  // nullptr: no files
+  const std::vector<SourceFile>* files = nullptr;
+  int64_t chunk_bytes = 0;  // the snapshot's chunks; rounded to whole pages, 0: one page
+  int attempt = 1;          // names this attempt's packs
+  int64_t pack_bytes = 16 << 20;
+  // Called once the snapshot is read (its read transaction may end then).
+  std::function<void()> on_snapshot_read;
+};
+
+struct ChunkedStats {
+  int64_t chunks = 0;      // in the backup
+  int64_t new_chunks = 0;  // stored by it
+  int64_t new_bytes = 0;   // its packs and manifest: what it added to the store
+  int64_t manifest_bytes = 0;
+};
+
+// Writes the chunks this backup does not find in `base` (the manifest of an earlier backup
+// of the same collection in the same store with the same key, or null) and its manifest
+// at `manifest_key`. On failure, the packs it wrote are removed (best effort: the sweep
+// removes what a killed attempt left).
+Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manifest_key,
+                                    const Compression& compression, const EncryptionKey* key,
+                                    const ChunkedSource& source,
+                                    const collector::archive::ChunkedManifest* base,
+                                    Skipped& skipped, ChunkedStats& stats, JobContext& ctx);
+
+// A chunked backup's manifest, read and authenticated (kDataLoss when it is not one,
+// kNotFound when it is missing).
+Result<collector::archive::ChunkedManifest> LoadChunkedManifest(BackupStore& store,
+                                                                const BackupRecord& backup,
+                                                                const KeyRing& keys);
+
+// As ReadArchive (archive_io.h) for a chunked backup: every chunk fetched (pack by pack,
+// several at once), authenticated, checked against its id and written at its place; then
+// each file's SHA-256 and size checked against the manifest and the catalogue.
+Result<std::vector<std::string>> ReadChunked(BackupStore& store, const BackupRecord& backup,
+                                             const std::vector<ManifestEntry>& manifest,
+                                             const KeyRing& keys, const ArchiveTargets& targets,
+                                             JobContext& ctx);
+
+// The quick check: the manifest authenticates and agrees with the catalogue, and every
+// pack it names is in the store with the recorded size.
+Result<std::vector<std::string>> QuickCheckChunked(BackupStore& store, const BackupRecord& backup,
+                                                   const std::vector<ManifestEntry>& manifest,
+                                                   const KeyRing& keys);
+
+}  // namespace backup

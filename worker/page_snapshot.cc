@@ -1,0 +1,111 @@
+#include "worker/page_snapshot.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "worker/snapshot.h"
+
+namespace backup {
+namespace fs = std::filesystem;
+
+Result<std::unique_ptr<PageSnapshot>> PageSnapshot::Take(const fs::path& source,
+                                                         const Options& options, JobContext& ctx) {
+  auto reader = sql::Database::Open(source.string(), {.read_only = true});
+  if (!reader) return Fail(reader.error());
+  // SQLite cannot checkpoint through a read-only connection; without a writable one the
+  // WAL cannot be settled (a read-only folder), and the caller takes another snapshot.
+  auto writer = sql::Database::Open(source.string(), {.create = false});
+  std::optional<sql::Database> checkpointer;
+  if (writer) checkpointer.emplace(std::move(*writer));
+  std::unique_ptr<PageSnapshot> snap(
+      new PageSnapshot(std::move(*reader), std::move(checkpointer), options.checkpoint_after));
+  auto pause = std::chrono::microseconds(500);
+  for (snap->tries_ = 1; snap->tries_ <= options.tries; ++snap->tries_) {
+    if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled before the snapshot"));
+    BACKUP_TRY(snap->Begin(), "snapshot of " + source.string());
+    auto settled = snap->Settled();
+    if (!settled) return Fail(settled.error().Context("snapshot of " + source.string()));
+    if (*settled) break;
+    (void)snap->reader_.Exec("COMMIT");
+    snap->open_ = false;
+    std::this_thread::sleep_for(pause);
+    pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(50));
+  }
+  if (!snap->open_) {
+    return Fail(
+        Error::Unavailable("writers kept committing between the snapshot's read and its "
+                           "checkpoint (" +
+                           std::to_string(options.tries) + " tries)"));
+  }
+  auto page_size = snap->reader_.QueryInt("PRAGMA page_size");
+  auto page_count = snap->reader_.QueryInt("PRAGMA page_count");
+  if (!page_size || !page_count) {
+    return Fail(Error::DataLoss("cannot read the page counts of " + source.string()));
+  }
+  snap->page_size_ = *page_size;
+  snap->page_count_ = *page_count;
+  if (sqlite3_file_control(snap->reader_.raw(), "main", SQLITE_FCNTL_FILE_POINTER, &snap->file_) !=
+          SQLITE_OK ||
+      snap->file_ == nullptr || snap->file_->pMethods == nullptr) {
+    return Fail(Error::Internal("no file handle for " + source.string()));
+  }
+  return snap;
+}
+
+Status PageSnapshot::Begin() {
+  BACKUP_TRY(reader_.Exec("BEGIN"), "begin");
+  open_ = true;
+  // A deferred transaction starts reading at its first statement: this one.
+  auto schema = reader_.QueryInt("SELECT count(*) FROM sqlite_schema");
+  if (!schema) return Fail(schema.error());
+  return {};
+}
+
+Result<bool> PageSnapshot::Settled() {
+  if (!checkpointer_) {
+    // No checkpoint possible: settled only when the database is not in WAL mode (the read
+    // transaction's shared lock then keeps the file as it is).
+    auto mode = reader_.Prepare("PRAGMA journal_mode");
+    if (!mode) return Fail(mode.error());
+    auto row = mode->Step();
+    if (!row || !*row) return Fail(Error::Internal("PRAGMA journal_mode gave no row"));
+    return mode->Text(0) != "wal";
+  }
+  int log_frames = -1;
+  int copied = -1;
+  const int rc = sqlite3_wal_checkpoint_v2(checkpointer_->raw(), "main", SQLITE_CHECKPOINT_PASSIVE,
+                                           &log_frames, &copied);
+  if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return false;  // another checkpoint ran
+  if (rc != SQLITE_OK) {
+    return Fail(
+        Error::Unavailable(std::string("checkpoint: ") + sqlite3_errmsg(checkpointer_->raw())));
+  }
+  return log_frames == copied;  // both -1 when not in WAL mode
+}
+
+Status PageSnapshot::ReadAt(int64_t offset, char* out, int64_t length) {
+  if (offset < 0 || length < 0 || offset + length > size()) {
+    return Fail(Error::Internal("read past the snapshot's end"));
+  }
+  const int rc = file_->pMethods->xRead(file_, out, static_cast<int>(length), offset);
+  if (rc == SQLITE_IOERR_SHORT_READ) {
+    return Fail(Error::DataLoss("the database file is shorter than its page count says"));
+  }
+  if (rc != SQLITE_OK) {
+    return Fail(
+        Error::Unavailable("read the database file: SQLite I/O error " + std::to_string(rc)));
+  }
+  return {};
+}
+
+Result<int64_t> PageSnapshot::CountRecords() { return CountRecordsIn(reader_); }
+
+PageSnapshot::~PageSnapshot() {
+  if (open_) (void)reader_.Exec("COMMIT");
+  if (after_ && checkpointer_) (void)checkpointer_->Exec("PRAGMA wal_checkpoint(PASSIVE)");
+}
+
+}  // namespace backup
