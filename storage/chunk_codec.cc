@@ -1,6 +1,7 @@
 #include "storage/chunk_codec.h"
 
 #include <sodium.h>
+#include <openssl/sha.h>
 #include <zstd.h>
 
 #include <cstring>
@@ -70,7 +71,9 @@ ChunkId ChunkCodec::Id(std::string_view plain) const {
     crypto_generichash(id.data(), id.size(), Bytes(plain), plain.size(), id_key_.data(),
                        id_key_.size());
   } else {
-    crypto_hash_sha256(id.data(), Bytes(plain), plain.size());
+    // OpenSSL's, not libsodium's: it uses the CPU's SHA extensions (measured: libsodium's
+    // portable SHA-256 took 41 % of a chunked backup's CPU time).
+    SHA256(Bytes(plain), plain.size(), id.data());
   }
   return id;
 }
