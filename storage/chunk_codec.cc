@@ -1,7 +1,7 @@
 #include "storage/chunk_codec.h"
 
-#include <sodium.h>
 #include <openssl/sha.h>
+#include <sodium.h>
 #include <zstd.h>
 
 #include <cstring>

@@ -1,6 +1,7 @@
 // Crash safety with real processes: backupd is killed with SIGKILL in the middle of a
 // restore, then started again; the collection is the old one or the new one at every
-// moment, and the restore finishes after the restart (invariants 1 and 4).
+// moment, and the restore finishes after the restart (invariants 1 and 4). And in the
+// middle of a chunked backup: it finishes after the restart and leaves no stray chunk.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -133,6 +134,106 @@ TEST(RestoreCrash, KilledAtAnyPointLeavesTheOldOrTheNewCollectionAndFinishesAfte
         EXPECT_EQ(name.find(".old-"), std::string::npos) << e.path();
       }
     }
+  }
+}
+
+collector::BackupCollectionResponse BackupUsers(Client& client, bool wait) {
+  collector::BackupCollectionRequest backup;
+  backup.mutable_collection()->set_namespace_("prod");
+  backup.mutable_collection()->set_name("users");
+  backup.set_include_files(true);
+  backup.set_wait(wait);
+  collector::BackupCollectionResponse response;
+  auto s = client.repo->BackupCollection(client.Ctx().get(), backup, &response);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return response;
+}
+
+size_t EntriesIn(const fs::path& dir) {
+  std::error_code ec;
+  size_t n = 0;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (it->is_regular_file()) ++n;
+  }
+  return n;
+}
+
+// A chunked backup based on an earlier one, killed at any point (chunking, uploading packs,
+// writing the manifest, recording, sweeping): after the restart it completes, restores
+// whole, and once both backups are deleted nothing of either is left in the store.
+TEST(BackupCrash, AChunkedBackupKilledAtAnyPointFinishesAndLeavesNoStrayChunk) {
+  for (int delay_ms : {0, 25, 50, 75, 100, 125, 150, 200}) {
+    SCOPED_TRACE("killed after " + std::to_string(delay_ms) + " ms");
+    TempDir dir;
+    const fs::path data = dir.path() / "data";
+    DataLayout layout(data);
+    const CollectionName users{"prod", "users"};
+    const std::vector<std::string> chunked{"--backup-format", "chunked"};
+    std::string base_id, dump;
+    {
+      BackupdProcess server(data, 1, 1, chunked);
+      Client client(server.address());
+      collector::CreateCollectionRequest create;
+      create.mutable_collection()->set_namespace_("prod");
+      create.mutable_collection()->set_name("users");
+      collector::CreateCollectionResponse created;
+      ASSERT_TRUE(client.repo->CreateCollection(client.Ctx().get(), create, &created).ok());
+      FillRecords(layout.CollectionDb(users), 40'000, 1'000);
+      WriteFiles(layout.CollectionFilesDir(users), 20, 256 * 1024);
+      auto base = BackupUsers(client, true);
+      ASSERT_EQ(base.backup().state(), collector::BACKUP_COMPLETED);
+      base_id = base.backup().backup_id();
+      FillRecords(layout.CollectionDb(users), 20'000, 1'000, 100'000);
+      dump = CanonicalDump(layout.CollectionDb(users));
+      BackupUsers(client, false);
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      server.process().Signal(SIGKILL);
+      server.process().Wait();
+    }
+    BackupdProcess restarted(data, 1, 1, chunked);
+    Client client(restarted.address());
+    collector::ListJobsRequest list;
+    list.set_kind(collector::BACKUP);
+    collector::ListJobsResponse jobs;
+    ASSERT_TRUE(client.jobs->ListJobs(client.Ctx().get(), list, &jobs).ok());
+    ASSERT_EQ(jobs.jobs_size(), 2);
+    std::string next_id;
+    for (const auto& j : jobs.jobs()) {
+      collector::Job end = WaitForEnd(client, j.job_id());
+      ASSERT_EQ(end.state(), collector::SUCCEEDED) << end.error().message();
+      if (j.backup_id() == base_id) continue;
+      next_id = j.backup_id();
+      std::printf("killed after %d ms: the backup ended in attempt %d\n", delay_ms,
+                  static_cast<int>(end.attempt()));
+    }
+    collector::VerifyBackupRequest verify;
+    verify.set_backup_id(next_id);
+    verify.set_wait(true);
+    collector::VerifyBackupResponse verified;
+    ASSERT_TRUE(client.repo->VerifyBackup(client.Ctx().get(), verify, &verified).ok());
+    EXPECT_TRUE(verified.is_valid()) << verified.error_message();
+    collector::RestoreBackupRequest restore;
+    restore.set_backup_id(next_id);
+    restore.set_dest_namespace("prod");
+    restore.set_dest_name("copy");
+    restore.set_wait(true);
+    collector::RestoreBackupResponse restored;
+    ASSERT_TRUE(client.repo->RestoreBackup(client.Ctx().get(), restore, &restored).ok());
+    EXPECT_EQ(restored.status().code(), collector::Status::OK) << restored.status().message();
+    EXPECT_EQ(CanonicalDump(layout.CollectionDb({"prod", "copy"})), dump);
+    for (const std::string& id : {base_id, next_id}) {
+      collector::DeleteBackupRequest del;
+      del.set_backup_id(id);
+      collector::DeleteBackupResponse deleted;
+      auto s = client.repo->DeleteBackup(client.Ctx().get(), del, &deleted);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    }
+    EXPECT_EQ(EntriesIn(data / "store" / "chunks"), 0u) << "a killed attempt's packs were left";
+    EXPECT_EQ(EntriesIn(data / "store" / "backups"), 0u)
+        << Shell("find " + (data / "store").string()).first;
+    EXPECT_EQ(EntriesIn(data / "staging"), 0u)
+        << Shell("find " + (data / "staging").string()).first;
   }
 }
 

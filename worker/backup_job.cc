@@ -361,6 +361,28 @@ std::optional<collector::archive::ChunkedManifest> BackupJob::FindBase(const Bac
   return std::nullopt;
 }
 
+// What a killed attempt of a chunked backup left: its packs are uploaded one at a time, so
+// at most one is incomplete per attempt, the one after its last stored pack. (Its stored
+// packs no manifest names go with the sweep after this attempt completes.)
+static Status AbortEarlierPacks(BackupStore& store, const BackupRecord& backup, int attempt) {
+  if (attempt <= 1) return {};
+  const std::string prefix = PackPrefix(backup.collection);
+  auto listed = store.List(prefix);
+  if (!listed) return Fail(listed.error());
+  for (int a = 1; a < attempt; ++a) {
+    const std::string stem = backup.id + ".a" + std::to_string(a) + ".";
+    int last = 0;
+    for (const ObjectInfo& o : *listed) {
+      const std::string name = o.key.substr(prefix.size());
+      if (!name.starts_with(stem) || !name.ends_with(".pack")) continue;
+      last = std::max(last, std::atoi(name.c_str() + stem.size()));
+    }
+    BACKUP_TRY(store.AbortIncomplete(prefix + stem + std::to_string(last + 1) + ".pack"),
+               "pack of attempt " + std::to_string(a));
+  }
+  return {};
+}
+
 // A page snapshot of the live database; when writers never let its checkpoint settle, one
 // of a VACUUM INTO copy staged at `staged` (whose pages are then renumbered: the backup
 // stores more chunks, and says so).
@@ -387,6 +409,8 @@ Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
   Attempt attempt(plan.paths, ctx.lease().attempt);  // never committed: a staged copy goes
   attempt.skipped = plan.listing.skipped;
   BACKUP_TRY(AbortEarlierUploads(*store, backup, ctx.lease().attempt),
+             "remove what an earlier attempt left");
+  BACKUP_TRY(AbortEarlierPacks(*store, backup, ctx.lease().attempt),
              "remove what an earlier attempt left");
   ctx.SetPhase("snapshot");
   auto snap = TakePages(plan.source.path(), attempt.partial, options_.checkpoint_source, ctx);

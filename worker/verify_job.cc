@@ -177,6 +177,9 @@ Result<std::vector<std::string>> CheckArchiveBackup(const BackupRecord& backup,
   const fs::path db = staging / (ctx.job().id + ".verify.db");
   BACKUP_TRY(RemoveAll(db), "verify");
   ScopedRemove guard(db);
+  // A page snapshot of a WAL database is one too: the integrity check's read-only
+  // connection leaves its -wal and -shm behind.
+  ScopedRemove guard_wal(db.string() + "-wal"), guard_shm(db.string() + "-shm");
   auto found = ReadArchive(*store, backup, manifest, options.stores->keys(),
                            ArchiveTargets{db, std::nullopt, 0600}, ctx);
   if (!found) return Fail(found.error().Context("read " + backup.storage_path));

@@ -427,7 +427,8 @@ void DeleteAll(Server& server, const std::string& store) {
     collector::DeleteBackupResponse resp;
     grpc::ClientContext c;
     auto status = server.repo->DeleteBackup(&c, del, &resp);
-    if (!status.ok()) LogError("incremental", "delete: " + status.error_message(), g_incremental_errors);
+    if (!status.ok())
+      LogError("incremental", "delete: " + status.error_message(), g_incremental_errors);
   }
 }
 
@@ -508,7 +509,8 @@ void Incremental(const Settings& s) {
   }
   {
     auto db = sql::Database::Open(src.string(), {});
-    if (!db || !db->Exec("VACUUM")) LogError("incremental", "VACUUM of the source failed", g_incremental_errors);
+    if (!db || !db->Exec("VACUUM"))
+      LogError("incremental", "VACUUM of the source failed", g_incremental_errors);
   }
   auto vacuumed = server.Backup("bench", "big", false, "", "local").backup();
   Report("incremental, 24 hourly (local)",
