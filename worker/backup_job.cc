@@ -383,6 +383,15 @@ static Status AbortEarlierPacks(BackupStore& store, const BackupRecord& backup, 
   return {};
 }
 
+// Whatever earlier attempts of a chunked backup left: a staged copy, partial uploads.
+static Status RemoveLeftovers(const BackupPaths& paths, BackupStore& store,
+                              const BackupRecord& backup, int attempt) {
+  BACKUP_TRY(paths.RemovePartials(), "staging");
+  BACKUP_TRY(RemoveAll(paths.db()), "staging");
+  BACKUP_TRY(AbortEarlierUploads(store, backup, attempt), "manifest");
+  return AbortEarlierPacks(store, backup, attempt);
+}
+
 // A page snapshot of the live database; when writers never let its checkpoint settle, one
 // of a VACUUM INTO copy staged at `staged` (whose pages are then renumbered: the backup
 // stores more chunks, and says so).
@@ -404,14 +413,10 @@ Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
   auto dest = ResolveDestination(backup);
   if (!dest) return Fail(dest.error());
   BackupStore* store = dest->store;
-  BACKUP_TRY(plan.paths.RemovePartials(), "remove leftovers of an earlier attempt");
-  BACKUP_TRY(RemoveAll(plan.paths.db()), "remove leftovers of an earlier attempt");
+  BACKUP_TRY(RemoveLeftovers(plan.paths, *store, backup, ctx.lease().attempt),
+             "remove what an earlier attempt left");
   Attempt attempt(plan.paths, ctx.lease().attempt);  // never committed: a staged copy goes
   attempt.skipped = plan.listing.skipped;
-  BACKUP_TRY(AbortEarlierUploads(*store, backup, ctx.lease().attempt),
-             "remove what an earlier attempt left");
-  BACKUP_TRY(AbortEarlierPacks(*store, backup, ctx.lease().attempt),
-             "remove what an earlier attempt left");
   ctx.SetPhase("snapshot");
   auto snap = TakePages(plan.source.path(), attempt.partial, options_.checkpoint_source, ctx);
   if (!snap) return Fail(snap.error().Context("snapshot"));
@@ -454,14 +459,13 @@ Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
   }
   spdlog::info(
       "{} backup completed: {} bytes in {} (chunked: {} chunks, {} new, {} bytes stored, manifest "
-      "{}; {}{}), {} records, {} files, sha256 {} (ms: snapshot {}, chunks {}, finalize {})",
+      "{}; {}), {} records, {} files, sha256 {} (ms: snapshot {}, chunks {}, finalize {})",
       ctx.LogTag(), written->db.size + plan.files_bytes, stored.backup.storage_path, stats.chunks,
-      stats.new_chunks, stats.new_bytes, stats.manifest_bytes, dest->compression.Name(),
-      dest->key ? ", sealed" : "", *records, written->manifest.size(),
+      stats.new_chunks, stats.new_bytes, stats.manifest_bytes,
+      dest->compression.Name() + (dest->key ? ", sealed" : ""), *records, written->manifest.size(),
       written->db.sha256.substr(0, 12), attempt.snapshot_ms, attempt.files_ms, attempt.laps.Lap());
   // What killed attempts or deleted backups left: swept now that this one is recorded.
-  BackupRecord done = stored.backup;
-  (void)SweepAfterRemoval(catalog_, *options_.stores, done);
+  (void)SweepAfterRemoval(catalog_, *options_.stores, stored.backup);
   return {};
 }
 

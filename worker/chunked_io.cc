@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <deque>
 #include <future>
 #include <map>
 #include <mutex>
@@ -32,6 +33,8 @@ constexpr int kFetchThreads = 4;
 // Two chunks of one pack closer than this are fetched in one request.
 constexpr int64_t kFetchGap = 1 << 20;
 constexpr int64_t kFetchMax = 32 << 20;
+// Consecutive chunks of one file are written together up to this many bytes.
+constexpr int64_t kWriteRun = 4 << 20;
 
 using ReadFn = std::function<Status(int64_t offset, char* out, int64_t length)>;
 
@@ -43,17 +46,42 @@ ChunkId IdAt(const ChunkedFile& f, int i) {
   return id;
 }
 
+// Where a chunk is stored: a pack (of the base's table or of this backup's), an offset in
+// it and its stored size.
+struct Where {
+  uint32_t pack;
+  uint64_t offset;
+  uint32_t stored;
+};
+
+// One block of a file cut into chunks and encoded off the job's thread: for each chunk its
+// id and plain size, and either where the base has it or its stored form in `stored`.
+struct EncodedBlock {
+  struct Chunk {
+    ChunkId id;
+    uint32_t plain;
+    const Where* in_base;  // null: new, stored[begin, end)
+    size_t begin, end;
+  };
+  std::vector<Chunk> chunks;
+  std::string stored;
+  Status status;
+};
+
 // Writes chunks into packs, each chunk once: those the base has are referenced where they
 // are, new ones are appended to this attempt's packs, uploaded one while the next fills.
+// Blocks are hashed and encoded (compressed, sealed) on up to kEncodeDepth threads while
+// the job's thread reads the next ones; they are committed to packs in order.
 class ChunkWriter {
  public:
   ChunkWriter(BackupStore& store, std::string prefix, std::string pack_base, int64_t pack_bytes,
-              ChunkCodec& codec, ChunkedStats& stats, JobContext& ctx)
+              int zstd_level, const EncryptionKey* key, ChunkedStats& stats, JobContext& ctx)
       : store_(store),
         prefix_(std::move(prefix)),
         pack_base_(std::move(pack_base)),
         pack_bytes_(pack_bytes),
-        codec_(codec),
+        level_(zstd_level),
+        key_(key),
         stats_(stats),
         ctx_(ctx) {}
 
@@ -72,32 +100,38 @@ class ChunkWriter {
       }
       for (int i = 0; i < n; ++i) {
         if (f.pack(i) >= base_packs_.size()) continue;
-        index_.try_emplace(IdAt(f, i), Where{static_cast<int32_t>(f.pack(i)), true, f.offset(i),
-                                             f.stored_size(i)});
+        base_index_.try_emplace(IdAt(f, i), Where{f.pack(i), f.offset(i), f.stored_size(i)});
       }
     };
     add(base.database());
     for (const ChunkedFile& f : base.files()) add(f);
   }
 
-  // Cuts what `read` gives into chunks of `chunk_bytes` and records them in `out`.
+  // Cuts what `read` gives into chunks of `chunk_bytes` and records them in `out`. Returns
+  // the SHA-256 of the whole.
   Result<std::string> AddFile(const ReadFn& read, int64_t size, int64_t chunk_bytes,
                               ChunkedFile& out) {
     Sha256 whole;
-    std::string block;
+    std::deque<std::future<EncodedBlock>> encoding;  // their destructors wait
+    const int64_t block_bytes = std::max(chunk_bytes, kReadBlock / chunk_bytes * chunk_bytes);
     for (int64_t at = 0; at < size;) {
       if (ctx_.cancelled()) return Fail(Error::Cancelled("cancelled while chunking"));
-      const int64_t want = std::min<int64_t>(size - at, kReadBlock / chunk_bytes * chunk_bytes);
-      block.resize(static_cast<size_t>(want));
+      const int64_t want = std::min(size - at, block_bytes);
+      std::string block(static_cast<size_t>(want), '\0');
       BACKUP_TRY(read(at, block.data(), want), "read");
       whole.Update(block.data(), block.size());
-      for (int64_t off = 0; off < want; off += chunk_bytes) {
-        const std::string_view plain(block.data() + off,
-                                     static_cast<size_t>(std::min(chunk_bytes, want - off)));
-        BACKUP_TRY(AddChunk(plain, out), "store chunk");
+      encoding.push_back(std::async(std::launch::async, [this, b = std::move(block), chunk_bytes] {
+        return Encode(b, chunk_bytes);
+      }));
+      if (std::ssize(encoding) >= kEncodeDepth) {
+        BACKUP_TRY(Commit(encoding.front().get(), out), "store chunks");
+        encoding.pop_front();
       }
       at += want;
       ctx_.AddBytes(want);
+    }
+    for (; !encoding.empty(); encoding.pop_front()) {
+      BACKUP_TRY(Commit(encoding.front().get(), out), "store chunks");
     }
     out.set_size(size);
     return whole.HexDigest();
@@ -119,46 +153,75 @@ class ChunkWriter {
 
  private:
   using ChunkPack = collector::archive::ChunkPack;
-  struct Where {
-    int32_t pack;  // into base_packs_ when in_base, else into packs_
-    bool in_base;
-    uint64_t offset;
-    uint32_t stored;
-  };
+  static constexpr int kEncodeDepth = 3;
 
-  Status AddChunk(std::string_view plain, ChunkedFile& out) {
-    const ChunkId id = codec_.Id(plain);
-    ++stats_.chunks;
-    auto it = index_.find(id);
-    if (it == index_.end()) {
-      if (std::ssize(pack_) >= pack_bytes_) BACKUP_TRY(ClosePack(), "upload pack");
-      if (pack_.empty()) OpenPack();
-      const size_t at = pack_.size();
-      BACKUP_TRY(codec_.Encode(id, plain, pack_), "encode chunk");
-      ++stats_.new_chunks;
-      it =
-          index_.emplace(id, Where{open_pack_, false, at, static_cast<uint32_t>(pack_.size() - at)})
-              .first;
+  // Runs on an encoding thread: reads only base_index_, which no one changes meanwhile.
+  EncodedBlock Encode(const std::string& block, int64_t chunk_bytes) const {
+    EncodedBlock out;
+    auto codec = ChunkCodec::Create(level_, key_);
+    if (!codec) {
+      out.status = Fail(codec.error());
+      return out;
     }
-    Where& w = it->second;
-    if (w.in_base) {  // first use of a base pack: it joins this manifest's table
-      int32_t& mapped = base_to_new_[static_cast<size_t>(w.pack)];
-      if (mapped < 0) {
-        mapped = static_cast<int32_t>(packs_.size());
-        packs_.push_back(base_packs_[static_cast<size_t>(w.pack)]);
+    out.chunks.reserve(static_cast<size_t>((std::ssize(block) + chunk_bytes - 1) / chunk_bytes));
+    for (int64_t off = 0; off < std::ssize(block); off += chunk_bytes) {
+      const std::string_view plain(
+          block.data() + off, static_cast<size_t>(std::min(chunk_bytes, std::ssize(block) - off)));
+      EncodedBlock::Chunk c{(*codec)->Id(plain), static_cast<uint32_t>(plain.size()), nullptr, 0,
+                            0};
+      if (auto it = base_index_.find(c.id); it != base_index_.end()) {
+        c.in_base = &it->second;
+      } else {
+        c.begin = out.stored.size();
+        if (auto s = (*codec)->Encode(c.id, plain, out.stored); !s) {
+          out.status = s;
+          return out;
+        }
+        c.end = out.stored.size();
       }
-      w = Where{mapped, false, w.offset, w.stored};
+      out.chunks.push_back(c);
     }
-    out.mutable_ids()->append(reinterpret_cast<const char*>(id.data()), id.size());
-    out.add_pack(static_cast<uint32_t>(w.pack));
-    out.add_offset(w.offset);
-    out.add_stored_size(w.stored);
-    out.add_plain_size(static_cast<uint32_t>(plain.size()));
+    return out;
+  }
+
+  Status Commit(const EncodedBlock& block, ChunkedFile& out) {
+    BACKUP_TRY(block.status, "encode chunk");
+    for (const EncodedBlock::Chunk& c : block.chunks) {
+      ++stats_.chunks;
+      Where w{};
+      if (c.in_base != nullptr) {
+        w = FromBase(*c.in_base);
+      } else if (auto it = new_index_.find(c.id); it != new_index_.end()) {
+        w = it->second;  // twice in this backup
+      } else {
+        if (std::ssize(pack_) >= pack_bytes_) BACKUP_TRY(ClosePack(), "upload pack");
+        if (pack_.empty()) OpenPack();
+        w = Where{open_pack_, pack_.size(), static_cast<uint32_t>(c.end - c.begin)};
+        pack_.append(block.stored, c.begin, c.end - c.begin);
+        new_index_.emplace(c.id, w);
+        ++stats_.new_chunks;
+      }
+      out.mutable_ids()->append(reinterpret_cast<const char*>(c.id.data()), c.id.size());
+      out.add_pack(w.pack);
+      out.add_offset(w.offset);
+      out.add_stored_size(w.stored);
+      out.add_plain_size(c.plain);
+    }
     return {};
   }
 
+  // A base chunk's place in this manifest's pack table (the pack joins it on first use).
+  Where FromBase(const Where& base) {
+    int32_t& mapped = base_to_new_[base.pack];
+    if (mapped < 0) {
+      mapped = static_cast<int32_t>(packs_.size());
+      packs_.push_back(base_packs_[base.pack]);
+    }
+    return Where{static_cast<uint32_t>(mapped), base.offset, base.stored};
+  }
+
   void OpenPack() {
-    open_pack_ = static_cast<int32_t>(packs_.size());
+    open_pack_ = static_cast<uint32_t>(packs_.size());
     ChunkPack p;
     p.set_name(pack_base_ + "." + std::to_string(++seq_) + ".pack");
     packs_.push_back(std::move(p));
@@ -167,7 +230,7 @@ class ChunkWriter {
   Status ClosePack() {
     if (pack_.empty()) return {};
     BACKUP_TRY(WaitUpload(), "upload pack");
-    ChunkPack& p = packs_[static_cast<size_t>(open_pack_)];
+    ChunkPack& p = packs_[open_pack_];
     p.set_size(std::ssize(pack_));
     stats_.new_bytes += std::ssize(pack_);
     const std::string key = prefix_ + p.name();
@@ -193,16 +256,18 @@ class ChunkWriter {
   const std::string prefix_;
   const std::string pack_base_;
   const int64_t pack_bytes_;
-  ChunkCodec& codec_;
+  const int level_;
+  const EncryptionKey* const key_;
   ChunkedStats& stats_;
   JobContext& ctx_;
-  std::unordered_map<ChunkId, Where, ChunkIdHash> index_;
+  std::unordered_map<ChunkId, Where, ChunkIdHash> base_index_;  // packs: base_packs_
+  std::unordered_map<ChunkId, Where, ChunkIdHash> new_index_;   // packs: packs_
   std::vector<ChunkPack> base_packs_;
   std::vector<int32_t> base_to_new_;
   std::vector<ChunkPack> packs_;
   std::vector<std::string> uploaded_;
   std::string pack_;
-  int32_t open_pack_ = -1;
+  uint32_t open_pack_ = 0;
   int seq_ = 0;
   std::future<Status> upload_;
 };
@@ -242,29 +307,84 @@ std::string PackPrefix(const CollectionName& collection) {
   return "chunks/" + collection.ns + "/" + collection.name + "/";
 }
 
-Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manifest_key,
-                                    const Compression& compression, const EncryptionKey* key,
-                                    const ChunkedSource& source, const ChunkedManifest* base,
-                                    Skipped& skipped, ChunkedStats& stats, JobContext& ctx) {
-  auto codec = ChunkCodec::Create(compression.zstd_level, key);
-  if (!codec) return Fail(codec.error());
-  const BackupRecord& backup = *source.backup;
-  ChunkWriter writer(store, PackPrefix(backup.collection),
-                     backup.id + ".a" + std::to_string(source.attempt), source.pack_bytes, **codec,
-                     stats, ctx);
-  if (base != nullptr) writer.LoadBase(*base);
+namespace {
+
+// The files of the files folder into `m` and `out`; one no longer a regular file inside the
+// folder is skipped.
+Status AddFiles(ChunkWriter& writer, const ChunkedSource& source, ChunkedManifest& m,
+                ArchiveWritten& out, Skipped& skipped, JobContext& ctx) {
+  if (source.files_dir == nullptr || source.files == nullptr) return {};
+  ctx.SetPhase("files");
+  for (const SourceFile& f : *source.files) {
+    auto in = OpenListedFile(*source.files_dir, f, ctx);
+    if (!in) return Fail(in.error());
+    const std::string path = f.relative.generic_string();
+    if (!*in) {
+      skipped.Add(path);
+      continue;
+    }
+    const OpenedFile& file = **in;
+    ChunkedFile* entry = m.add_files();
+    entry->set_path(std::string(kArchiveFilesPrefix) + path);
+    entry->set_mode(file.mode);
+    auto sha =
+        writer.AddFile([&](int64_t at, char* buf,
+                           int64_t n) { return PreadExactly(file.fd.get(), at, buf, n, path); },
+                       file.size, kFileChunkBytes, *entry);
+    if (!sha) return Fail(sha.error());
+    entry->set_sha256(*sha);
+    out.manifest.push_back(ManifestEntry{path, file.size, *sha, file.mode});
+    ctx.AddItems(1);
+  }
+  return {};
+}
+
+// The manifest, encoded as an archive is (compressed, sealed), stored at `key`.
+Result<ObjectInfo> PutManifest(BackupStore& store, const std::string& manifest_key,
+                               const Compression& compression, const EncryptionKey* key,
+                               const ChunkedManifest& m) {
+  std::string plain;
+  if (!m.SerializeToString(&plain)) return Fail(Error::Internal("cannot encode the manifest"));
+  auto object = store.Put(manifest_key, std::nullopt);
+  if (!object) return Fail(object.error());
+  auto encoder =
+      Encoder::Create(compression, key, [&](std::string_view b) { return (*object)->Write(b); });
+  if (!encoder) return Fail(encoder.error());
+  BACKUP_TRY((*encoder)->Write(plain), "manifest");
+  BACKUP_TRY((*encoder)->Finish(), "manifest");
+  return (*object)->Commit();
+}
+
+ChunkedManifest NewManifest(const BackupRecord& backup, std::string_view id_scheme,
+                            const EncryptionKey* key, int64_t chunk_bytes) {
   ChunkedManifest m;
   m.set_format(2);
   m.set_backup_id(backup.id);
   m.set_collection(backup.collection.Key());
   m.set_timestamp(backup.timestamp);
-  m.set_id_scheme(std::string((*codec)->id_scheme()));
+  m.set_id_scheme(std::string(id_scheme));
   m.set_key_id(key != nullptr ? key->id : "");
+  m.set_chunk_bytes(chunk_bytes);
+  return m;
+}
+
+}  // namespace
+
+Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manifest_key,
+                                    const Compression& compression, const EncryptionKey* key,
+                                    const ChunkedSource& source, const ChunkedManifest* base,
+                                    Skipped& skipped, ChunkedStats& stats, JobContext& ctx) {
+  auto codec = ChunkCodec::Create(compression.zstd_level, key);  // for its id scheme
+  if (!codec) return Fail(codec.error());
+  const BackupRecord& backup = *source.backup;
+  ChunkWriter writer(store, PackPrefix(backup.collection),
+                     backup.id + ".a" + std::to_string(source.attempt), source.pack_bytes,
+                     compression.zstd_level, key, stats, ctx);
+  if (base != nullptr) writer.LoadBase(*base);
   PageSnapshot& snap = *source.snapshot;
   const int64_t page = snap.page_size();
   const int64_t chunk = std::max<int64_t>(page, source.chunk_bytes / page * page);
-  m.set_chunk_bytes(chunk);
-  ArchiveWritten out;
+  ChunkedManifest m = NewManifest(backup, (*codec)->id_scheme(), key, chunk);
   auto fail = [&](const Error& e) -> Result<ArchiveWritten> {
     writer.RemoveWritten();
     return Fail(e);
@@ -277,46 +397,14 @@ Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manif
                      snap.size(), chunk, *db);
   if (!db_sha) return fail(db_sha.error().Context("snapshot"));
   db->set_sha256(*db_sha);
-  const int64_t snapshot_size = snap.size();
-  if (source.on_snapshot_read) source.on_snapshot_read();
-  out.db = FileDigest{snapshot_size, *db_sha};
-  if (source.files_dir != nullptr && source.files != nullptr) {
-    ctx.SetPhase("files");
-    for (const SourceFile& f : *source.files) {
-      auto in = OpenListedFile(*source.files_dir, f, ctx);
-      if (!in) return fail(in.error());
-      const std::string path = f.relative.generic_string();
-      if (!*in) {
-        skipped.Add(path);
-        continue;
-      }
-      const OpenedFile& file = **in;
-      ChunkedFile* entry = m.add_files();
-      entry->set_path(std::string(kArchiveFilesPrefix) + path);
-      entry->set_mode(file.mode);
-      auto sha =
-          writer.AddFile([&](int64_t at, char* buf,
-                             int64_t n) { return PreadExactly(file.fd.get(), at, buf, n, path); },
-                         file.size, kFileChunkBytes, *entry);
-      if (!sha) return fail(sha.error());
-      entry->set_sha256(*sha);
-      out.manifest.push_back(ManifestEntry{path, file.size, *sha, file.mode});
-      ctx.AddItems(1);
-    }
-  }
+  ArchiveWritten out;
+  out.db = FileDigest{snap.size(), *db_sha};
+  if (source.on_snapshot_read) source.on_snapshot_read();  // `snap` may be gone after this
+  if (auto s = AddFiles(writer, source, m, out, skipped, ctx); !s) return fail(s.error());
   m.set_files_skipped(skipped.count);
   ctx.SetPhase("upload");
   if (auto s = writer.Finish(m); !s) return fail(s.error());
-  std::string plain;
-  if (!m.SerializeToString(&plain)) return fail(Error::Internal("cannot encode the manifest"));
-  auto object = store.Put(manifest_key, std::nullopt);
-  if (!object) return fail(object.error());
-  auto encoder =
-      Encoder::Create(compression, key, [&](std::string_view b) { return (*object)->Write(b); });
-  if (!encoder) return fail(encoder.error());
-  if (auto s = (*encoder)->Write(plain); !s) return fail(s.error());
-  if (auto s = (*encoder)->Finish(); !s) return fail(s.error());
-  auto put = (*object)->Commit();
+  auto put = PutManifest(store, manifest_key, compression, key, m);
   if (!put) return fail(put.error());
   out.put = std::move(*put);
   stats.manifest_bytes = out.put.size;
@@ -448,6 +536,7 @@ class Fetcher {
     std::vector<std::thread> threads;
     const size_t packs = starts_.size() - 1;
     const int n = static_cast<int>(std::min<size_t>(kFetchThreads, packs));
+    threads.reserve(static_cast<size_t>(n));
     for (int t = 0; t < n; ++t) threads.emplace_back([this, key] { Work(key); });
     for (std::thread& t : threads) t.join();
     problems.insert(problems.end(), problems_.begin(), problems_.end());
@@ -467,9 +556,17 @@ class Fetcher {
     }
   }
 
+  // Plain bytes bound for consecutive places of one target: written with one pwrite.
+  struct WriteRun {
+    int target = -1;
+    int64_t at = 0;
+    std::string bytes;
+  };
+
   Status FetchPack(size_t begin, size_t end, ChunkCodec& codec) {
     const std::string key = prefix_ + m_.packs(static_cast<int>(pieces_[begin].pack)).name();
     std::string buf;
+    WriteRun run;
     for (size_t i = begin; i < end;) {
       const uint64_t from = pieces_[i].offset;
       size_t j = i + 1;
@@ -490,24 +587,38 @@ class Fetcher {
         return Problem("pack " + store_.Locate(key) + ": " + got.error().message());
       }
       if (!got) return got;
-      for (; i < j; ++i) BACKUP_TRY(Place(pieces_[i], buf, from, codec), "restore chunk");
+      for (; i < j; ++i) BACKUP_TRY(Place(pieces_[i], buf, from, codec, run), "restore chunk");
     }
-    return {};
+    return Flush(run);
   }
 
-  Status Place(const Piece& p, const std::string& buf, uint64_t from, ChunkCodec& codec) {
+  Status Place(const Piece& p, const std::string& buf, uint64_t from, ChunkCodec& codec,
+               WriteRun& run) {
     const std::string_view stored(buf.data() + (p.offset - from), p.stored);
     auto plain = codec.Decode(p.id, stored, p.plain);
     if (!plain) return Problem(plain.error().message());
-    const Target& t = targets_[static_cast<size_t>(p.target)];
-    for (size_t done = 0; done < plain->size();) {
-      const ssize_t n = ::pwrite(t.fd.get(), plain->data() + done, plain->size() - done,
-                                 p.at + static_cast<int64_t>(done));
+    if (run.target != p.target || run.at + std::ssize(run.bytes) != p.at ||
+        std::ssize(run.bytes) >= kWriteRun) {
+      BACKUP_TRY(Flush(run), "restore chunk");
+      run.target = p.target;
+      run.at = p.at;
+    }
+    run.bytes.append(*plain);
+    ctx_.AddBytes(p.plain);
+    return {};
+  }
+
+  Status Flush(WriteRun& run) {
+    if (run.bytes.empty()) return {};
+    const Target& t = targets_[static_cast<size_t>(run.target)];
+    for (size_t done = 0; done < run.bytes.size();) {
+      const ssize_t n = ::pwrite(t.fd.get(), run.bytes.data() + done, run.bytes.size() - done,
+                                 run.at + static_cast<int64_t>(done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return Fail(Error::FromErrno(errno, "write " + t.name));
       done += static_cast<size_t>(n);
     }
-    ctx_.AddBytes(p.plain);
+    run.bytes.clear();
     return {};
   }
 
