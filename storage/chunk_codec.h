@@ -52,8 +52,9 @@ class ChunkCodec {
   ChunkId Id(std::string_view plain) const;
   // The stored form of `plain`, whose id is `id`, appended to `out`.
   Status Encode(const ChunkId& id, std::string_view plain, std::string& out);
-  // The plain bytes of a stored chunk, checked (see above).
-  Result<std::string> Decode(const ChunkId& id, std::string_view stored, int64_t plain_size);
+  // The plain bytes of a stored chunk, checked (see above; the id only with `check_id`).
+  Result<std::string> Decode(const ChunkId& id, std::string_view stored, int64_t plain_size,
+                             bool check_id = true);
 
   // "sha256" or "blake2b-keyed": how ids are made, as the manifest records it.
   std::string_view id_scheme() const;

@@ -40,6 +40,11 @@ Result<std::unique_ptr<StoreSet>> StoreSet::Open(const StoreSetOptions& options,
                                        "\": archive or chunked"));
   }
   set->chunked_ = options.format == "chunked";
+  if (options.chunk_kib < 0 || options.chunk_kib > 1024) {
+    return Fail(Error::InvalidArgument("chunk size " + std::to_string(options.chunk_kib) +
+                                       " KiB: 0 (one page) to 1024"));
+  }
+  set->chunk_bytes_ = int64_t{options.chunk_kib} * 1024;
   std::optional<EncryptionKey> current;
   if (options.key_file) {
     auto key = LoadKeyFile(*options.key_file);

@@ -24,8 +24,9 @@ struct StoreSetOptions {
   std::string default_store = "local";
   std::optional<std::filesystem::path> credentials_file;
   std::string compression = "zstd:3";
-  std::string format = "archive";                    // or "chunked"
-  std::optional<std::filesystem::path> key_file;     // seals new backups
+  std::string format = "archive";                 // or "chunked"
+  int chunk_kib = 0;                              // chunked: the snapshot's chunk size; 0: one page
+  std::optional<std::filesystem::path> key_file;  // seals new backups
   std::vector<std::filesystem::path> old_key_files;  // only open older ones
 };
 
@@ -42,6 +43,8 @@ class StoreSet {
   const Compression& compression() const { return compression_; }
   // New backups in the chunked format (worker/chunked_io.h) rather than as archives.
   bool chunked() const { return chunked_; }
+  // The snapshot's chunk size in bytes (rounded down to whole pages, at least one); 0: a page.
+  int64_t chunk_bytes() const { return chunk_bytes_; }
   const KeyRing& keys() const { return keys_; }
   std::vector<std::string> names() const;
 
@@ -54,6 +57,7 @@ class StoreSet {
   std::string default_;
   Compression compression_;
   bool chunked_ = false;
+  int64_t chunk_bytes_ = 0;
   KeyRing keys_;
 };
 

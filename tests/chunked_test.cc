@@ -2,6 +2,7 @@
 // in S3 (a real s3rver), sealed: a repeated backup stores only what changed and every backup
 // restores on its own; deletes free only chunks nobody else uses, also while a backup based
 // on the deleted one runs; verify finds a changed chunk and a missing pack.
+#include <atomic>
 #include <fstream>
 #include <mutex>
 #include <set>
@@ -28,10 +29,15 @@ class ChunkedTest : public ServerTest {
     fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
     options_.host.stores.stores = {"offsite=" + s3_.Url("team")};
     options_.host.stores.credentials_file = dir_.path() / "credentials";
-    options_.host.stores.key_file = key;
+    if (Sealed()) {
+      options_.host.stores.key_file = key;
+    } else {
+      options_.host.stores.compression = "none";
+    }
     options_.host.stores.format = "chunked";
     StartServer(2);
   }
+  virtual bool Sealed() const { return true; }
 
   collector::BackupCollectionResponse BackupTo(const std::string& store) {
     collector::BackupCollectionRequest request;
@@ -199,6 +205,70 @@ TEST_F(ChunkedTest, ASweepWhileABackupRunsNeverRemovesAChunkItIsAboutToUse) {
   // The base's own chunks nobody uses went with the sweep after the new backup completed.
   Delete(next.backup_id());
   EXPECT_TRUE(Names(LocalPacks()).empty());
+}
+
+// Neither sealed nor compressed: a chunk's bytes changed in place still decode, so only
+// the hashes can tell.
+class PlainChunkedTest : public ChunkedTest {
+ protected:
+  bool Sealed() const override { return false; }
+};
+
+TEST_F(PlainChunkedTest, AChunkChangedInPlaceFailsTheRestoreAndVerifyNamesIt) {
+  CreateCollection("prod", "users", 3000, 0);
+  auto b = BackupTo("local").backup();
+  const auto packs = Names(LocalPacks());
+  ASSERT_EQ(packs.size(), 1u);
+  const fs::path pack = LocalPacks() / *packs.begin();
+  std::string bytes = ReadFile(pack);
+  const size_t at = bytes.find("SQLite format 3");
+  ASSERT_NE(at, std::string::npos) << "unsealed, uncompressed chunks hold the pages as they are";
+  bytes[at + 4096 * 3] = static_cast<char>(bytes[at + 4096 * 3] ^ 1);  // inside a later page
+  std::ofstream(pack, std::ios::binary | std::ios::trunc) << bytes;
+  EXPECT_FALSE(Restore(b.backup_id(), "copy").ok());
+  EXPECT_FALSE(fs::exists(layout().CollectionDb({"prod", "copy"})));
+  auto full = Verify(b.backup_id(), false);
+  EXPECT_FALSE(full.is_valid());
+  EXPECT_NE(full.error_message().find("does not match its id"), std::string::npos)
+      << full.error_message();
+}
+
+// Backups taken while a writer commits: each restores to a whole database holding exactly
+// the rows its backup counted (the page snapshot is one consistent moment).
+TEST_F(ChunkedTest, BackupsWhileAWriterCommitsRestoreToConsistentDatabases) {
+  CreateCollection("prod", "users", 5000, 0);
+  const fs::path db = layout().CollectionDb({"prod", "users"});
+  std::atomic<bool> stop{false};
+  std::atomic<int> commits{0};
+  std::thread writer([&] {
+    auto conn = sql::Database::Open(db.string(), {});
+    ASSERT_TRUE(conn);
+    ASSERT_TRUE(conn->Exec("PRAGMA journal_mode=WAL"));
+    for (int i = 0; !stop.load(); ++i) {
+      auto s = conn->Exec("INSERT INTO records (id, proto_data, labels) VALUES ('w" +
+                          std::to_string(i) + "', randomblob(3000), '{}')");
+      if (s) ++commits;
+    }
+  });
+  std::vector<collector::BackupMetadata> backups;
+  for (int i = 0; i < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    backups.push_back(BackupTo("local").backup());
+  }
+  stop = true;
+  writer.join();
+  EXPECT_GT(commits.load(), 50);
+  for (size_t i = 0; i < backups.size(); ++i) {
+    const std::string name = "copy" + std::to_string(i);
+    ASSERT_TRUE(Restore(backups[i].backup_id(), name).ok());
+    const fs::path restored = layout().CollectionDb({"prod", name});
+    EXPECT_EQ(IntegrityCheck(restored), "ok");
+    auto conn = sql::Database::Open(restored.string(), {.read_only = true});
+    ASSERT_TRUE(conn);
+    EXPECT_EQ(conn->QueryInt("SELECT count(*) FROM records").value_or(-1),
+              backups[i].record_count());
+  }
+  EXPECT_LT(backups.front().record_count(), backups.back().record_count());
 }
 
 }  // namespace

@@ -51,6 +51,10 @@ struct ArchiveTargets {
   std::filesystem::path db;                    // the snapshot goes to this new file
   std::optional<std::filesystem::path> files;  // files go below this new folder; else hashed only
   int db_mode = 0600;
+  // A chunked backup: check each chunk against its id as it arrives (a verify, which names
+  // the chunk that is wrong). A restore skips it: a sealed chunk is authenticated anyway,
+  // and every reassembled file must match its recorded SHA-256 before it is used.
+  bool check_chunk_ids = true;
 };
 
 // Reads the backup's archive (or, for a chunked backup, its chunks: ReadChunked): the snapshot into

@@ -420,6 +420,10 @@ Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
   ctx.SetPhase("snapshot");
   auto snap = TakePages(plan.source.path(), attempt.partial, options_.checkpoint_source, ctx);
   if (!snap) return Fail(snap.error().Context("snapshot"));
+  if ((*snap)->tries() > 1) {
+    spdlog::info("{} page snapshot settled after {} tries (writers committed in between)",
+                 ctx.LogTag(), (*snap)->tries());
+  }
   auto records = (*snap)->CountRecords();
   if (!records) return Fail(records.error().Context("count records in the snapshot"));
   attempt.snapshot_ms = attempt.laps.Lap();
@@ -437,7 +441,7 @@ Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
       plan.db_mode,
       plan.backup.includes_files && plan.files_dir ? &*plan.files_dir : nullptr,
       &plan.listing.files,
-      options_.chunk_bytes,
+      options_.stores->chunk_bytes(),
       ctx.lease().attempt,
       options_.pack_bytes,
       [&snap] { snap->reset(); }};

@@ -38,9 +38,7 @@ struct BackupJobOptions {
   bool checkpoint_source = true;
   // Where archive-format backups go (their row names the store); never null.
   const StoreSet* stores = nullptr;
-  // Chunked backups: the snapshot's chunk size (rounded to whole pages; 0: one page) and
-  // the packs' size.
-  int64_t chunk_bytes = 0;
+  // Chunked backups: the packs' size (the chunks' is the StoreSet's).
   int64_t pack_bytes = 16 << 20;
 };
 

@@ -515,8 +515,9 @@ struct Target {
 class Fetcher {
  public:
   Fetcher(BackupStore& store, const ChunkedManifest& m, std::string prefix,
-          std::vector<Piece> pieces, std::vector<Target>& targets, JobContext& ctx)
-      : store_(store),
+          std::vector<Piece> pieces, std::vector<Target>& targets, bool check_ids, JobContext& ctx)
+      : check_ids_(check_ids),
+        store_(store),
         m_(m),
         prefix_(std::move(prefix)),
         pieces_(std::move(pieces)),
@@ -595,7 +596,7 @@ class Fetcher {
   Status Place(const Piece& p, const std::string& buf, uint64_t from, ChunkCodec& codec,
                WriteRun& run) {
     const std::string_view stored(buf.data() + (p.offset - from), p.stored);
-    auto plain = codec.Decode(p.id, stored, p.plain);
+    auto plain = codec.Decode(p.id, stored, p.plain, check_ids_);
     if (!plain) return Problem(plain.error().message());
     if (run.target != p.target || run.at + std::ssize(run.bytes) != p.at ||
         std::ssize(run.bytes) >= kWriteRun) {
@@ -634,6 +635,7 @@ class Fetcher {
     stop_.store(true);
   }
 
+  const bool check_ids_;
   BackupStore& store_;
   const ChunkedManifest& m_;
   const std::string prefix_;
@@ -713,7 +715,7 @@ Result<std::vector<std::string>> ReadChunked(BackupStore& store, const BackupRec
     AddPieces(m->files(static_cast<int>(i)), static_cast<int>(i) + 1, pieces);
   }
   std::vector<std::string> problems;
-  Fetcher fetch(store, *m, prefix, std::move(pieces), out, ctx);
+  Fetcher fetch(store, *m, prefix, std::move(pieces), out, targets.check_chunk_ids, ctx);
   BACKUP_TRY(fetch.Run(key, problems), "read chunks");
   if (!problems.empty()) return problems;
   // Every chunk matched its id; the whole must match what the backup recorded.

@@ -24,6 +24,7 @@ WorkerHostOptions HostFlags::ToOptions() const {
   if (!credentials_file.empty()) options.stores.credentials_file = credentials_file;
   options.stores.compression = compression;
   options.stores.format = backup_format;
+  options.stores.chunk_kib = chunk_kib;
   if (!key_file.empty()) options.stores.key_file = key_file;
   options.stores.old_key_files.assign(old_key_files.begin(), old_key_files.end());
   options.http_listen = http_listen;
@@ -48,6 +49,11 @@ void AddStoreFlags(CLI::App& app, HostFlags& flags) {
                  "how new backups are stored: archive (one object per backup) or chunked "
                  "(content-addressed chunks: a repeated backup stores only what changed)")
       ->check(CLI::IsMember({"archive", "chunked"}))
+      ->capture_default_str();
+  app.add_option("--chunk-kib", flags.chunk_kib,
+                 "chunked: the database's chunk size in KiB, whole pages (0: one page, the "
+                 "most stable; BENCHMARKS.md section 12)")
+      ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   app.add_option("--compression", flags.compression,
                  "zstd:LEVEL[:THREADS] (level 1-19, threads 0-16, default 2) or none")

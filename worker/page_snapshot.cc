@@ -65,15 +65,19 @@ Status PageSnapshot::Begin() {
 }
 
 Result<bool> PageSnapshot::Settled() {
+  auto mode = reader_.Prepare("PRAGMA journal_mode");
+  if (!mode) return Fail(mode.error());
+  auto row = mode->Step();
+  if (!row || !*row) return Fail(Error::Internal("PRAGMA journal_mode gave no row"));
+  // Not in WAL mode: the read transaction's shared lock keeps the file as it is.
+  if (mode->Text(0) != "wal") return true;
   if (!checkpointer_) {
-    // No checkpoint possible: settled only when the database is not in WAL mode (the read
-    // transaction's shared lock then keeps the file as it is).
-    auto mode = reader_.Prepare("PRAGMA journal_mode");
-    if (!mode) return Fail(mode.error());
-    auto row = mode->Step();
-    if (!row || !*row) return Fail(Error::Internal("PRAGMA journal_mode gave no row"));
-    return mode->Text(0) != "wal";
+    return Fail(Error::Unavailable("no writable connection to checkpoint the WAL with"));
   }
+  // A connection that has not read the database yet has not opened its WAL either, and
+  // its checkpoint would report "not in WAL mode" (-1 frames) and copy nothing.
+  auto opened = checkpointer_->QueryInt("SELECT count(*) FROM sqlite_schema");
+  if (!opened) return Fail(opened.error());
   int log_frames = -1;
   int copied = -1;
   const int rc = sqlite3_wal_checkpoint_v2(checkpointer_->raw(), "main", SQLITE_CHECKPOINT_PASSIVE,
@@ -83,7 +87,7 @@ Result<bool> PageSnapshot::Settled() {
     return Fail(
         Error::Unavailable(std::string("checkpoint: ") + sqlite3_errmsg(checkpointer_->raw())));
   }
-  return log_frames == copied;  // both -1 when not in WAL mode
+  return log_frames >= 0 && log_frames == copied;
 }
 
 Status PageSnapshot::ReadAt(int64_t offset, char* out, int64_t length) {
@@ -91,8 +95,14 @@ Status PageSnapshot::ReadAt(int64_t offset, char* out, int64_t length) {
     return Fail(Error::Internal("read past the snapshot's end"));
   }
   const int rc = file_->pMethods->xRead(file_, out, static_cast<int>(length), offset);
+  // A settled snapshot's pages are all in the file (every frame it sees was copied there):
+  // a short file means a checkpoint did not do what it reported. Retried, and loud.
   if (rc == SQLITE_IOERR_SHORT_READ) {
-    return Fail(Error::DataLoss("the database file is shorter than its page count says"));
+    sqlite3_int64 file_size = -1;
+    (void)file_->pMethods->xFileSize(file_, &file_size);
+    return Fail(Error::Unavailable("the database file has " + std::to_string(file_size) +
+                                   " bytes, fewer than the snapshot's " + std::to_string(size()) +
+                                   " (settled after " + std::to_string(tries_) + " tries)"));
   }
   if (rc != SQLITE_OK) {
     return Fail(

@@ -179,7 +179,7 @@ Status PrepareFromArchive(const BackupRecord& backup, const std::vector<Manifest
   if (backup.includes_files) BACKUP_TRY(CreateDirs(p.temp_files), "restore files");
   const ArchiveTargets targets{
       p.temp_db, backup.includes_files ? std::optional<fs::path>(p.temp_files) : std::nullopt,
-      backup.db_mode};
+      backup.db_mode, /*check_chunk_ids=*/false};
   auto problems = ReadArchive(*store, backup, manifest, stores.keys(), targets, ctx);
   if (!problems) return Fail(problems.error().Context("read " + backup.storage_path));
   if (!problems->empty()) {
