@@ -45,6 +45,11 @@ Result<std::unique_ptr<StoreSet>> StoreSet::Open(const StoreSetOptions& options,
                                        " KiB: 0 (one page) to 1024"));
   }
   set->chunk_bytes_ = int64_t{options.chunk_kib} * 1024;
+  if (options.snapshot != "pages" && options.snapshot != "vacuum") {
+    return Fail(Error::InvalidArgument("snapshot \"" + options.snapshot.substr(0, 32) +
+                                       "\": pages or vacuum"));
+  }
+  set->vacuum_snapshot_ = options.snapshot == "vacuum";
   std::optional<EncryptionKey> current;
   if (options.key_file) {
     auto key = LoadKeyFile(*options.key_file);

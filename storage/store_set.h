@@ -24,9 +24,12 @@ struct StoreSetOptions {
   std::string default_store = "local";
   std::optional<std::filesystem::path> credentials_file;
   std::string compression = "zstd:3";
-  std::string format = "archive";                 // or "chunked"
-  int chunk_kib = 0;                              // chunked: the snapshot's chunk size; 0: one page
-  std::optional<std::filesystem::path> key_file;  // seals new backups
+  std::string format = "archive";  // or "chunked"
+  int chunk_kib = 0;               // chunked: the snapshot's chunk size; 0: one page
+  // An archive's snapshot: "pages" (the database's pages as a read transaction sees them)
+  // or "vacuum" (VACUUM INTO: compacted, without free pages). Chunked backups use pages.
+  std::string snapshot = "pages";
+  std::optional<std::filesystem::path> key_file;     // seals new backups
   std::vector<std::filesystem::path> old_key_files;  // only open older ones
 };
 
@@ -45,6 +48,8 @@ class StoreSet {
   bool chunked() const { return chunked_; }
   // The snapshot's chunk size in bytes (rounded down to whole pages, at least one); 0: a page.
   int64_t chunk_bytes() const { return chunk_bytes_; }
+  // Archives snapshot with VACUUM INTO rather than page for page.
+  bool vacuum_snapshot() const { return vacuum_snapshot_; }
   const KeyRing& keys() const { return keys_; }
   std::vector<std::string> names() const;
 
@@ -58,6 +63,7 @@ class StoreSet {
   Compression compression_;
   bool chunked_ = false;
   int64_t chunk_bytes_ = 0;
+  bool vacuum_snapshot_ = false;
   KeyRing keys_;
 };
 

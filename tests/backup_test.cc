@@ -10,6 +10,7 @@
 
 #include "common/backup_paths.h"
 #include "common/fs.h"
+#include "common/sqlite.h"
 #include "tests/server_fixture.h"
 
 namespace backup::testing {
@@ -215,8 +216,8 @@ TEST_F(BackupEndToEnd, CancelRunningBackupStopsWithinASecondAndLeavesNoFile) {
   std::chrono::steady_clock::time_point cancelled_at;
   bool cancelled = false;
   while (reader->Read(&job)) {
-    if (!cancelled && job.state() == collector::RUNNING && job.progress().phase() == "snapshot" &&
-        job.progress().bytes_done() > 0) {
+    // Mid-snapshot: the pages streaming into the archive (--snapshot pages, the default).
+    if (!cancelled && job.state() == collector::RUNNING && job.progress().bytes_done() > 0) {
       collector::CancelJobRequest request;
       request.set_job_id(job.job_id());
       collector::CancelJobResponse response;
@@ -232,6 +233,51 @@ TEST_F(BackupEndToEnd, CancelRunningBackupStopsWithinASecondAndLeavesNoFile) {
   EXPECT_LT(took, std::chrono::seconds(1));
   EXPECT_TRUE(RegularFiles(layout().BackupsRoot()).empty());
   EXPECT_EQ(server_->store().GetBackup(r.backup().backup_id())->state, BackupState::kCancelled);
+}
+
+// An archive's snapshot is the database's pages by default, free pages included; with
+// --snapshot vacuum it is a compacted VACUUM INTO copy. Both restore to the same rows.
+TEST_F(BackupEndToEnd, AnArchiveSnapshotIsThePagesOrWithVacuumACompactedCopy) {
+  CreateCollection("prod", "users", 4000);
+  const fs::path db = layout().CollectionDb({"prod", "users"});
+  {
+    auto conn = sql::Database::Open(db.string(), {});
+    ASSERT_TRUE(conn);
+    ASSERT_TRUE(conn->Exec("DELETE FROM records WHERE rowid > 1000"));
+  }
+  auto free_pages = [](const fs::path& path) {
+    auto conn = sql::Database::Open(path.string(), {.read_only = true});
+    return conn ? conn->QueryInt("PRAGMA freelist_count").value_or(-1) : -1;
+  };
+  ASSERT_GT(free_pages(db), 10);
+  auto restore = [&](const std::string& id, const std::string& name) {
+    collector::RestoreBackupRequest request;
+    request.set_backup_id(id);
+    request.set_dest_namespace("prod");
+    request.set_dest_name(name);
+    request.set_wait(true);
+    collector::RestoreBackupResponse response;
+    ASSERT_TRUE(repo_->RestoreBackup(Ctx().get(), request, &response).ok());
+    ASSERT_EQ(response.status().code(), collector::Status::OK) << response.status().message();
+    EXPECT_EQ(CanonicalDump(layout().CollectionDb({"prod", name})), CanonicalDump(db));
+  };
+  auto backed_up = [&] {
+    auto r = Backup("prod", "users");
+    EXPECT_EQ(Watch(r.job().job_id()).back().state(), collector::SUCCEEDED);
+    return server_->store().GetBackup(r.backup().backup_id()).value();
+  };
+  const int64_t free_before = free_pages(db);
+  auto pages = backed_up();
+  restore(pages.id, "from-pages");
+
+  EXPECT_EQ(free_pages(layout().CollectionDb({"prod", "from-pages"})), free_before);
+  StopServer();
+  options_.host.stores.snapshot = "vacuum";
+  StartServer(2);
+  auto vacuumed = backed_up();
+  restore(vacuumed.id, "from-vacuum");
+  EXPECT_EQ(free_pages(layout().CollectionDb({"prod", "from-vacuum"})), 0);
+  EXPECT_LT(vacuumed.db_bytes, pages.db_bytes);
 }
 
 TEST_F(BackupEndToEnd, QueuedJobsSurviveARestart) {

@@ -207,6 +207,31 @@ TEST_F(ChunkedTest, ASweepWhileABackupRunsNeverRemovesAChunkItIsAboutToUse) {
   EXPECT_TRUE(Names(LocalPacks()).empty());
 }
 
+// A store holding archives keeps them readable once the process writes chunked backups:
+// both restore and verify side by side, and deleting the chunked one leaves the archive.
+TEST_F(ChunkedTest, ArchivesMadeBeforeStayReadableBesideChunkedBackups) {
+  CreateCollection("prod", "users", 3000, 3);
+  StopServer();
+  options_.host.stores.format = "archive";
+  StartServer(2);
+  auto archive = BackupTo("local").backup();
+  EXPECT_NE(archive.storage_path().find(".tar.zst.sealed"), std::string::npos);
+  StopServer();
+  options_.host.stores.format = "chunked";
+  StartServer(2);
+  auto chunked = BackupTo("local").backup();
+  EXPECT_NE(chunked.storage_path().find(".chunks.zst.sealed"), std::string::npos);
+  for (const auto* b : {&archive, &chunked}) {
+    SCOPED_TRACE(b->storage_path());
+    EXPECT_TRUE(Verify(b->backup_id(), false).is_valid());
+    EXPECT_TRUE(Verify(b->backup_id(), true).is_valid());
+  }
+  ExpectRestoresAsTheSource(archive.backup_id(), "from-archive");
+  Delete(chunked.backup_id());
+  EXPECT_TRUE(Names(LocalPacks()).empty());
+  ExpectRestoresAsTheSource(archive.backup_id(), "from-archive-again");
+}
+
 // Neither sealed nor compressed: a chunk's bytes changed in place still decode, so only
 // the hashes can tell.
 class PlainChunkedTest : public ChunkedTest {

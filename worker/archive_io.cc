@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <ctime>
 #include <map>
 
 #include <spdlog/spdlog.h>
@@ -48,6 +49,47 @@ Result<std::string> CopyExactly(int fd, int64_t size, const std::string& name, c
     ctx.AddBytes(n);
   }
   return hash.HexDigest();
+}
+
+// Hands the page snapshot to `out`, hashing it.
+Result<std::string> CopyPages(PageSnapshot& pages, const ByteOut& out, JobContext& ctx) {
+  std::string buf(kCopyBuffer, '\0');
+  Sha256 hash;
+  for (int64_t done = 0; done < pages.size();) {
+    if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while archiving the snapshot"));
+    const int64_t n = std::min<int64_t>(pages.size() - done, std::ssize(buf));
+    BACKUP_TRY(pages.ReadAt(done, buf.data(), n), "snapshot");
+    const std::string_view piece(buf.data(), static_cast<size_t>(n));
+    hash.Update(piece.data(), piece.size());
+    BACKUP_TRY(out(piece), "archive the snapshot");
+    done += n;
+    ctx.AddBytes(n);
+  }
+  return hash.HexDigest();
+}
+
+// The snapshot, as the archive's first entry: from the page snapshot or the staged file.
+Result<FileDigest> ArchiveSnapshot(const ArchiveSource& source, TarWriter& tar, int64_t mtime,
+                                   JobContext& ctx) {
+  const auto to_tar = [&](std::string_view b) { return tar.Data(b); };
+  if (source.pages != nullptr) {
+    const int64_t size = source.pages->size();
+    BACKUP_TRY(tar.Begin(std::string(kArchiveDbEntry), size, source.db_mode, mtime), "archive");
+    auto sha = CopyPages(*source.pages, to_tar, ctx);
+    if (!sha) return Fail(sha.error());
+    if (source.on_snapshot_read) source.on_snapshot_read();
+    return FileDigest{size, std::move(*sha)};
+  }
+  UniqueFd db(::open(source.snapshot.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st {};
+  if (db.get() < 0 || ::fstat(db.get(), &st) != 0) {
+    return Fail(Error::FromErrno(errno, "open the snapshot " + source.snapshot.string()));
+  }
+  ::posix_fadvise(db.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  BACKUP_TRY(tar.Begin(std::string(kArchiveDbEntry), st.st_size, source.db_mode, mtime), "archive");
+  auto sha = CopyExactly(db.get(), st.st_size, std::string(kArchiveDbEntry), to_tar, ctx);
+  if (!sha) return Fail(sha.error());
+  return FileDigest{st.st_size, std::move(*sha)};
 }
 
 // A name read from an archive, fit for a message and a one-line log: at most 200 bytes,
@@ -363,22 +405,11 @@ Result<ArchiveWritten> WriteArchive(BackupStore& store, const std::string& objec
   auto tar = TarWriter::Create([&](std::string_view b) { return (*encoder)->Write(b); });
   if (!tar) return Fail(tar.error());
 
-  UniqueFd db(::open(source.snapshot.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  struct stat st {};
-  if (db.get() < 0 || ::fstat(db.get(), &st) != 0) {
-    return Fail(Error::FromErrno(errno, "open the snapshot " + source.snapshot.string()));
-  }
-  ::posix_fadvise(db.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-  BACKUP_TRY((*tar)->Begin(std::string(kArchiveDbEntry), st.st_size, source.db_mode, st.st_mtime),
-             "archive");
-  auto db_sha = CopyExactly(
-      db.get(), st.st_size, std::string(kArchiveDbEntry),
-      [&](std::string_view b) { return (*tar)->Data(b); }, ctx);
-  if (!db_sha) return Fail(db_sha.error());
-
+  const int64_t mtime = static_cast<int64_t>(std::time(nullptr));
+  auto db = ArchiveSnapshot(source, **tar, mtime, ctx);
+  if (!db) return Fail(db.error());
   ArchiveWritten out;
-  out.db = FileDigest{st.st_size, std::move(*db_sha)};
-  const int64_t mtime = st.st_mtime;
+  out.db = std::move(*db);
   if (source.files_dir != nullptr && source.files != nullptr) {
     ctx.SetPhase("files");
     for (const SourceFile& f : *source.files) {

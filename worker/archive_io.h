@@ -7,6 +7,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "storage/codec.h"
 #include "worker/file_tree.h"
 #include "worker/job_context.h"
+#include "worker/page_snapshot.h"
 
 namespace backup {
 
@@ -33,10 +35,14 @@ struct ArchiveWritten {
 
 struct ArchiveSource {
   const BackupRecord* backup = nullptr;  // whose archive (its id, collection and timestamp)
-  std::filesystem::path snapshot;        // the staged snapshot file
+  std::filesystem::path snapshot;        // the staged snapshot file (when `pages` is null)
   int db_mode = 0644;
   const PinnedDir* files_dir = nullptr;  // nullptr: no files
   const std::vector<SourceFile>* files = nullptr;
+  // The snapshot read page for page from the live database instead of `snapshot`;
+  // `on_snapshot_read` runs once it is read (its read transaction may end then).
+  PageSnapshot* pages = nullptr;
+  std::function<void()> on_snapshot_read;
 };
 
 // Writes the archive to `key` in `store` (the snapshot, the files, then MANIFEST.json), sealed with

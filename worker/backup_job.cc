@@ -275,6 +275,32 @@ Result<BackupJob::Destination> BackupJob::ResolveDestination(const BackupRecord&
   return d;
 }
 
+static Result<std::unique_ptr<PageSnapshot>> TakePages(const fs::path& source,
+                                                       const fs::path& staged, bool checkpoint,
+                                                       JobContext& ctx);
+
+struct BackupJob::ArchiveSnapshot {
+  Snapshot snapshot;                    // its digest is filled in as it is archived
+  std::unique_ptr<PageSnapshot> pages;  // null: staged at the plan's db path
+};
+
+Result<BackupJob::ArchiveSnapshot> BackupJob::TakeArchiveSnapshot(const Plan& plan,
+                                                                  Attempt& attempt,
+                                                                  JobContext& ctx) const {
+  if (options_.stores->vacuum_snapshot()) {
+    auto staged = TakeSnapshot(plan, attempt, ctx, /*durable=*/false);
+    if (!staged) return Fail(staged.error());
+    return ArchiveSnapshot{*staged, nullptr};
+  }
+  ctx.SetPhase("snapshot");
+  auto pages = TakePages(plan.source.path(), attempt.partial, options_.checkpoint_source, ctx);
+  if (!pages) return Fail(pages.error().Context("snapshot"));
+  auto records = (*pages)->CountRecords();
+  if (!records) return Fail(records.error().Context("count records in the snapshot"));
+  attempt.snapshot_ms = attempt.laps.Lap();
+  return ArchiveSnapshot{Snapshot{FileDigest{(*pages)->size(), ""}, *records}, std::move(*pages)};
+}
+
 Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
   const BackupRecord& backup = plan.backup;
   auto dest = ResolveDestination(backup);
@@ -286,8 +312,9 @@ Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
   BACKUP_TRY(RemoveAll(plan.paths.db()), "remove leftovers of an earlier attempt");
   Attempt attempt(plan.paths, ctx.lease().attempt);  // never committed: the stage goes
   attempt.skipped = plan.listing.skipped;
-  auto snapshot = TakeSnapshot(plan, attempt, ctx, /*durable=*/false);
-  if (!snapshot) return Fail(snapshot.error());
+  auto taken = TakeArchiveSnapshot(plan, attempt, ctx);
+  if (!taken) return Fail(taken.error());
+  Snapshot* snapshot = &taken->snapshot;
   // Progress: the snapshot, then the archive (the snapshot again and the files); what is
   // shown never goes back, so it holds still while the upload catches up.
   const auto items = static_cast<int64_t>(plan.listing.files.size());
@@ -297,10 +324,11 @@ Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
   BACKUP_TRY(AbortEarlierUploads(*store, backup, ctx.lease().attempt),
              "remove what an earlier attempt left");
   TestPoint("backup: files listed, copy starts");
-  const ArchiveSource source{
-      &plan.backup, plan.paths.db(), plan.db_mode,
-      plan.backup.includes_files && plan.files_dir ? &*plan.files_dir : nullptr,
-      &plan.listing.files};
+  ArchiveSource source{&plan.backup, plan.paths.db(), plan.db_mode,
+                       plan.backup.includes_files && plan.files_dir ? &*plan.files_dir : nullptr,
+                       &plan.listing.files};
+  source.pages = taken->pages.get();
+  source.on_snapshot_read = [&taken] { taken->pages.reset(); };
   Plan stored = plan;  // the row as it will be recorded: this attempt's key
   stored.backup.object_key = AttemptKey(backup.object_key, backup.id, ctx.lease().attempt);
   stored.backup.storage_path = store->Locate(stored.backup.object_key);
@@ -421,8 +449,8 @@ Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
   auto snap = TakePages(plan.source.path(), attempt.partial, options_.checkpoint_source, ctx);
   if (!snap) return Fail(snap.error().Context("snapshot"));
   if ((*snap)->tries() > 1) {
-    spdlog::info("{} page snapshot settled after {} tries (writers committed in between)",
-                 ctx.LogTag(), (*snap)->tries());
+    spdlog::info("{} page snapshot settled after {} tries, writers held off {} us", ctx.LogTag(),
+                 (*snap)->tries(), (*snap)->writers_held_us());
   }
   auto records = (*snap)->CountRecords();
   if (!records) return Fail(records.error().Context("count records in the snapshot"));

@@ -52,6 +52,7 @@ class BackupJob final : public JobHandler {
   struct Plan;
   struct Attempt;
   struct Snapshot;
+  struct ArchiveSnapshot;
   Result<Plan> MakePlan(const Job& job) const;
   Status PlanFiles(Plan& plan) const;
   // The snapshot at the backup's final name, its records counted. `durable` (the plain
@@ -67,6 +68,10 @@ class BackupJob final : public JobHandler {
   // The archive format: the snapshot is staged below the data root, then archived with the
   // files into the backup's store (worker/archive_io.h); the staged file is always removed.
   Status RunArchive(const Plan& plan, JobContext& ctx) const;
+  // An archive's snapshot: page for page from the live database (the default), or a
+  // VACUUM INTO copy staged below the data root (--snapshot vacuum).
+  Result<ArchiveSnapshot> TakeArchiveSnapshot(const Plan& plan, Attempt& attempt,
+                                              JobContext& ctx) const;
   // The chunked format (worker/chunked_io.h): the snapshot is read page for page from the
   // live database (page_snapshot.h), cut into chunks with the files, and only the chunks
   // the collection's latest chunked backup in that store does not have are stored.

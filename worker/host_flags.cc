@@ -25,6 +25,7 @@ WorkerHostOptions HostFlags::ToOptions() const {
   options.stores.compression = compression;
   options.stores.format = backup_format;
   options.stores.chunk_kib = chunk_kib;
+  options.stores.snapshot = snapshot;
   if (!key_file.empty()) options.stores.key_file = key_file;
   options.stores.old_key_files.assign(old_key_files.begin(), old_key_files.end());
   options.http_listen = http_listen;
@@ -49,6 +50,11 @@ void AddStoreFlags(CLI::App& app, HostFlags& flags) {
                  "how new backups are stored: archive (one object per backup) or chunked "
                  "(content-addressed chunks: a repeated backup stores only what changed)")
       ->check(CLI::IsMember({"archive", "chunked"}))
+      ->capture_default_str();
+  app.add_option("--snapshot", flags.snapshot,
+                 "an archive's snapshot: pages (the database as a read transaction sees it, at "
+                 "the speed of a copy) or vacuum (VACUUM INTO: compacted, no free pages)")
+      ->check(CLI::IsMember({"pages", "vacuum"}))
       ->capture_default_str();
   app.add_option("--chunk-kib", flags.chunk_kib,
                  "chunked: the database's chunk size in KiB, whole pages (0: one page, the "

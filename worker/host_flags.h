@@ -29,6 +29,7 @@ struct HostFlags {
   std::string credentials_file;
   std::string backup_format = "archive";
   int chunk_kib = 0;
+  std::string snapshot = "pages";
   std::string compression = "zstd:3";
   std::string key_file;
   std::vector<std::string> old_key_files;

@@ -25,8 +25,13 @@ Result<std::unique_ptr<PageSnapshot>> PageSnapshot::Take(const fs::path& source,
   auto pause = std::chrono::microseconds(500);
   for (snap->tries_ = 1; snap->tries_ <= options.tries; ++snap->tries_) {
     if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled before the snapshot"));
+    // After a first try that a writer's commit spoiled, writers are held off from the
+    // read's start to the checkpoint's end (the bulk of the WAL copied just before).
+    auto held = snap->tries_ > 1 ? snap->HoldWriters(source, options) : Result<bool>(false);
+    if (!held) return Fail(held.error().Context("snapshot of " + source.string()));
     BACKUP_TRY(snap->Begin(), "snapshot of " + source.string());
     auto settled = snap->Settled();
+    if (*held) snap->ReleaseWriters();
     if (!settled) return Fail(settled.error().Context("snapshot of " + source.string()));
     if (*settled) break;
     (void)snap->reader_.Exec("COMMIT");
@@ -55,6 +60,29 @@ Result<std::unique_ptr<PageSnapshot>> PageSnapshot::Take(const fs::path& source,
   return snap;
 }
 
+Result<bool> PageSnapshot::HoldWriters(const fs::path& source, const Options& options) {
+  if (!checkpointer_) return false;
+  (void)checkpointer_->Exec("PRAGMA wal_checkpoint(PASSIVE)");  // the bulk, holding nothing
+  if (!holder_) {
+    auto holder = sql::Database::Open(source.string(),
+                                      {.create = false, .busy_timeout_ms = options.hold_wait_ms});
+    if (!holder) return Fail(holder.error());
+    holder_.emplace(std::move(*holder));
+  }
+  // BEGIN IMMEDIATE takes the write lock: it waits for the writer of the moment (at most
+  // hold_wait_ms; busy: this try goes without) and makes the next ones wait on theirs.
+  if (!holder_->Exec("BEGIN IMMEDIATE")) return false;
+  held_since_ = std::chrono::steady_clock::now();
+  return true;
+}
+
+void PageSnapshot::ReleaseWriters() {
+  (void)holder_->Exec("ROLLBACK");
+  held_us_ += std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - held_since_)
+                  .count();
+}
+
 Status PageSnapshot::Begin() {
   BACKUP_TRY(reader_.Exec("BEGIN"), "begin");
   open_ = true;
@@ -80,9 +108,15 @@ Result<bool> PageSnapshot::Settled() {
   if (!opened) return Fail(opened.error());
   int log_frames = -1;
   int copied = -1;
-  const int rc = sqlite3_wal_checkpoint_v2(checkpointer_->raw(), "main", SQLITE_CHECKPOINT_PASSIVE,
-                                           &log_frames, &copied);
-  if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return false;  // another checkpoint ran
+  // Another connection's checkpoint (an application writer's automatic one) holds the
+  // checkpoint lock for as long as it copies: wait for it, up to 50 ms.
+  int rc = SQLITE_BUSY;
+  for (int wait = 0; wait < 50 && (rc == SQLITE_BUSY || rc == SQLITE_LOCKED); ++wait) {
+    if (wait > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    rc = sqlite3_wal_checkpoint_v2(checkpointer_->raw(), "main", SQLITE_CHECKPOINT_PASSIVE,
+                                   &log_frames, &copied);
+  }
+  if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return false;
   if (rc != SQLITE_OK) {
     return Fail(
         Error::Unavailable(std::string("checkpoint: ") + sqlite3_errmsg(checkpointer_->raw())));

@@ -228,7 +228,7 @@ Status SwapDatabase(const RestorePaths& p, int lock_wait_ms) {
 }
 
 // Puts the restored files folder in place, keeping the old one (an empty folder when
-// there was none) at `old_files` until the restore is registered, so it can be put back.
+// there was none) at `old_files` until the database is swapped, so it can be put back.
 Status SwapFiles(const RestorePaths& p) {
   if (!Exists(p.temp_files)) return {};  // no files in the backup, or swapped already
   std::error_code ec;
@@ -399,12 +399,13 @@ Status RestoreJob::Swap(const Plan& plan, JobContext& ctx) const {
   ctx.SetPhase("swap");
   BACKUP_TRY(SwapFiles(plan.paths), "restore files");
   BACKUP_TRY(SwapDatabase(plan.paths, options_.lock_wait_ms), "restore database");
-  BACKUP_TRY(Register(plan, ctx), "restore");
+  // The database is replaced: the restore is never undone now, so the old files go before
+  // the job is recorded as ended (a client that sees it end finds nothing left behind).
   if (auto removed = RemoveAll(plan.paths.old_files); !removed) {
     spdlog::warn("{} restored; the old files folder stays at {}: {}", ctx.LogTag(),
                  plan.paths.old_files.string(), removed.error().message());
   }
-  return {};
+  return Register(plan, ctx);
 }
 
 Status RestoreJob::GiveUp(const Plan& plan, JobContext& ctx, const Error& why) const {

@@ -17,8 +17,9 @@
 //    database, and a stale -wal can never be replayed onto the new pages); a writer that
 //    holds the lock longer than the lock wait fails the attempt. A new destination gets
 //    the file by rename (after removing any orphaned -wal/-shm at that name).
-// 5. Register the collection with its restore labels and mark the job SUCCEEDED, in one
-//    transaction that also clears the intent; then remove the old files folder.
+// 5. Remove the old files folder (nothing can undo the restore now); then register the
+//    collection with its restore labels and mark the job SUCCEEDED, in one transaction that
+//    also clears the intent.
 // 6. When the last attempt (attempt >= max_attempts) cannot finish 3-4, it puts the old
 //    files folder back, removes the copies and abandons the intent: the job ends FAILED
 //    with its reason and the destination is the old collection. Once the database is

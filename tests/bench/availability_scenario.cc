@@ -105,6 +105,7 @@ void Availability(const Settings& s) {
   fs::path root = FreshDir(s, "availability");
   StoreSetOptions stores;  // BENCH_FORMAT=chunked: the backup is a chunked one (page snapshot)
   if (const char* format = std::getenv("BENCH_FORMAT")) stores.format = format;
+  if (const char* snapshot = std::getenv("BENCH_SNAPSHOT")) stores.snapshot = snapshot;
   Server server(root / "data", 2, stores);
   const int64_t rows = static_cast<int64_t>(s.gb * 1024 * 1024 * 1024 / 1100);
   server.Collection("bench", "live", rows, 1000);
@@ -140,8 +141,7 @@ void Availability(const Settings& s) {
   };
   auto during = measure(true, 0);
   auto without = measure(false, during.secs);
-  Report("availability during backup" +
-             (stores.format == "archive" ? std::string() : " (" + stores.format + ")"),
+  Report("availability during backup (" + stores.format + ", " + stores.snapshot + ")",
          {{"backup_s", during.secs, "s"},
           {"reads_per_s", during.reads_s, "reads/s (8 readers)"},
           {"reads_per_s_baseline", without.reads_s, "reads/s without a backup"},

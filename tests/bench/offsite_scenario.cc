@@ -451,7 +451,7 @@ void Incremental(const Settings& s) {
                      src.string() + "' " + s3.Endpoint() + "/bench/single")
                         .c_str());
   for (const std::string store : {"local", "s3"}) {
-    std::vector<double> cp_s, full_s, incr_s, full_mb, incr_mb, rfull_s, rincr_s, get_s;
+    std::vector<double> cp_s, full_s, incr_s, full_mb, incr_mb, rfull_s, rincr_s, get_s, rss;
     for (int rep = 0; rep < s.reps; ++rep) {
       const std::string n = store + std::to_string(rep);
       DeleteAll(server, store);
@@ -465,9 +465,11 @@ void Incremental(const Settings& s) {
       full_s.push_back(SecondsSince(t));
       full_mb.push_back(static_cast<double>(full.stored_bytes()) / 1e6);
       Mutate(src, rows, 0.01, 0.005);
+      ResetPeakRss();
       t = Clock::now();
       auto incr = server.Backup("bench", "big", false, "", store).backup();
       incr_s.push_back(SecondsSince(t));
+      rss.push_back(PeakRssMb());
       incr_mb.push_back(static_cast<double>(incr.stored_bytes()) / 1e6);
       t = Clock::now();
       RestoreInto(server, full.backup_id(), "rf-" + n);
@@ -491,7 +493,8 @@ void Incremental(const Settings& s) {
         {"incr_bytes_ratio", Median(incr_mb) / Median(full_mb), "incr / full stored"},
         {"incr_time_ratio", Median(incr_s) / Median(full_s), "incr / full time"},
         {"restore_full_s", Median(rfull_s), "s"},
-        {"restore_incr_s", Median(rincr_s), "s"}};
+        {"restore_incr_s", Median(rincr_s), "s"},
+        {"incr_peak_rss_MB", Median(rss), "MB, the process running backupd and its worker"}};
     for (auto& x : Spread("full_s", full_s, "s")) f.push_back(x);
     for (auto& x : Spread("incr_s", incr_s, "s")) f.push_back(x);
     for (auto& x : Spread("incr_stored_MB", incr_mb, "MB")) f.push_back(x);
@@ -518,6 +521,17 @@ void Incremental(const Settings& s) {
       LogError("incremental", "VACUUM of the source failed", g_incremental_errors);
   }
   auto vacuumed = server.Backup("bench", "big", false, "", "local").backup();
+  // Deleting the oldest of 25 backups: its manifest, then a sweep reading the 24 others'.
+  collector::DeleteBackupRequest del;
+  del.set_backup_id(first.backup_id());
+  collector::DeleteBackupResponse deleted;
+  grpc::ClientContext del_ctx;
+  auto t = Clock::now();
+  auto del_status = server.repo->DeleteBackup(&del_ctx, del, &deleted);
+  const double delete_s = SecondsSince(t);
+  if (!del_status.ok()) {
+    LogError("incremental", "delete: " + del_status.error_message(), g_incremental_errors);
+  }
   Report("incremental, 24 hourly (local)",
          {{"stored_24_MB", total / 1e6, "MB, 24 chunked backups"},
           {"full_24_MB", 24 * static_cast<double>(first.stored_bytes()) / 1e6, "MB, 24 full"},
@@ -525,6 +539,8 @@ void Incremental(const Settings& s) {
           {"after_vacuum_ratio",
            static_cast<double>(vacuumed.stored_bytes()) / static_cast<double>(first.stored_bytes()),
            "stored after a VACUUM of the source / full"},
+          {"delete_oldest_s", delete_s, "s, the sweep reads 24 manifests"},
+          {"delete_freed_MB", static_cast<double>(deleted.bytes_freed()) / 1e6, "MB"},
           {"errors", static_cast<double>(g_incremental_errors.load()), "logged above"}});
   Cleanup(root);
 }
