@@ -441,6 +441,7 @@ void Incremental(const Settings& s) {
   stores.stores = {"s3=s3://bench/b?endpoint=" + s3.Endpoint()};
   stores.format = "chunked";
   if (const char* kib = std::getenv("BENCH_CHUNK_KIB")) stores.chunk_kib = std::atoi(kib);
+  if (const char* level = std::getenv("BENCH_COMPRESSION")) stores.compression = level;
   Server server(root / "data", 2, stores);
   const auto rows = static_cast<int64_t>(s.gb * 1024 * 1024 * 1024 / 620);
   FillText(server, "big", rows);
@@ -503,7 +504,8 @@ void Incremental(const Settings& s) {
       f.push_back({"restore_full_vs_get", Median(get_s) / Median(rfull_s), "speed ratio"});
     }
     Report("incremental, " + store + ", chunks of " +
-               (stores.chunk_kib > 0 ? std::to_string(stores.chunk_kib) + " KiB" : "one page"),
+               (stores.chunk_kib > 0 ? std::to_string(stores.chunk_kib) + " KiB" : "one page") +
+               ", " + stores.compression,
            f);
   }
   // 24 hourly backups with 0.2 % changed each (local store), then one after a VACUUM.
