@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <future>
@@ -155,33 +156,56 @@ class ChunkWriter {
   using ChunkPack = collector::archive::ChunkPack;
   static constexpr int kEncodeDepth = 3;
 
+  // A codec for one block (its zstd contexts are reused block after block).
+  Result<std::unique_ptr<ChunkCodec>> TakeCodec() {
+    {
+      std::lock_guard lock(codecs_mu_);
+      if (!codecs_.empty()) {
+        auto codec = std::move(codecs_.back());
+        codecs_.pop_back();
+        return codec;
+      }
+    }
+    return ChunkCodec::Create(level_, key_);
+  }
+  void GiveBack(std::unique_ptr<ChunkCodec> codec) {
+    std::lock_guard lock(codecs_mu_);
+    codecs_.push_back(std::move(codec));
+  }
+
   // Runs on an encoding thread: reads only base_index_, which no one changes meanwhile.
-  EncodedBlock Encode(const std::string& block, int64_t chunk_bytes) const {
+  EncodedBlock Encode(const std::string& block, int64_t chunk_bytes) {
     EncodedBlock out;
-    auto codec = ChunkCodec::Create(level_, key_);
+    auto codec = TakeCodec();
     if (!codec) {
       out.status = Fail(codec.error());
       return out;
     }
+    EncodeWith(**codec, block, chunk_bytes, out);
+    GiveBack(std::move(*codec));
+    return out;
+  }
+
+  void EncodeWith(ChunkCodec& codec, const std::string& block, int64_t chunk_bytes,
+                  EncodedBlock& out) const {
     out.chunks.reserve(static_cast<size_t>((std::ssize(block) + chunk_bytes - 1) / chunk_bytes));
+    out.stored.reserve(block.size() + block.size() / 32 + 1024);
     for (int64_t off = 0; off < std::ssize(block); off += chunk_bytes) {
       const std::string_view plain(
           block.data() + off, static_cast<size_t>(std::min(chunk_bytes, std::ssize(block) - off)));
-      EncodedBlock::Chunk c{(*codec)->Id(plain), static_cast<uint32_t>(plain.size()), nullptr, 0,
-                            0};
+      EncodedBlock::Chunk c{codec.Id(plain), static_cast<uint32_t>(plain.size()), nullptr, 0, 0};
       if (auto it = base_index_.find(c.id); it != base_index_.end()) {
         c.in_base = &it->second;
       } else {
         c.begin = out.stored.size();
-        if (auto s = (*codec)->Encode(c.id, plain, out.stored); !s) {
+        if (auto s = codec.Encode(c.id, plain, out.stored); !s) {
           out.status = s;
-          return out;
+          return;
         }
         c.end = out.stored.size();
       }
       out.chunks.push_back(c);
     }
-    return out;
   }
 
   Status Commit(const EncodedBlock& block, ChunkedFile& out) {
@@ -270,6 +294,8 @@ class ChunkWriter {
   uint32_t open_pack_ = 0;
   int seq_ = 0;
   std::future<Status> upload_;
+  std::mutex codecs_mu_;  // guards codecs_
+  std::vector<std::unique_ptr<ChunkCodec>> codecs_;
 };
 
 // Reads exactly `length` bytes at `offset` of an open file; kUnavailable when it ends
@@ -715,11 +741,14 @@ Result<std::vector<std::string>> ReadChunked(BackupStore& store, const BackupRec
     AddPieces(m->files(static_cast<int>(i)), static_cast<int>(i) + 1, pieces);
   }
   std::vector<std::string> problems;
+  const auto started = std::chrono::steady_clock::now();
+  const size_t chunk_count = pieces.size();
   Fetcher fetch(store, *m, prefix, std::move(pieces), out, targets.check_chunk_ids, ctx);
   BACKUP_TRY(fetch.Run(key, problems), "read chunks");
   if (!problems.empty()) return problems;
   // Every chunk matched its id; the whole must match what the backup recorded.
   ctx.SetPhase("check");
+  const auto fetched = std::chrono::steady_clock::now();
   for (size_t i = 0; i < out.size(); ++i) {
     const ChunkedFile& f = i == 0 ? m->database() : m->files(static_cast<int>(i) - 1);
     auto digest = HashFile(out[i].path, [&](int64_t) { return !ctx.cancelled(); });
@@ -728,6 +757,12 @@ Result<std::vector<std::string>> ReadChunked(BackupStore& store, const BackupRec
       problems.push_back(out[i].name + " reassembled differs from the SHA-256 recorded at backup");
     }
   }
+  spdlog::debug("{} read {} chunks from {} packs in {} ms, hashed in {} ms", ctx.LogTag(),
+                chunk_count, m->packs_size(),
+                std::chrono::duration_cast<std::chrono::milliseconds>(fetched - started).count(),
+                std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - fetched)
+                    .count());
   return problems;
 }
 

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <system_error>
@@ -180,7 +181,14 @@ Status PrepareFromArchive(const BackupRecord& backup, const std::vector<Manifest
   const ArchiveTargets targets{
       p.temp_db, backup.includes_files ? std::optional<fs::path>(p.temp_files) : std::nullopt,
       backup.db_mode, /*check_chunk_ids=*/false};
+  const auto started = std::chrono::steady_clock::now();
+  auto ms_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 t)
+        .count();
+  };
   auto problems = ReadArchive(*store, backup, manifest, stores.keys(), targets, ctx);
+  const int64_t read_ms = ms_since(started);
   if (!problems) return Fail(problems.error().Context("read " + backup.storage_path));
   if (!problems->empty()) {
     std::string all;
@@ -188,9 +196,14 @@ Status PrepareFromArchive(const BackupRecord& backup, const std::vector<Manifest
     return Fail(Error::DataLoss("backup " + backup.id + " is corrupt: " + all +
                                 "; the destination was not touched"));
   }
+  auto step = std::chrono::steady_clock::now();
   BACKUP_TRY(ConditionCopy(backup, p, dest_exists), "restored copy");
+  const int64_t check_ms = ms_since(step);
+  step = std::chrono::steady_clock::now();
   BACKUP_TRY(FsyncFile(p.temp_db), "restored copy");
   if (backup.includes_files) BACKUP_TRY(SyncFilesystem(p.temp_files), "restore files");
+  spdlog::info("{} staged from {} (ms: read {}, quick_check {}, fsync {})", ctx.LogTag(),
+               backup.storage_path, read_ms, check_ms, ms_since(step));
   return {};
 }
 
