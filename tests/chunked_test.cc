@@ -248,7 +248,8 @@ TEST_F(PlainChunkedTest, AChunkChangedInPlaceFailsTheRestoreAndVerifyNamesIt) {
   std::string bytes = ReadFile(pack);
   const size_t at = bytes.find("SQLite format 3");
   ASSERT_NE(at, std::string::npos) << "unsealed, uncompressed chunks hold the pages as they are";
-  bytes[at + 4096 * 3] = static_cast<char>(bytes[at + 4096 * 3] ^ 1);  // inside a later page
+  bytes[at + size_t{4096} * 3] =
+      static_cast<char>(bytes[at + size_t{4096} * 3] ^ 1);  // inside a later page
   std::ofstream(pack, std::ios::binary | std::ios::trunc) << bytes;
   EXPECT_FALSE(Restore(b.backup_id(), "copy").ok());
   EXPECT_FALSE(fs::exists(layout().CollectionDb({"prod", "copy"})));

@@ -292,9 +292,18 @@ Result<BackupJob::ArchiveSnapshot> BackupJob::TakeArchiveSnapshot(const Plan& pl
     if (!staged) return Fail(staged.error());
     return ArchiveSnapshot{*staged, nullptr};
   }
+  return TakePageSnapshot(plan, attempt, ctx);
+}
+
+Result<BackupJob::ArchiveSnapshot> BackupJob::TakePageSnapshot(const Plan& plan, Attempt& attempt,
+                                                               JobContext& ctx) const {
   ctx.SetPhase("snapshot");
   auto pages = TakePages(plan.source.path(), attempt.partial, options_.checkpoint_source, ctx);
   if (!pages) return Fail(pages.error().Context("snapshot"));
+  if ((*pages)->tries() > 1) {
+    spdlog::info("{} page snapshot settled after {} tries, writers held off {} us", ctx.LogTag(),
+                 (*pages)->tries(), (*pages)->writers_held_us());
+  }
   auto records = (*pages)->CountRecords();
   if (!records) return Fail(records.error().Context("count records in the snapshot"));
   attempt.snapshot_ms = attempt.laps.Lap();
@@ -445,34 +454,28 @@ Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
              "remove what an earlier attempt left");
   Attempt attempt(plan.paths, ctx.lease().attempt);  // never committed: a staged copy goes
   attempt.skipped = plan.listing.skipped;
-  ctx.SetPhase("snapshot");
-  auto snap = TakePages(plan.source.path(), attempt.partial, options_.checkpoint_source, ctx);
-  if (!snap) return Fail(snap.error().Context("snapshot"));
-  if ((*snap)->tries() > 1) {
-    spdlog::info("{} page snapshot settled after {} tries, writers held off {} us", ctx.LogTag(),
-                 (*snap)->tries(), (*snap)->writers_held_us());
-  }
-  auto records = (*snap)->CountRecords();
-  if (!records) return Fail(records.error().Context("count records in the snapshot"));
-  attempt.snapshot_ms = attempt.laps.Lap();
+  auto taken = TakePageSnapshot(plan, attempt, ctx);
+  if (!taken) return Fail(taken.error());
+  std::unique_ptr<PageSnapshot>& snap = taken->pages;
+  const int64_t records = taken->snapshot.records;
   auto base = FindBase(backup, ctx);
   TestPoint("backup: base chosen, chunks next");
   const auto items = static_cast<int64_t>(plan.listing.files.size());
-  ctx.SetTotals((*snap)->size() + plan.files_bytes, items);
+  ctx.SetTotals(snap->size() + plan.files_bytes, items);
   ctx.SetPhase("chunks");
   Plan stored = plan;  // the row as it will be recorded: this attempt's key
   stored.backup.object_key = AttemptKey(backup.object_key, backup.id, ctx.lease().attempt);
   stored.backup.storage_path = store->Locate(stored.backup.object_key);
   const ChunkedSource source{
       &plan.backup,
-      snap->get(),
+      snap.get(),
       plan.db_mode,
       plan.backup.includes_files && plan.files_dir ? &*plan.files_dir : nullptr,
       &plan.listing.files,
       options_.stores->chunk_bytes(),
       ctx.lease().attempt,
       options_.pack_bytes,
-      [&snap] { snap->reset(); }};
+      [&snap] { snap.reset(); }};
   ChunkedStats stats;
   auto written = WriteChunked(*store, stored.backup.object_key, dest->compression, dest->key,
                               source, base ? &*base : nullptr, attempt.skipped, stats, ctx);
@@ -480,7 +483,7 @@ Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
   attempt.files_ms = attempt.laps.Lap();
   ObjectInfo added = written->put;
   added.size = stats.new_bytes;  // stored_bytes: what this backup added to the store
-  auto recorded = Finalize(stored, Snapshot{written->db, *records}, written->manifest,
+  auto recorded = Finalize(stored, Snapshot{written->db, records}, written->manifest,
                            attempt.skipped, &added, ctx);
   if (!recorded) {
     (void)store->Delete(stored.backup.object_key);  // its packs go with the next sweep
@@ -494,7 +497,7 @@ Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
       "{}; {}), {} records, {} files, sha256 {} (ms: snapshot {}, chunks {}, finalize {})",
       ctx.LogTag(), written->db.size + plan.files_bytes, stored.backup.storage_path, stats.chunks,
       stats.new_chunks, stats.new_bytes, stats.manifest_bytes,
-      dest->compression.Name() + (dest->key ? ", sealed" : ""), *records, written->manifest.size(),
+      dest->compression.Name() + (dest->key ? ", sealed" : ""), records, written->manifest.size(),
       written->db.sha256.substr(0, 12), attempt.snapshot_ms, attempt.files_ms, attempt.laps.Lap());
   // What killed attempts or deleted backups left: swept now that this one is recorded.
   (void)SweepAfterRemoval(catalog_, *options_.stores, stored.backup);

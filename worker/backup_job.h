@@ -72,6 +72,9 @@ class BackupJob final : public JobHandler {
   // VACUUM INTO copy staged below the data root (--snapshot vacuum).
   Result<ArchiveSnapshot> TakeArchiveSnapshot(const Plan& plan, Attempt& attempt,
                                               JobContext& ctx) const;
+  // The page snapshot (page_snapshot.h) and its records counted.
+  Result<ArchiveSnapshot> TakePageSnapshot(const Plan& plan, Attempt& attempt,
+                                           JobContext& ctx) const;
   // The chunked format (worker/chunked_io.h): the snapshot is read page for page from the
   // live database (page_snapshot.h), cut into chunks with the files, and only the chunks
   // the collection's latest chunked backup in that store does not have are stored.

@@ -698,6 +698,45 @@ Result<UniqueFd> CreateSized(const fs::path& path, int mode, int64_t size) {
 
 }  // namespace
 
+namespace {
+
+// The files a read writes, each created at its full size, and the chunks to fetch into
+// them: the database first, then the files folder's files (below `files_dir`).
+Status CreateTargets(const ChunkedManifest& m, const std::vector<ManifestEntry>& manifest,
+                     const ArchiveTargets& targets, const fs::path& files_dir,
+                     std::vector<Target>& out, std::vector<Piece>& pieces) {
+  auto fd = CreateSized(targets.db, targets.db_mode, m.database().size());
+  if (!fd) return Fail(fd.error());
+  out.push_back(Target{std::string(kArchiveDbEntry), targets.db, std::move(*fd)});
+  AddPieces(m.database(), 0, pieces);
+  for (size_t i = 0; i < manifest.size(); ++i) {
+    const ManifestEntry& e = manifest[i];
+    const fs::path path = files_dir / e.path;
+    BACKUP_TRY(CreateDirs(path.parent_path()), "restore files");
+    auto file = CreateSized(path, targets.files ? e.mode : 0600, e.size);
+    if (!file) return Fail(file.error());
+    out.push_back(Target{e.path, path, std::move(*file)});
+    AddPieces(m.files(static_cast<int>(i)), static_cast<int>(i) + 1, pieces);
+  }
+  return {};
+}
+
+// Each reassembled file against the size and SHA-256 the manifest (and catalogue) record.
+Status CheckWholes(const ChunkedManifest& m, const std::vector<Target>& out,
+                   std::vector<std::string>& problems, JobContext& ctx) {
+  for (size_t i = 0; i < out.size(); ++i) {
+    const ChunkedFile& f = i == 0 ? m.database() : m.files(static_cast<int>(i) - 1);
+    auto digest = HashFile(out[i].path, [&](int64_t) { return !ctx.cancelled(); });
+    if (!digest) return Fail(digest.error().Context("hash " + out[i].name));
+    if (digest->size != f.size() || digest->sha256 != f.sha256()) {
+      problems.push_back(out[i].name + " reassembled differs from the SHA-256 recorded at backup");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<std::vector<std::string>> ReadChunked(BackupStore& store, const BackupRecord& backup,
                                              const std::vector<ManifestEntry>& manifest,
                                              const KeyRing& keys, const ArchiveTargets& targets,
@@ -727,36 +766,17 @@ Result<std::vector<std::string>> ReadChunked(BackupStore& store, const BackupRec
   if (!targets.files && !manifest.empty()) scratch.emplace(files_dir);
   std::vector<Target> out;
   std::vector<Piece> pieces;
-  auto fd = CreateSized(targets.db, targets.db_mode, m->database().size());
-  if (!fd) return Fail(fd.error());
-  out.push_back(Target{std::string(kArchiveDbEntry), targets.db, std::move(*fd)});
-  AddPieces(m->database(), 0, pieces);
-  for (size_t i = 0; i < manifest.size(); ++i) {
-    const ManifestEntry& e = manifest[i];
-    const fs::path path = files_dir / e.path;
-    BACKUP_TRY(CreateDirs(path.parent_path()), "restore files");
-    auto file = CreateSized(path, targets.files ? e.mode : 0600, e.size);
-    if (!file) return Fail(file.error());
-    out.push_back(Target{e.path, path, std::move(*file)});
-    AddPieces(m->files(static_cast<int>(i)), static_cast<int>(i) + 1, pieces);
-  }
+  BACKUP_TRY(CreateTargets(*m, manifest, targets, files_dir, out, pieces), "restore");
   std::vector<std::string> problems;
   const auto started = std::chrono::steady_clock::now();
   const size_t chunk_count = pieces.size();
   Fetcher fetch(store, *m, prefix, std::move(pieces), out, targets.check_chunk_ids, ctx);
   BACKUP_TRY(fetch.Run(key, problems), "read chunks");
   if (!problems.empty()) return problems;
-  // Every chunk matched its id; the whole must match what the backup recorded.
+  // Every chunk is in place; the whole must match what the backup recorded.
   ctx.SetPhase("check");
   const auto fetched = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < out.size(); ++i) {
-    const ChunkedFile& f = i == 0 ? m->database() : m->files(static_cast<int>(i) - 1);
-    auto digest = HashFile(out[i].path, [&](int64_t) { return !ctx.cancelled(); });
-    if (!digest) return Fail(digest.error().Context("hash " + out[i].name));
-    if (digest->size != f.size() || digest->sha256 != f.sha256()) {
-      problems.push_back(out[i].name + " reassembled differs from the SHA-256 recorded at backup");
-    }
-  }
+  BACKUP_TRY(CheckWholes(*m, out, problems, ctx), "check");
   spdlog::debug("{} read {} chunks from {} packs in {} ms, hashed in {} ms", ctx.LogTag(),
                 chunk_count, m->packs_size(),
                 std::chrono::duration_cast<std::chrono::milliseconds>(fetched - started).count(),

@@ -434,85 +434,75 @@ void DeleteAll(Server& server, const std::string& store) {
   }
 }
 
-void Incremental(const Settings& s) {
-  const fs::path root = FreshDir(s, "incremental");
-  S3rver s3(root / "s3rver");
-  ::setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
-  ::setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
-  StoreSetOptions stores;
-  stores.stores = {"s3=s3://bench/b?endpoint=" + s3.Endpoint()};
-  stores.format = "chunked";
-  if (const char* kib = std::getenv("BENCH_CHUNK_KIB")) stores.chunk_kib = std::atoi(kib);
-  if (const char* level = std::getenv("BENCH_COMPRESSION")) stores.compression = level;
-  Server server(root / "data", 2, stores);
-  const auto rows = static_cast<int64_t>(s.gb * 1024 * 1024 * 1024 / 620);
-  FillText(server, "big", rows);
+// One store's figures: full, incremental after 1 % + 0.5 %, both restored; cp + sync and
+// (S3) curl's GET of one object of the database's size as baselines.
+void IncrementalFigures(const Settings& s, Server& server, const S3rver& s3, const fs::path& root,
+                        int64_t rows, const std::string& store, const std::string& label) {
   const fs::path src = server.layout->CollectionDb({"bench", "big"});
-  (void)std::system("sync");
-  (void)std::system(("curl -sSf --aws-sigv4 aws:amz:us-east-1:s3 --user S3RVER:S3RVER -H "
-                     "'x-amz-content-sha256: UNSIGNED-PAYLOAD' -T '" +
-                     src.string() + "' " + s3.Endpoint() + "/bench/single")
-                        .c_str());
-  for (const std::string store : {"local", "s3"}) {
-    std::vector<double> cp_s, full_s, incr_s, full_mb, incr_mb, rfull_s, rincr_s, get_s, rss;
-    for (int rep = 0; rep < s.reps; ++rep) {
-      const std::string n = store + std::to_string(rep);
-      DeleteAll(server, store);
-      (void)std::system("sync");  // each timing starts with no dirty pages of the last
-      cp_s.push_back(
-          TimeShell("cp '" + src.string() + "' '" + (root / "cp.db").string() + "' && sync"));
-      fs::remove(root / "cp.db");
-      (void)std::system("sync");
-      auto t = Clock::now();
-      auto full = server.Backup("bench", "big", false, "", store).backup();
-      full_s.push_back(SecondsSince(t));
-      full_mb.push_back(static_cast<double>(full.stored_bytes()) / 1e6);
-      Mutate(src, rows, 0.01, 0.005);
-      ResetPeakRss();
-      const double rss_before = RssMb();
-      t = Clock::now();
-      auto incr = server.Backup("bench", "big", false, "", store).backup();
-      incr_s.push_back(SecondsSince(t));
-      rss.push_back(PeakRssMb() - rss_before);
-      incr_mb.push_back(static_cast<double>(incr.stored_bytes()) / 1e6);
-      t = Clock::now();
-      RestoreInto(server, full.backup_id(), "rf-" + n);
-      rfull_s.push_back(SecondsSince(t));
-      t = Clock::now();
-      RestoreInto(server, incr.backup_id(), "ri-" + n);
-      rincr_s.push_back(SecondsSince(t));
-      if (store == "s3") {
-        get_s.push_back(TimeShell(
-            Curl(s3, "-o '" + (root / "got").string() + "'", "/bench/single") + " && sync"));
-        fs::remove(root / "got");
-      }
+  std::vector<double> cp_s, full_s, incr_s, full_mb, incr_mb, rfull_s, rincr_s, get_s, rss;
+  for (int rep = 0; rep < s.reps; ++rep) {
+    const std::string n = store + std::to_string(rep);
+    DeleteAll(server, store);
+    (void)std::system("sync");  // each timing starts with no dirty pages of the last
+    cp_s.push_back(
+        TimeShell("cp '" + src.string() + "' '" + (root / "cp.db").string() + "' && sync"));
+    fs::remove(root / "cp.db");
+    (void)std::system("sync");
+    auto t = Clock::now();
+    auto full = server.Backup("bench", "big", false, "", store).backup();
+    full_s.push_back(SecondsSince(t));
+    full_mb.push_back(static_cast<double>(full.stored_bytes()) / 1e6);
+    Mutate(src, rows, 0.01, 0.005);
+    ResetPeakRss();
+    const double rss_before = RssMb();
+    t = Clock::now();
+    auto incr = server.Backup("bench", "big", false, "", store).backup();
+    incr_s.push_back(SecondsSince(t));
+    rss.push_back(PeakRssMb() - rss_before);
+    incr_mb.push_back(static_cast<double>(incr.stored_bytes()) / 1e6);
+    t = Clock::now();
+    RestoreInto(server, full.backup_id(), "rf-" + n);
+    rfull_s.push_back(SecondsSince(t));
+    t = Clock::now();
+    RestoreInto(server, incr.backup_id(), "ri-" + n);
+    rincr_s.push_back(SecondsSince(t));
+    if (store == "s3") {
+      get_s.push_back(TimeShell(Curl(s3, "-o '" + (root / "got").string() + "'", "/bench/single") +
+                                " && sync"));
+      fs::remove(root / "got");
     }
-    std::vector<Figure> f{
-        {"full_s", Median(full_s), "s, first (full) chunked backup"},
-        {"cp_sync_s", Median(cp_s), "s, cp + sync of the database"},
-        {"full_vs_cp", Median(full_s) / Median(cp_s), "ratio"},
-        {"full_stored_MB", Median(full_mb), "MB"},
-        {"incr_s", Median(incr_s), "s, after 1 % updated + 0.5 % inserted"},
-        {"incr_stored_MB", Median(incr_mb), "MB"},
-        {"incr_bytes_ratio", Median(incr_mb) / Median(full_mb), "incr / full stored"},
-        {"incr_time_ratio", Median(incr_s) / Median(full_s), "incr / full time"},
-        {"restore_full_s", Median(rfull_s), "s"},
-        {"restore_incr_s", Median(rincr_s), "s"},
-        {"incr_rss_growth_MB", Median(rss),
-         "MB, peak RSS during the incremental backup above the RSS before it"}};
-    for (auto& x : Spread("full_s", full_s, "s")) f.push_back(x);
-    for (auto& x : Spread("incr_s", incr_s, "s")) f.push_back(x);
-    for (auto& x : Spread("incr_stored_MB", incr_mb, "MB")) f.push_back(x);
-    if (!get_s.empty()) {
-      f.push_back({"curl_get_s", Median(get_s), "s, one object of the database's size"});
-      f.push_back({"restore_full_vs_get", Median(get_s) / Median(rfull_s), "speed ratio"});
-    }
-    Report("incremental, " + store + ", chunks of " +
-               (stores.chunk_kib > 0 ? std::to_string(stores.chunk_kib) + " KiB" : "one page") +
-               ", " + stores.compression,
-           f);
   }
-  // 24 hourly backups with 0.2 % changed each (local store), then one after a VACUUM.
+  std::vector<Figure> f{
+      {"full_s", Median(full_s), "s, first (full) chunked backup"},
+      {"cp_sync_s", Median(cp_s), "s, cp + sync of the database"},
+      {"full_vs_cp", Median(full_s) / Median(cp_s), "ratio"},
+      {"full_stored_MB", Median(full_mb), "MB"},
+      {"incr_s", Median(incr_s), "s, after 1 % updated + 0.5 % inserted"},
+      {"incr_stored_MB", Median(incr_mb), "MB"},
+      {"incr_bytes_ratio", Median(incr_mb) / Median(full_mb), "incr / full stored"},
+      {"incr_time_ratio", Median(incr_s) / Median(full_s), "incr / full time"},
+      {"restore_full_s", Median(rfull_s), "s"},
+      {"restore_incr_s", Median(rincr_s), "s"},
+      {"incr_rss_growth_MB", Median(rss),
+       "MB, peak RSS during the incremental backup above the RSS before it"}};
+  for (auto& x : Spread("full_s", full_s, "s")) f.push_back(x);
+  for (auto& x : Spread("incr_s", incr_s, "s")) f.push_back(x);
+  for (auto& x : Spread("incr_stored_MB", incr_mb, "MB")) f.push_back(x);
+  for (auto& x : Spread("cp_sync_s", cp_s, "s")) f.push_back(x);
+  for (auto& x : Spread("restore_full_s", rfull_s, "s")) f.push_back(x);
+  for (auto& x : Spread("restore_incr_s", rincr_s, "s")) f.push_back(x);
+  if (!get_s.empty()) {
+    for (auto& x : Spread("curl_get_s", get_s, "s")) f.push_back(x);
+    f.push_back({"curl_get_s", Median(get_s), "s, one object of the database's size"});
+    f.push_back({"restore_full_vs_get", Median(get_s) / Median(rfull_s), "speed ratio"});
+  }
+  Report("incremental, " + store + ", " + label, f);
+}
+
+// 24 "hourly" backups with 0.2 % changed each (local store), then one after a VACUUM of
+// the source, then the oldest deleted.
+void HourlyFigures(Server& server, int64_t rows) {
+  const fs::path src = server.layout->CollectionDb({"bench", "big"});
   DeleteAll(server, "local");
   auto first = server.Backup("bench", "big", false, "", "local").backup();
   double total = static_cast<double>(first.stored_bytes());
@@ -548,6 +538,35 @@ void Incremental(const Settings& s) {
           {"delete_oldest_s", delete_s, "s, the sweep reads 24 manifests"},
           {"delete_freed_MB", static_cast<double>(deleted.bytes_freed()) / 1e6, "MB"},
           {"errors", static_cast<double>(g_incremental_errors.load()), "logged above"}});
+}
+
+void Incremental(const Settings& s) {
+  const fs::path root = FreshDir(s, "incremental");
+  S3rver s3(root / "s3rver");
+  ::setenv("AWS_ACCESS_KEY_ID", "S3RVER", 1);
+  ::setenv("AWS_SECRET_ACCESS_KEY", "S3RVER", 1);
+  StoreSetOptions stores;
+  stores.stores = {"s3=s3://bench/b?endpoint=" + s3.Endpoint()};
+  stores.format = "chunked";
+  if (const char* kib = std::getenv("BENCH_CHUNK_KIB")) stores.chunk_kib = std::atoi(kib);
+  if (const char* level = std::getenv("BENCH_COMPRESSION")) stores.compression = level;
+  Server server(root / "data", 2, stores);
+  const auto rows = static_cast<int64_t>(s.gb * 1024 * 1024 * 1024 / 620);
+  FillText(server, "big", rows);
+  const fs::path src = server.layout->CollectionDb({"bench", "big"});
+  (void)std::system("sync");
+  (void)std::system(("curl -sSf --aws-sigv4 aws:amz:us-east-1:s3 --user S3RVER:S3RVER -H "
+                     "'x-amz-content-sha256: UNSIGNED-PAYLOAD' -T '" +
+                     src.string() + "' " + s3.Endpoint() + "/bench/single")
+                        .c_str());
+  const std::string label =
+      "chunks of " +
+      (stores.chunk_kib > 0 ? std::to_string(stores.chunk_kib) + " KiB" : std::string("one page")) +
+      ", " + stores.compression;
+  for (const std::string store : {"local", "s3"}) {
+    IncrementalFigures(s, server, s3, root, rows, store, label);
+  }
+  HourlyFigures(server, rows);
   Cleanup(root);
 }
 
