@@ -105,6 +105,13 @@ class ChunkedTest : public ServerTest {
     return names;
   }
 
+  // The collection's one pack (a small backup fits in one); empty when there is not one.
+  fs::path OnlyPack() const {
+    const auto packs = Names(LocalPacks());
+    EXPECT_EQ(packs.size(), 1u);
+    return packs.size() == 1 ? LocalPacks() / *packs.begin() : fs::path();
+  }
+
   void ExpectRestoresAsTheSource(const std::string& id, const std::string& name) {
     ASSERT_TRUE(Restore(id, name).ok());
     EXPECT_EQ(CanonicalDump(layout().CollectionDb({"prod", name})),
@@ -159,9 +166,8 @@ TEST_F(ChunkedTest, DeletingFreesOnlyChunksNoOtherBackupUses) {
 TEST_F(ChunkedTest, VerifyFindsAChangedChunkAndQuickVerifyAMissingPack) {
   CreateCollection("prod", "users", 3000, 0);
   auto b = BackupTo("local").backup();
-  const auto packs = Names(LocalPacks());
-  ASSERT_EQ(packs.size(), 1u);
-  const fs::path pack = LocalPacks() / *packs.begin();
+  const fs::path pack = OnlyPack();
+  ASSERT_FALSE(pack.empty());
   std::string bytes = ReadFile(pack);
   EXPECT_EQ(bytes.find("SQLite format 3"), std::string::npos) << "sealed chunks are opaque";
   bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 1);
@@ -198,8 +204,11 @@ TEST_F(ChunkedTest, ASweepWhileABackupRunsNeverRemovesAChunkItIsAboutToUse) {
   });
   auto next = BackupTo("local").backup();
   SetTestPointHook({});
-  ASSERT_TRUE(deleted);
-  EXPECT_EQ(deleted_error, "");
+  {
+    std::lock_guard lock(mu);
+    ASSERT_TRUE(deleted);
+    EXPECT_EQ(deleted_error, "");
+  }
   ExpectRestoresAsTheSource(next.backup_id(), "copy");
   EXPECT_TRUE(Verify(next.backup_id(), false).is_valid());
   // The base's own chunks nobody uses went with the sweep after the new backup completed.
@@ -242,9 +251,8 @@ class PlainChunkedTest : public ChunkedTest {
 TEST_F(PlainChunkedTest, AChunkChangedInPlaceFailsTheRestoreAndVerifyNamesIt) {
   CreateCollection("prod", "users", 3000, 0);
   auto b = BackupTo("local").backup();
-  const auto packs = Names(LocalPacks());
-  ASSERT_EQ(packs.size(), 1u);
-  const fs::path pack = LocalPacks() / *packs.begin();
+  const fs::path pack = OnlyPack();
+  ASSERT_FALSE(pack.empty());
   std::string bytes = ReadFile(pack);
   const size_t at = bytes.find("SQLite format 3");
   ASSERT_NE(at, std::string::npos) << "unsealed, uncompressed chunks hold the pages as they are";

@@ -700,6 +700,27 @@ Result<UniqueFd> CreateSized(const fs::path& path, int mode, int64_t size) {
 
 namespace {
 
+// The backup's manifest, read and checked against the catalogue; nullopt (with the reason
+// in `problems`) when it is the backup's fault: missing, not authentic, not this backup's.
+Result<std::optional<ChunkedManifest>> CheckedManifest(BackupStore& store,
+                                                       const BackupRecord& backup,
+                                                       const std::vector<ManifestEntry>& manifest,
+                                                       const KeyRing& keys,
+                                                       std::vector<std::string>& problems) {
+  auto m = LoadChunkedManifest(store, backup, keys);
+  if (!m && (m.error().code() == Code::kDataLoss || m.error().code() == Code::kNotFound)) {
+    problems.push_back("manifest: " + m.error().message());
+    return std::optional<ChunkedManifest>();
+  }
+  if (!m) return Fail(m.error());
+  if (std::string d = ManifestDiffers(*m, backup, manifest, PackPrefix(backup.collection));
+      !d.empty()) {
+    problems.push_back("the manifest differs from the catalogue: " + d);
+    return std::optional<ChunkedManifest>();
+  }
+  return std::optional<ChunkedManifest>(std::move(*m));
+}
+
 // The files a read writes, each created at its full size, and the chunks to fetch into
 // them: the database first, then the files folder's files (below `files_dir`).
 Status CreateTargets(const ChunkedManifest& m, const std::vector<ManifestEntry>& manifest,
@@ -749,15 +770,11 @@ Result<std::vector<std::string>> ReadChunked(BackupStore& store, const BackupRec
                                             backup.key_id + " (--encryption-key-file)"));
     }
   }
-  auto m = LoadChunkedManifest(store, backup, keys);
-  if (!m && (m.error().code() == Code::kDataLoss || m.error().code() == Code::kNotFound)) {
-    return std::vector<std::string>{"manifest: " + m.error().message()};
-  }
+  std::vector<std::string> problems;
+  auto m = CheckedManifest(store, backup, manifest, keys, problems);
   if (!m) return Fail(m.error());
+  if (!*m) return problems;
   const std::string prefix = PackPrefix(backup.collection);
-  if (std::string d = ManifestDiffers(*m, backup, manifest, prefix); !d.empty()) {
-    return std::vector<std::string>{"the manifest differs from the catalogue: " + d};
-  }
   // The files go where the restore wants them, or (a verify) to a scratch folder beside
   // the database, removed at the end.
   const fs::path files_dir =
@@ -766,19 +783,18 @@ Result<std::vector<std::string>> ReadChunked(BackupStore& store, const BackupRec
   if (!targets.files && !manifest.empty()) scratch.emplace(files_dir);
   std::vector<Target> out;
   std::vector<Piece> pieces;
-  BACKUP_TRY(CreateTargets(*m, manifest, targets, files_dir, out, pieces), "restore");
-  std::vector<std::string> problems;
+  BACKUP_TRY(CreateTargets(**m, manifest, targets, files_dir, out, pieces), "restore");
   const auto started = std::chrono::steady_clock::now();
   const size_t chunk_count = pieces.size();
-  Fetcher fetch(store, *m, prefix, std::move(pieces), out, targets.check_chunk_ids, ctx);
+  Fetcher fetch(store, **m, prefix, std::move(pieces), out, targets.check_chunk_ids, ctx);
   BACKUP_TRY(fetch.Run(key, problems), "read chunks");
   if (!problems.empty()) return problems;
   // Every chunk is in place; the whole must match what the backup recorded.
   ctx.SetPhase("check");
   const auto fetched = std::chrono::steady_clock::now();
-  BACKUP_TRY(CheckWholes(*m, out, problems, ctx), "check");
+  BACKUP_TRY(CheckWholes(**m, out, problems, ctx), "check");
   spdlog::debug("{} read {} chunks from {} packs in {} ms, hashed in {} ms", ctx.LogTag(),
-                chunk_count, m->packs_size(),
+                chunk_count, (*m)->packs_size(),
                 std::chrono::duration_cast<std::chrono::milliseconds>(fetched - started).count(),
                 std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::steady_clock::now() - fetched)
@@ -789,17 +805,12 @@ Result<std::vector<std::string>> ReadChunked(BackupStore& store, const BackupRec
 Result<std::vector<std::string>> QuickCheckChunked(BackupStore& store, const BackupRecord& backup,
                                                    const std::vector<ManifestEntry>& manifest,
                                                    const KeyRing& keys) {
-  auto m = LoadChunkedManifest(store, backup, keys);
-  if (!m && (m.error().code() == Code::kDataLoss || m.error().code() == Code::kNotFound)) {
-    return std::vector<std::string>{"manifest: " + m.error().message()};
-  }
-  if (!m) return Fail(m.error());
-  const std::string prefix = PackPrefix(backup.collection);
-  if (std::string d = ManifestDiffers(*m, backup, manifest, prefix); !d.empty()) {
-    return std::vector<std::string>{"the manifest differs from the catalogue: " + d};
-  }
   std::vector<std::string> problems;
-  for (const auto& p : m->packs()) {
+  auto m = CheckedManifest(store, backup, manifest, keys, problems);
+  if (!m) return Fail(m.error());
+  if (!*m) return problems;
+  const std::string prefix = PackPrefix(backup.collection);
+  for (const auto& p : (*m)->packs()) {
     auto info = store.Stat(prefix + p.name());
     if (!info) return Fail(info.error());
     if (!*info) {
