@@ -499,8 +499,10 @@ Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
       stats.new_chunks, stats.new_bytes, stats.manifest_bytes,
       dest->compression.Name() + (dest->key ? ", sealed" : ""), records, written->manifest.size(),
       written->db.sha256.substr(0, 12), attempt.snapshot_ms, attempt.files_ms, attempt.laps.Lap());
-  // What killed attempts or deleted backups left: swept now that this one is recorded.
-  (void)SweepAfterRemoval(catalog_, *options_.stores, stored.backup);
+  // What killed attempts left: swept now that this one is recorded. Only after a retry: a
+  // sweep reads every manifest of the collection (~11 MB each per GB of database), and
+  // what a deferred delete left goes with the next delete.
+  if (ctx.lease().attempt > 1) (void)SweepAfterRemoval(catalog_, *options_.stores, stored.backup);
   return {};
 }
 
