@@ -65,6 +65,15 @@ ChunkCodec::~ChunkCodec() {
 
 std::string_view ChunkCodec::id_scheme() const { return sealed_ ? "blake2b-keyed" : "sha256"; }
 
+ChunkId PackIndexId(std::string_view pack_name) {
+  std::string label("collector-backup pack index v1");
+  label.push_back('\0');
+  label.append(pack_name);
+  ChunkId id{};
+  SHA256(Bytes(label), label.size(), id.data());
+  return id;
+}
+
 ChunkId ChunkCodec::Id(std::string_view plain) const {
   ChunkId id{};
   if (sealed_) {

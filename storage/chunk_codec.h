@@ -73,4 +73,8 @@ class ChunkCodec {
 
 std::string ChunkIdHex(const ChunkId& id);
 
+// What seals a pack's index in place of a chunk id: the SHA-256 of a label and the pack's
+// name, so an index authenticates only in its own pack.
+ChunkId PackIndexId(std::string_view pack_name);
+
 }  // namespace backup

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "archive_manifest.pb.h"
 #include "common/sqlite.h"
 #include "common/test_point.h"
 #include "tests/s3_server.h"
@@ -156,6 +157,8 @@ TEST_F(ChunkedTest, DeletingFreesOnlyChunksNoOtherBackupUses) {
   ASSERT_FALSE(packs.empty());
   auto second = BackupTo("local").backup();  // nothing changed: all chunks shared
   EXPECT_EQ(Names(LocalPacks()), packs) << "an unchanged collection stores no new pack";
+  EXPECT_LT(second.stored_bytes(), 1500)
+      << "its manifest names the chunks by runs of places in the packs' indexes, not one by one";
   Delete(first.backup_id());
   EXPECT_EQ(Names(LocalPacks()), packs) << "the second backup still uses every chunk";
   ExpectRestoresAsTheSource(second.backup_id(), "copy");
@@ -265,6 +268,67 @@ TEST_F(PlainChunkedTest, AChunkChangedInPlaceFailsTheRestoreAndVerifyNamesIt) {
   EXPECT_FALSE(full.is_valid());
   EXPECT_NE(full.error_message().find("does not match its id"), std::string::npos)
       << full.error_message();
+}
+
+// The chunked format as it first shipped (format 2): each chunk's id, pack, offset and
+// sizes in the manifest, packs without an index. Made here from a format 3 backup
+// (unsealed and uncompressed, so the bytes are plain protobuf).
+void RewriteAsFormat2(const fs::path& manifest_path, const fs::path& packs_dir) {
+  collector::archive::ChunkedManifest m;
+  ASSERT_TRUE(m.ParseFromString(ReadFile(manifest_path)));
+  ASSERT_EQ(m.format(), 3);
+  std::vector<collector::archive::ChunkPackIndex> indexes;
+  for (auto& pack : *m.mutable_packs()) {
+    const fs::path path = packs_dir / pack.name();
+    const std::string bytes = ReadFile(path);
+    ASSERT_EQ(std::ssize(bytes), pack.size());
+    const auto at = static_cast<size_t>(pack.index_offset());
+    ASSERT_EQ(bytes[at], '\0') << "an unsealed index stored raw";
+    indexes.emplace_back();
+    ASSERT_TRUE(indexes.back().ParseFromString(bytes.substr(at + 1)));
+    fs::resize_file(path, at);
+    pack.set_size(pack.index_offset());
+    pack.clear_index_offset();
+    pack.clear_index_plain();
+  }
+  auto to_columns = [&](collector::archive::ChunkedFile& f) {
+    for (int r = 0; r < f.run_pack_size(); ++r) {
+      const auto& index = indexes[f.run_pack(r)];
+      for (uint32_t k = f.run_first(r); k < f.run_first(r) + f.run_count(r); ++k) {
+        uint64_t offset = 0;
+        for (uint32_t j = 0; j < k; ++j) offset += index.stored_size(static_cast<int>(j));
+        f.mutable_ids()->append(index.ids().substr(size_t{k} * 32, 32));
+        f.add_pack(f.run_pack(r));
+        f.add_offset(offset);
+        f.add_stored_size(index.stored_size(static_cast<int>(k)));
+        f.add_plain_size(index.plain_size(static_cast<int>(k)));
+      }
+    }
+    f.clear_run_pack();
+    f.clear_run_first();
+    f.clear_run_count();
+  };
+  to_columns(*m.mutable_database());
+  for (auto& f : *m.mutable_files()) to_columns(f);
+  m.set_format(2);
+  std::ofstream(manifest_path, std::ios::binary | std::ios::trunc) << m.SerializeAsString();
+}
+
+TEST_F(PlainChunkedTest, AFormat2BackupStaysReadableAndTheNextBackupStoresInFull) {
+  CreateCollection("prod", "users", 3000, 2);
+  auto old = BackupTo("local").backup();
+  ASSERT_NO_FATAL_FAILURE(RewriteAsFormat2(old.storage_path(), LocalPacks()));
+  ExpectRestoresAsTheSource(old.backup_id(), "from-format-2");
+  EXPECT_TRUE(Verify(old.backup_id(), false).is_valid());
+  EXPECT_TRUE(Verify(old.backup_id(), true).is_valid());
+  auto next = BackupTo("local").backup();
+  EXPECT_GT(next.stored_bytes(), old.stored_bytes() / 2)
+      << "its packs have no index to find chunks by: the next backup stores them again";
+  auto third = BackupTo("local").backup();
+  EXPECT_LT(third.stored_bytes(), next.stored_bytes() / 10) << "and the one after builds on it";
+  ExpectRestoresAsTheSource(third.backup_id(), "from-third");
+  for (const auto* b : {&old, &next, &third}) Delete(b->backup_id());
+  EXPECT_TRUE(Names(LocalPacks()).empty());
 }
 
 // Backups taken while a writer commits: each restores to a whole database holding exactly

@@ -370,8 +370,7 @@ Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
   return {};
 }
 
-std::optional<collector::archive::ChunkedManifest> BackupJob::FindBase(const BackupRecord& backup,
-                                                                       JobContext& ctx) const {
+std::optional<ChunkedBase> BackupJob::FindBase(const BackupRecord& backup, JobContext& ctx) const {
   BackupQuery query;
   query.collection = backup.collection;
   auto list = catalog_.ListBackups(query);  // newest first
@@ -386,14 +385,19 @@ std::optional<collector::archive::ChunkedManifest> BackupJob::FindBase(const Bac
     }
     BackupStore* store = options_.stores->Find(b.store);
     if (store == nullptr) return std::nullopt;
-    auto m = LoadChunkedManifest(*store, b, options_.stores->keys());
-    if (!m) {
+    auto base = LoadChunkedBase(*store, b, options_.stores->keys());
+    if (!base) {
       spdlog::warn("{} base {} unreadable, backing up in full: {}", ctx.LogTag(), b.id,
-                   m.error().message());
+                   base.error().message());
+      return std::nullopt;
+    }
+    if (base->indexes.empty()) {
+      spdlog::info("{} backup {} has no pack indexes (format {}): backing up in full", ctx.LogTag(),
+                   b.id, base->manifest.format());
       return std::nullopt;
     }
     spdlog::info("{} incremental on backup {}", ctx.LogTag(), b.id);
-    return std::move(*m);
+    return std::move(*base);
   }
   return std::nullopt;
 }

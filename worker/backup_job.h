@@ -20,10 +20,10 @@
 #include <optional>
 #include <vector>
 
-#include "archive_manifest.pb.h"
 #include "common/clock.h"
 #include "control/catalog.h"
 #include "storage/store_set.h"
+#include "worker/chunked_io.h"
 #include "worker/file_tree.h"
 #include "worker/job_handler.h"
 
@@ -79,10 +79,10 @@ class BackupJob final : public JobHandler {
   // live database (page_snapshot.h), cut into chunks with the files, and only the chunks
   // the collection's latest chunked backup in that store does not have are stored.
   Status RunChunked(const Plan& plan, JobContext& ctx) const;
-  // The manifest of the newest completed chunked backup of `backup`'s collection in the
-  // same store with the same key, or nullopt (none, or it cannot be read: a full backup).
-  std::optional<collector::archive::ChunkedManifest> FindBase(const BackupRecord& backup,
-                                                              JobContext& ctx) const;
+  // The newest completed chunked backup of `backup`'s collection in the same store with
+  // the same key, with its packs' indexes, or nullopt (none, or it cannot be read, or it
+  // has no indexes: a full backup).
+  std::optional<ChunkedBase> FindBase(const BackupRecord& backup, JobContext& ctx) const;
   // The store, key and compression an archive-format backup's row asks for.
   struct Destination {
     BackupStore* store = nullptr;

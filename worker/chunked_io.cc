@@ -25,6 +25,8 @@ namespace backup {
 namespace fs = std::filesystem;
 using collector::archive::ChunkedFile;
 using collector::archive::ChunkedManifest;
+using collector::archive::ChunkPack;
+using collector::archive::ChunkPackIndex;
 
 namespace {
 
@@ -36,6 +38,9 @@ constexpr int64_t kFetchGap = 1 << 20;
 constexpr int64_t kFetchMax = 32 << 20;
 // Consecutive chunks of one file are written together up to this many bytes.
 constexpr int64_t kWriteRun = 4 << 20;
+// A pack holds at most this many chunks, so its index stays below kMaxChunkBytes.
+constexpr int kPackMaxChunks = 16384;
+constexpr int kManifestFormat = 3;
 
 using ReadFn = std::function<Status(int64_t offset, char* out, int64_t length)>;
 
@@ -47,13 +52,27 @@ ChunkId IdAt(const ChunkedFile& f, int i) {
   return id;
 }
 
-// Where a chunk is stored: a pack (of the base's table or of this backup's), an offset in
-// it and its stored size.
+// Where a chunk is stored: a pack (of the base's table or of this backup's), its place in
+// the pack's index, its offset in the pack and its stored size.
 struct Where {
   uint32_t pack;
+  uint32_t slot;
   uint64_t offset;
   uint32_t stored;
 };
+
+// Appends the chunk at `w` to a file's runs (format 3).
+void AddToRuns(const Where& w, ChunkedFile& out) {
+  const int last = out.run_pack_size() - 1;
+  if (last >= 0 && out.run_pack(last) == w.pack &&
+      out.run_first(last) + out.run_count(last) == w.slot) {
+    out.set_run_count(last, out.run_count(last) + 1);
+    return;
+  }
+  out.add_run_pack(w.pack);
+  out.add_run_first(w.slot);
+  out.add_run_count(1);
+}
 
 // One block of a file cut into chunks and encoded off the job's thread: for each chunk its
 // id and plain size, and either where the base has it or its stored form in `stored`.
@@ -90,22 +109,19 @@ class ChunkWriter {
     if (upload_.valid()) upload_.wait();
   }
 
-  void LoadBase(const ChunkedManifest& base) {
-    base_packs_.assign(base.packs().begin(), base.packs().end());
+  // Every chunk in the base's packs (checked when they were read) may be referenced.
+  void LoadBase(const ChunkedBase& base) {
+    if (base.indexes.size() != static_cast<size_t>(base.manifest.packs_size())) return;
+    base_packs_.assign(base.manifest.packs().begin(), base.manifest.packs().end());
     base_to_new_.assign(base_packs_.size(), -1);
-    auto add = [&](const ChunkedFile& f) {
-      const int n = ChunkCount(f);
-      if (std::ssize(f.ids()) != int64_t{n} * 32 || f.offset_size() != n ||
-          f.stored_size_size() != n) {
-        return;  // a manifest that is not well formed gives nothing to reuse
+    for (size_t p = 0; p < base.indexes.size(); ++p) {
+      const PackIndex& index = base.indexes[p];
+      for (size_t k = 0; k < index.ids.size(); ++k) {
+        base_index_.try_emplace(
+            index.ids[k], Where{static_cast<uint32_t>(p), static_cast<uint32_t>(k), index.offset[k],
+                                index.stored[k]});
       }
-      for (int i = 0; i < n; ++i) {
-        if (f.pack(i) >= base_packs_.size()) continue;
-        base_index_.try_emplace(IdAt(f, i), Where{f.pack(i), f.offset(i), f.stored_size(i)});
-      }
-    };
-    add(base.database());
-    for (const ChunkedFile& f : base.files()) add(f);
+    }
   }
 
   // Cuts what `read` gives into chunks of `chunk_bytes` and records them in `out`. Returns
@@ -153,7 +169,6 @@ class ChunkWriter {
   }
 
  private:
-  using ChunkPack = collector::archive::ChunkPack;
   static constexpr int kEncodeDepth = 3;
 
   // A codec for one block (its zstd contexts are reused block after block).
@@ -218,18 +233,20 @@ class ChunkWriter {
       } else if (auto it = new_index_.find(c.id); it != new_index_.end()) {
         w = it->second;  // twice in this backup
       } else {
-        if (std::ssize(pack_) >= pack_bytes_) BACKUP_TRY(ClosePack(), "upload pack");
+        if (std::ssize(pack_) >= pack_bytes_ || pack_index_.stored_size_size() >= kPackMaxChunks) {
+          BACKUP_TRY(ClosePack(), "upload pack");
+        }
         if (pack_.empty()) OpenPack();
-        w = Where{open_pack_, pack_.size(), static_cast<uint32_t>(c.end - c.begin)};
+        w = Where{open_pack_, static_cast<uint32_t>(pack_index_.stored_size_size()), pack_.size(),
+                  static_cast<uint32_t>(c.end - c.begin)};
         pack_.append(block.stored, c.begin, c.end - c.begin);
+        pack_index_.mutable_ids()->append(reinterpret_cast<const char*>(c.id.data()), c.id.size());
+        pack_index_.add_stored_size(w.stored);
+        pack_index_.add_plain_size(c.plain);
         new_index_.emplace(c.id, w);
         ++stats_.new_chunks;
       }
-      out.mutable_ids()->append(reinterpret_cast<const char*>(c.id.data()), c.id.size());
-      out.add_pack(w.pack);
-      out.add_offset(w.offset);
-      out.add_stored_size(w.stored);
-      out.add_plain_size(c.plain);
+      AddToRuns(w, out);
     }
     return {};
   }
@@ -241,7 +258,7 @@ class ChunkWriter {
       mapped = static_cast<int32_t>(packs_.size());
       packs_.push_back(base_packs_[base.pack]);
     }
-    return Where{static_cast<uint32_t>(mapped), base.offset, base.stored};
+    return Where{static_cast<uint32_t>(mapped), base.slot, base.offset, base.stored};
   }
 
   void OpenPack() {
@@ -255,6 +272,7 @@ class ChunkWriter {
     if (pack_.empty()) return {};
     BACKUP_TRY(WaitUpload(), "upload pack");
     ChunkPack& p = packs_[open_pack_];
+    BACKUP_TRY(AppendIndex(p), "pack index");
     p.set_size(std::ssize(pack_));
     stats_.new_bytes += std::ssize(pack_);
     const std::string key = prefix_ + p.name();
@@ -269,6 +287,22 @@ class ChunkWriter {
     });
     pack_.clear();
     return {};
+  }
+
+  // The open pack's index, at its end (see ChunkPackIndex).
+  Status AppendIndex(ChunkPack& p) {
+    std::string plain;
+    if (!pack_index_.SerializeToString(&plain)) {
+      return Fail(Error::Internal("cannot encode a pack index"));
+    }
+    auto codec = TakeCodec();
+    if (!codec) return Fail(codec.error());
+    p.set_index_offset(std::ssize(pack_));
+    p.set_index_plain(std::ssize(plain));
+    Status encoded = (*codec)->Encode(PackIndexId(p.name()), plain, pack_);
+    GiveBack(std::move(*codec));
+    pack_index_.Clear();
+    return encoded;
   }
 
   Status WaitUpload() {
@@ -291,6 +325,7 @@ class ChunkWriter {
   std::vector<ChunkPack> packs_;
   std::vector<std::string> uploaded_;
   std::string pack_;
+  ChunkPackIndex pack_index_;  // of pack_
   uint32_t open_pack_ = 0;
   int seq_ = 0;
   std::future<Status> upload_;
@@ -384,7 +419,7 @@ Result<ObjectInfo> PutManifest(BackupStore& store, const std::string& manifest_k
 ChunkedManifest NewManifest(const BackupRecord& backup, std::string_view id_scheme,
                             const EncryptionKey* key, int64_t chunk_bytes) {
   ChunkedManifest m;
-  m.set_format(2);
+  m.set_format(kManifestFormat);
   m.set_backup_id(backup.id);
   m.set_collection(backup.collection.Key());
   m.set_timestamp(backup.timestamp);
@@ -398,7 +433,7 @@ ChunkedManifest NewManifest(const BackupRecord& backup, std::string_view id_sche
 
 Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manifest_key,
                                     const Compression& compression, const EncryptionKey* key,
-                                    const ChunkedSource& source, const ChunkedManifest* base,
+                                    const ChunkedSource& source, const ChunkedBase* base,
                                     Skipped& skipped, ChunkedStats& stats, JobContext& ctx) {
   auto codec = ChunkCodec::Create(compression.zstd_level, key);  // for its id scheme
   if (!codec) return Fail(codec.error());
@@ -461,6 +496,123 @@ Result<ChunkedManifest> LoadChunkedManifest(BackupStore& store, const BackupReco
 
 namespace {
 
+// A pack name that is not a plain name below the collection's prefix, or "".
+std::string PackNameProblem(const ChunkedManifest& m, const std::string& prefix) {
+  for (const auto& p : m.packs()) {
+    if (p.name().find('/') != std::string::npos || !CheckObjectKey(prefix + p.name())) {
+      return "pack name " + Shown(p.name());
+    }
+  }
+  return "";
+}
+
+// One pack's index (format 3), read from the pack's end and checked: kDataLoss when it is
+// not the index the manifest says.
+Result<PackIndex> ReadPackIndex(BackupStore& store, const std::string& prefix, const ChunkPack& p,
+                                ChunkCodec& codec) {
+  const std::string key = prefix + p.name();
+  auto bad = [&](const std::string& what) {
+    return Fail(Error::DataLoss("pack " + store.Locate(key) + ": " + what));
+  };
+  const int64_t stored_bytes = p.size() - p.index_offset();
+  if (p.index_offset() <= 0 || stored_bytes <= 0 || p.index_plain() <= 0 ||
+      p.index_plain() > kMaxChunkBytes || stored_bytes > p.index_plain() + kChunkOverhead) {
+    return bad("its index is impossible");
+  }
+  std::string stored;
+  Status got = store.Get(key, p.index_offset(), stored_bytes, [&](std::string_view piece) {
+    stored.append(piece);
+    return std::ssize(stored) <= stored_bytes;
+  });
+  if (!got && got.error().code() == Code::kNotFound) {
+    return Fail(Error::NotFound("pack " + store.Locate(key) + " is missing"));
+  }
+  if (!got && got.error().code() == Code::kDataLoss) return bad(got.error().message());
+  if (!got) return Fail(got.error().Context("pack index"));
+  if (std::ssize(stored) != stored_bytes) return bad("its index is cut short");
+  auto plain = codec.Decode(PackIndexId(p.name()), stored, p.index_plain(), false);
+  if (!plain) return bad("index: " + plain.error().message());
+  ChunkPackIndex parsed;
+  if (!parsed.ParseFromString(*plain)) return bad("its index is not one");
+  const int n = parsed.stored_size_size();
+  if (n == 0 || n > kPackMaxChunks || parsed.plain_size_size() != n ||
+      std::ssize(parsed.ids()) != int64_t{n} * 32) {
+    return bad("its index lists differ in length");
+  }
+  PackIndex index;
+  index.ids.resize(static_cast<size_t>(n));
+  std::memcpy(index.ids.data(), parsed.ids().data(), parsed.ids().size());
+  int64_t at = 0;
+  for (int i = 0; i < n; ++i) {
+    const int64_t plain_size = parsed.plain_size(i);
+    const int64_t stored_size = parsed.stored_size(i);
+    if (plain_size <= 0 || plain_size > kMaxChunkBytes || stored_size <= 0 ||
+        stored_size > plain_size + kChunkOverhead) {
+      return bad("chunk " + std::to_string(i) + " of its index is impossible");
+    }
+    index.offset.push_back(static_cast<uint64_t>(at));
+    index.stored.push_back(static_cast<uint32_t>(stored_size));
+    index.plain.push_back(static_cast<uint32_t>(plain_size));
+    at += stored_size;
+  }
+  if (at != p.index_offset()) return bad("its index does not add up to where it starts");
+  return index;
+}
+
+// The index of every pack `m` names (format 3), read several at a time.
+Result<std::vector<PackIndex>> ReadPackIndexes(BackupStore& store, const std::string& prefix,
+                                               const ChunkedManifest& m, const EncryptionKey* key) {
+  if (std::string p = PackNameProblem(m, prefix); !p.empty()) {
+    return Fail(Error::DataLoss("the manifest names " + p));
+  }
+  std::vector<PackIndex> out(static_cast<size_t>(m.packs_size()));
+  std::atomic<int> next{0};
+  std::mutex mu;
+  Status error;  // guarded by mu
+  auto work = [&] {
+    auto codec = ChunkCodec::Create(0, key);
+    for (int i = next++; i < m.packs_size(); i = next++) {
+      auto index = codec ? ReadPackIndex(store, prefix, m.packs(i), **codec)
+                         : Result<PackIndex>(Fail(codec.error()));
+      std::lock_guard lock(mu);
+      if (!index) {
+        if (error) error = Fail(index.error());
+        return;
+      }
+      out[static_cast<size_t>(i)] = std::move(*index);
+    }
+  };
+  std::vector<std::thread> threads;
+  const int n = std::min(kFetchThreads, m.packs_size());
+  threads.reserve(static_cast<size_t>(n));
+  for (int t = 0; t < n; ++t) threads.emplace_back(work);
+  for (std::thread& t : threads) t.join();
+  if (!error) return Fail(error.error());
+  return out;
+}
+
+const EncryptionKey* KeyOf(const BackupRecord& backup, const KeyRing& keys) {
+  return backup.key_id.empty() ? nullptr : keys.Find(backup.key_id);
+}
+
+}  // namespace
+
+Result<ChunkedBase> LoadChunkedBase(BackupStore& store, const BackupRecord& backup,
+                                    const KeyRing& keys) {
+  auto m = LoadChunkedManifest(store, backup, keys);
+  if (!m) return Fail(m.error());
+  ChunkedBase base;
+  base.manifest = std::move(*m);
+  if (base.manifest.format() != kManifestFormat) return base;  // format 2: nothing to build on
+  auto indexes =
+      ReadPackIndexes(store, PackPrefix(backup.collection), base.manifest, KeyOf(backup, keys));
+  if (!indexes) return Fail(indexes.error());
+  base.indexes = std::move(*indexes);
+  return base;
+}
+
+namespace {
+
 // What one file's chunk columns get wrong, or "" (each column as long as the others, the
 // plain sizes adding up to the file, every chunk inside a pack of the manifest).
 std::string StructureProblem(const ChunkedFile& f, const ChunkedManifest& m) {
@@ -488,23 +640,20 @@ std::string StructureProblem(const ChunkedFile& f, const ChunkedManifest& m) {
   return "";
 }
 
-// What the manifest says differently from the catalogue, or "".
+// What the manifest says differently from the catalogue, or "" (its chunks aside).
 std::string ManifestDiffers(const ChunkedManifest& m, const BackupRecord& backup,
                             const std::vector<ManifestEntry>& files, const std::string& prefix) {
-  if (m.format() != 2) return "format " + std::to_string(m.format()) + ", not 2";
+  if (m.format() != 2 && m.format() != kManifestFormat) {
+    return "format " + std::to_string(m.format()) + ", not 2 or 3";
+  }
   if (m.backup_id() != backup.id) return "backup id " + Shown(m.backup_id());
   if (m.key_id() != backup.key_id) return "key id " + Shown(m.key_id());
-  for (const auto& p : m.packs()) {
-    if (p.name().find('/') != std::string::npos || !CheckObjectKey(prefix + p.name())) {
-      return "pack name " + Shown(p.name());
-    }
-  }
+  if (std::string p = PackNameProblem(m, prefix); !p.empty()) return p;
   const ChunkedFile& db = m.database();
   if (db.path() != kArchiveDbEntry || db.size() != backup.db_bytes ||
       db.sha256() != backup.sha256) {
     return "the database";
   }
-  if (std::string p = StructureProblem(db, m); !p.empty()) return "the database: " + p;
   if (m.files_size() != std::ssize(files)) {
     return std::to_string(m.files_size()) + " files, not " + std::to_string(files.size());
   }
@@ -515,7 +664,70 @@ std::string ManifestDiffers(const ChunkedManifest& m, const BackupRecord& backup
         f.sha256() != e.sha256 || f.mode() != e.mode) {
       return "file " + Shown(f.path());
     }
-    if (std::string p = StructureProblem(f, m); !p.empty()) return "file " + e.path + ": " + p;
+  }
+  return "";
+}
+
+// What the chunk lists of the manifest's files get wrong (StructureProblem), or "".
+std::string ChunksProblem(const ChunkedManifest& m) {
+  if (std::string p = StructureProblem(m.database(), m); !p.empty()) return "the database: " + p;
+  for (const ChunkedFile& f : m.files()) {
+    if (std::string p = StructureProblem(f, m); !p.empty())
+      return "file " + Shown(f.path()) + ": " + p;
+  }
+  return "";
+}
+
+// Format 3: one file's runs turned into chunk columns (format 2's) from the packs'
+// indexes. Every chunk but the last holds exactly `chunk` bytes and they add up to no more
+// than the file (whose size the catalogue confirmed), so a hostile manifest cannot make
+// this list longer than the file's size over `chunk`.
+std::string ExpandFile(ChunkedFile& f, int64_t chunk, const std::vector<PackIndex>& indexes) {
+  const int runs = f.run_pack_size();
+  if (f.run_first_size() != runs || f.run_count_size() != runs) return "its runs differ in length";
+  if (!f.ids().empty() || f.pack_size() != 0 || f.offset_size() != 0 || f.stored_size_size() != 0 ||
+      f.plain_size_size() != 0) {
+    return "it lists chunks one by one";
+  }
+  const int64_t most = f.size() / chunk + 1;
+  f.mutable_ids()->reserve(static_cast<size_t>(most) * 32);
+  int64_t total = 0;
+  int64_t last_plain = chunk;
+  for (int r = 0; r < runs; ++r) {
+    const uint32_t pack = f.run_pack(r);
+    const uint64_t first = f.run_first(r);
+    const uint64_t count = f.run_count(r);
+    if (pack >= indexes.size() || count == 0 || first + count > indexes[pack].ids.size()) {
+      return "run " + std::to_string(r) + " lies outside its pack's index";
+    }
+    const PackIndex& index = indexes[pack];
+    for (uint64_t k = first; k < first + count; ++k) {
+      if (last_plain != chunk) return "a chunk before its last is short";
+      last_plain = index.plain[k];
+      total += last_plain;
+      if (total > f.size())
+        return "its chunks hold more than its " + std::to_string(f.size()) + " bytes";
+      f.mutable_ids()->append(reinterpret_cast<const char*>(index.ids[k].data()), 32);
+      f.add_pack(pack);
+      f.add_offset(index.offset[k]);
+      f.add_stored_size(index.stored[k]);
+      f.add_plain_size(index.plain[k]);
+    }
+  }
+  return "";
+}
+
+// Format 3: every file's runs expanded (see ExpandFile); "" or what is wrong.
+std::string ExpandRuns(ChunkedManifest& m, const std::vector<PackIndex>& indexes) {
+  const int64_t chunk = m.chunk_bytes();
+  if (chunk < 512 || chunk > kMaxChunkBytes) return "chunk size " + std::to_string(chunk);
+  if (std::string p = ExpandFile(*m.mutable_database(), chunk, indexes); !p.empty()) {
+    return "the database: " + p;
+  }
+  for (ChunkedFile& f : *m.mutable_files()) {
+    if (std::string p = ExpandFile(f, kFileChunkBytes, indexes); !p.empty()) {
+      return "file " + Shown(f.path()) + ": " + p;
+    }
   }
   return "";
 }
@@ -707,15 +919,34 @@ Result<std::optional<ChunkedManifest>> CheckedManifest(BackupStore& store,
                                                        const std::vector<ManifestEntry>& manifest,
                                                        const KeyRing& keys,
                                                        std::vector<std::string>& problems) {
+  auto backups_fault = [](const Error& e) {
+    return e.code() == Code::kDataLoss || e.code() == Code::kNotFound;
+  };
   auto m = LoadChunkedManifest(store, backup, keys);
-  if (!m && (m.error().code() == Code::kDataLoss || m.error().code() == Code::kNotFound)) {
+  if (!m && backups_fault(m.error())) {
     problems.push_back("manifest: " + m.error().message());
     return std::optional<ChunkedManifest>();
   }
   if (!m) return Fail(m.error());
-  if (std::string d = ManifestDiffers(*m, backup, manifest, PackPrefix(backup.collection));
-      !d.empty()) {
+  const std::string prefix = PackPrefix(backup.collection);
+  if (std::string d = ManifestDiffers(*m, backup, manifest, prefix); !d.empty()) {
     problems.push_back("the manifest differs from the catalogue: " + d);
+    return std::optional<ChunkedManifest>();
+  }
+  if (m->format() == kManifestFormat) {
+    auto indexes = ReadPackIndexes(store, prefix, *m, KeyOf(backup, keys));
+    if (!indexes && backups_fault(indexes.error())) {
+      problems.push_back(indexes.error().message());
+      return std::optional<ChunkedManifest>();
+    }
+    if (!indexes) return Fail(indexes.error());
+    if (std::string p = ExpandRuns(*m, *indexes); !p.empty()) {
+      problems.push_back("the manifest is not well formed: " + p);
+      return std::optional<ChunkedManifest>();
+    }
+  }
+  if (std::string p = ChunksProblem(*m); !p.empty()) {
+    problems.push_back("the manifest is not well formed: " + p);
     return std::optional<ChunkedManifest>();
   }
   return std::optional<ChunkedManifest>(std::move(*m));

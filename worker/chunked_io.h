@@ -16,6 +16,7 @@
 #include "archive_manifest.pb.h"
 #include "common/records.h"
 #include "storage/backup_store.h"
+#include "storage/chunk_codec.h"
 #include "storage/codec.h"
 #include "worker/archive_io.h"
 #include "worker/page_snapshot.h"
@@ -45,21 +46,40 @@ struct ChunkedStats {
   int64_t manifest_bytes = 0;
 };
 
-// Writes the chunks this backup does not find in `base` (the manifest of an earlier backup
-// of the same collection in the same store with the same key, or null) and its manifest
-// at `manifest_key`. On failure, the packs it wrote are removed (best effort: the sweep
+// The index at the end of a pack (format 3): its chunks in order, checked (sizes possible,
+// offsets adding up to where the index starts).
+struct PackIndex {
+  std::vector<ChunkId> ids;
+  std::vector<uint64_t> offset;
+  std::vector<uint32_t> stored;
+  std::vector<uint32_t> plain;
+};
+
+// An earlier backup as a new one builds on it: its manifest and the index of each pack it
+// names (none for format 2, which a new backup does not build on).
+struct ChunkedBase {
+  collector::archive::ChunkedManifest manifest;
+  std::vector<PackIndex> indexes;  // in the order of manifest.packs()
+};
+
+// Writes the chunks this backup does not find in the packs of `base` (an earlier backup of
+// the same collection in the same store with the same key, or null) and its manifest at
+// `manifest_key`. On failure, the packs it wrote are removed (best effort: the sweep
 // removes what a killed attempt left).
 Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manifest_key,
                                     const Compression& compression, const EncryptionKey* key,
-                                    const ChunkedSource& source,
-                                    const collector::archive::ChunkedManifest* base,
+                                    const ChunkedSource& source, const ChunkedBase* base,
                                     Skipped& skipped, ChunkedStats& stats, JobContext& ctx);
 
-// A chunked backup's manifest, read and authenticated (kDataLoss when it is not one,
-// kNotFound when it is missing).
+// A chunked backup's manifest as stored, read and authenticated (kDataLoss when it is not
+// one, kNotFound when it is missing). Enough to know which packs it names.
 Result<collector::archive::ChunkedManifest> LoadChunkedManifest(BackupStore& store,
                                                                 const BackupRecord& backup,
                                                                 const KeyRing& keys);
+
+// The manifest and its packs' indexes (kDataLoss when one is not well formed).
+Result<ChunkedBase> LoadChunkedBase(BackupStore& store, const BackupRecord& backup,
+                                    const KeyRing& keys);
 
 // As ReadArchive (archive_io.h) for a chunked backup: every chunk fetched (pack by pack,
 // several at once), authenticated, checked against its id and written at its place; then
