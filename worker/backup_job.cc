@@ -5,6 +5,7 @@
 #include <chrono>
 #include <future>
 #include <optional>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -402,9 +403,10 @@ std::optional<ChunkedBase> BackupJob::FindBase(const BackupRecord& backup, JobCo
   return std::nullopt;
 }
 
-// What a killed attempt of a chunked backup left: its packs are uploaded one at a time, so
-// at most one is incomplete per attempt, the one after its last stored pack. (Its stored
-// packs no manifest names go with the sweep after this attempt completes.)
+// What a killed attempt of a chunked backup left: its packs are uploaded in order with at
+// most kPackUploadsInFlight at once, so the incomplete ones lie within that distance of its
+// last stored pack. (Its stored packs no manifest names go with the sweep after this
+// attempt completes.)
 static Status AbortEarlierPacks(BackupStore& store, const BackupRecord& backup, int attempt) {
   if (attempt <= 1) return {};
   const std::string prefix = PackPrefix(backup.collection);
@@ -412,14 +414,19 @@ static Status AbortEarlierPacks(BackupStore& store, const BackupRecord& backup, 
   if (!listed) return Fail(listed.error());
   for (int a = 1; a < attempt; ++a) {
     const std::string stem = backup.id + ".a" + std::to_string(a) + ".";
-    int last = 0;
+    std::set<int> stored;
     for (const ObjectInfo& o : *listed) {
       const std::string name = o.key.substr(prefix.size());
       if (!name.starts_with(stem) || !name.ends_with(".pack")) continue;
-      last = std::max(last, std::atoi(name.c_str() + stem.size()));
+      stored.insert(std::atoi(name.c_str() + stem.size()));
     }
-    BACKUP_TRY(store.AbortIncomplete(prefix + stem + std::to_string(last + 1) + ".pack"),
-               "pack of attempt " + std::to_string(a));
+    const int last = stored.empty() ? 0 : *stored.rbegin();
+    for (int seq = std::max(1, last - kPackUploadsInFlight + 1); seq <= last + kPackUploadsInFlight;
+         ++seq) {
+      if (stored.contains(seq)) continue;
+      BACKUP_TRY(store.AbortIncomplete(prefix + stem + std::to_string(seq) + ".pack"),
+                 "pack of attempt " + std::to_string(a));
+    }
   }
   return {};
 }

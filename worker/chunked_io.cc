@@ -106,7 +106,7 @@ class ChunkWriter {
         ctx_(ctx) {}
 
   ~ChunkWriter() {
-    if (upload_.valid()) upload_.wait();
+    for (auto& upload : uploads_) upload.wait();
   }
 
   // Every chunk in the base's packs (checked when they were read) may be referenced.
@@ -157,14 +157,14 @@ class ChunkWriter {
   // Uploads the last pack and waits for every upload; the pack table goes into `m`.
   Status Finish(ChunkedManifest& m) {
     BACKUP_TRY(ClosePack(), "upload pack");
-    BACKUP_TRY(WaitUpload(), "upload pack");
+    BACKUP_TRY(WaitUploads(0), "upload pack");
     for (const ChunkPack& p : packs_) *m.add_packs() = p;
     return {};
   }
 
   // Removes the packs this attempt uploaded (it failed; nothing refers to them).
   void RemoveWritten() {
-    if (upload_.valid()) upload_.wait();
+    (void)WaitUploads(0);
     for (const std::string& key : uploaded_) (void)store_.Delete(key);
   }
 
@@ -270,21 +270,22 @@ class ChunkWriter {
 
   Status ClosePack() {
     if (pack_.empty()) return {};
-    BACKUP_TRY(WaitUpload(), "upload pack");
+    BACKUP_TRY(WaitUploads(kPackUploadsInFlight - 1), "upload pack");
     ChunkPack& p = packs_[open_pack_];
     BACKUP_TRY(AppendIndex(p), "pack index");
     p.set_size(std::ssize(pack_));
     stats_.new_bytes += std::ssize(pack_);
     const std::string key = prefix_ + p.name();
     uploaded_.push_back(key);
-    upload_ = std::async(std::launch::async, [this, key, bytes = std::move(pack_)]() -> Status {
-      auto writer = store_.Put(key, std::ssize(bytes));
-      if (!writer) return Fail(writer.error());
-      BACKUP_TRY((*writer)->Write(bytes), key);
-      auto put = (*writer)->Commit();
-      if (!put) return Fail(put.error());
-      return {};
-    });
+    uploads_.push_back(
+        std::async(std::launch::async, [this, key, bytes = std::move(pack_)]() -> Status {
+          auto writer = store_.Put(key, std::ssize(bytes));
+          if (!writer) return Fail(writer.error());
+          BACKUP_TRY((*writer)->Write(bytes), key);
+          auto put = (*writer)->Commit();
+          if (!put) return Fail(put.error());
+          return {};
+        }));
     pack_.clear();
     return {};
   }
@@ -305,9 +306,14 @@ class ChunkWriter {
     return encoded;
   }
 
-  Status WaitUpload() {
-    if (!upload_.valid()) return {};
-    return upload_.get();
+  // Waits until at most `in_flight` uploads run; the first error of those finished.
+  Status WaitUploads(size_t in_flight) {
+    Status first;
+    for (; uploads_.size() > in_flight; uploads_.pop_front()) {
+      Status s = uploads_.front().get();
+      if (first && !s) first = s;
+    }
+    return first;
   }
 
   BackupStore& store_;
@@ -328,8 +334,8 @@ class ChunkWriter {
   ChunkPackIndex pack_index_;  // of pack_
   uint32_t open_pack_ = 0;
   int seq_ = 0;
-  std::future<Status> upload_;
-  std::mutex codecs_mu_;  // guards codecs_
+  std::deque<std::future<Status>> uploads_;  // oldest first
+  std::mutex codecs_mu_;                     // guards codecs_
   std::vector<std::unique_ptr<ChunkCodec>> codecs_;
 };
 

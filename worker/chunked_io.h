@@ -23,6 +23,10 @@
 
 namespace backup {
 
+// Packs a backup uploads at once (each writer's fsync or PUT overlaps the others'): a
+// killed attempt leaves at most this many incomplete, the ones after its last stored pack.
+inline constexpr int kPackUploadsInFlight = 3;
+
 // Where a collection's packs live in a store: "chunks/<ns>/<name>/".
 std::string PackPrefix(const CollectionName& collection);
 
