@@ -124,6 +124,13 @@ Status ChunkCodec::Encode(const ChunkId& id, std::string_view plain, std::string
 
 Result<std::string> ChunkCodec::Decode(const ChunkId& id, std::string_view stored,
                                        int64_t plain_size, bool check_id) {
+  std::string plain;
+  if (auto s = DecodeAppend(id, stored, plain_size, check_id, plain); !s) return Fail(s.error());
+  return plain;
+}
+
+Status ChunkCodec::DecodeAppend(const ChunkId& id, std::string_view stored, int64_t plain_size,
+                                bool check_id, std::string& out) {
   if (plain_size < 0 || plain_size > kMaxChunkBytes ||
       std::ssize(stored) > plain_size + kChunkOverhead) {
     return Fail(Error::DataLoss("chunk " + ChunkIdHex(id) + " has an impossible size"));
@@ -146,26 +153,29 @@ Result<std::string> ChunkCodec::Decode(const ChunkId& id, std::string_view store
     body = scratch_;
   }
   if (body.empty()) return Fail(Error::DataLoss("chunk " + ChunkIdHex(id) + " is empty"));
-  std::string plain;
+  const size_t start = out.size();
   const auto flag = static_cast<unsigned char>(body[0]);
   body.remove_prefix(1);
   if (flag == kRaw) {
-    plain.assign(body);
+    out.append(body);
   } else if (flag == kZstd) {
-    plain.resize(static_cast<size_t>(plain_size));
-    const size_t n =
-        ZSTD_decompressDCtx(zstd_->d, plain.data(), plain.size(), body.data(), body.size());
+    out.resize(start + static_cast<size_t>(plain_size));
+    const size_t n = ZSTD_decompressDCtx(zstd_->d, out.data() + start,
+                                         static_cast<size_t>(plain_size), body.data(), body.size());
     if (ZSTD_isError(n)) {
+      out.resize(start);
       return Fail(Error::DataLoss("chunk " + ChunkIdHex(id) + " does not decompress"));
     }
-    plain.resize(n);
+    out.resize(start + n);
   } else {
     return Fail(Error::DataLoss("chunk " + ChunkIdHex(id) + " has an unknown encoding"));
   }
+  const std::string_view plain(out.data() + start, out.size() - start);
   if (std::ssize(plain) != plain_size || (check_id && Id(plain) != id)) {
+    out.resize(start);
     return Fail(Error::DataLoss("chunk " + ChunkIdHex(id) + " does not match its id"));
   }
-  return plain;
+  return {};
 }
 
 std::string ChunkIdHex(const ChunkId& id) {

@@ -55,6 +55,9 @@ class ChunkCodec {
   // The plain bytes of a stored chunk, checked (see above; the id only with `check_id`).
   Result<std::string> Decode(const ChunkId& id, std::string_view stored, int64_t plain_size,
                              bool check_id = true);
+  // As Decode, appending the plain bytes to `out` (unchanged on failure).
+  Status DecodeAppend(const ChunkId& id, std::string_view stored, int64_t plain_size, bool check_id,
+                      std::string& out);
 
   // "sha256" or "blake2b-keyed": how ids are made, as the manifest records it.
   std::string_view id_scheme() const;
