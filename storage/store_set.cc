@@ -32,14 +32,17 @@ Result<std::unique_ptr<StoreSet>> StoreSet::Open(const StoreSetOptions& options,
                                        " is not a configured store"));
   }
   set->default_ = options.default_store;
-  auto compression = ParseCompression(options.compression);
-  if (!compression) return Fail(compression.error());
-  set->compression_ = *compression;
   if (options.format != "archive" && options.format != "chunked") {
     return Fail(Error::InvalidArgument("backup format \"" + options.format.substr(0, 32) +
                                        "\": archive or chunked"));
   }
   set->chunked_ = options.format == "chunked";
+  const std::string& spec = !options.compression.empty() ? options.compression
+                            : set->chunked_               ? kChunkedCompression
+                                                          : kArchiveCompression;
+  auto compression = ParseCompression(spec);
+  if (!compression) return Fail(compression.error());
+  set->compression_ = *compression;
   if (options.chunk_kib < 0 || options.chunk_kib > 1024) {
     return Fail(Error::InvalidArgument("chunk size " + std::to_string(options.chunk_kib) +
                                        " KiB: 0 (one page) to 1024"));

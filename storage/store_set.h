@@ -19,11 +19,17 @@
 
 namespace backup {
 
+inline const std::string kArchiveCompression = "zstd:3";
+inline const std::string kChunkedCompression = "zstd:1";
+
 struct StoreSetOptions {
   std::vector<std::string> stores;  // NAME=URL
   std::string default_store = "local";
   std::optional<std::filesystem::path> credentials_file;
-  std::string compression = "zstd:3";
+  // "zstd:LEVEL[:THREADS]" or "none"; "" for the format's default: zstd:3 for archives,
+  // zstd:1 for chunked backups (on one-page chunks, level 1 compressed the bench's records
+  // as well as level 3, 1.4x faster: BENCHMARKS.md section 12).
+  std::string compression;
   std::string format = "archive";  // or "chunked"
   int chunk_kib = 0;               // chunked: the snapshot's chunk size; 0: one page
   // An archive's snapshot: "pages" (the database's pages as a read transaction sees them)

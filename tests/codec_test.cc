@@ -9,6 +9,7 @@
 #include "storage/codec.h"
 #include "storage/local/local_store.h"
 #include "storage/object_stream.h"
+#include "storage/store_set.h"
 #include "storage/tar_stream.h"
 #include "tests/test_util.h"
 
@@ -185,6 +186,24 @@ TEST(CodecTest, KeyFilesAreCheckedAndCompressionSpecsParse) {
                           "zstd:3:-1", "zstd:3:2:1", "zstd: 3", "zstd:+3"}) {
     EXPECT_FALSE(ParseCompression(bad)) << bad;
   }
+}
+
+// Without --compression, archives are zstd:3 and chunked backups zstd:1; a level given is
+// kept for either.
+TEST(CodecTest, TheDefaultCompressionDependsOnTheFormat) {
+  TempDir dir;
+  auto level = [&](const std::string& format, const std::string& compression) {
+    StoreSetOptions options;
+    options.format = format;
+    options.compression = compression;
+    auto set = StoreSet::Open(options, dir.path() / "store");
+    EXPECT_TRUE(set) << set.error().message();
+    return set ? (*set)->compression().zstd_level : -1;
+  };
+  EXPECT_EQ(level("archive", ""), 3);
+  EXPECT_EQ(level("chunked", ""), 1);
+  EXPECT_EQ(level("chunked", "zstd:3"), 3);
+  EXPECT_EQ(level("archive", "none"), 0);
 }
 
 // A tar stream written through the codec into a store, and read back as a stream.

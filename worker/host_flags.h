@@ -30,7 +30,7 @@ struct HostFlags {
   std::string backup_format = "archive";
   int chunk_kib = 0;
   std::string snapshot = "pages";
-  std::string compression = "zstd:3";
+  std::string compression;  // "": the format's default (StoreSetOptions)
   std::string key_file;
   std::vector<std::string> old_key_files;
   std::string http_listen;
