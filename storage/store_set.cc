@@ -38,8 +38,8 @@ Result<std::unique_ptr<StoreSet>> StoreSet::Open(const StoreSetOptions& options,
   }
   set->chunked_ = options.format == "chunked";
   const std::string& spec = !options.compression.empty() ? options.compression
-                            : set->chunked_               ? kChunkedCompression
-                                                          : kArchiveCompression;
+                            : set->chunked_              ? kChunkedCompression
+                                                         : kArchiveCompression;
   auto compression = ParseCompression(spec);
   if (!compression) return Fail(compression.error());
   set->compression_ = *compression;

@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -89,6 +91,61 @@ struct EncodedBlock {
   Status status;
 };
 
+// The SHA-256 of a file given block by block, hashed on a thread of its own (the job's
+// thread reads the next blocks meanwhile); at most kDepth blocks wait.
+class BlockHasher {
+ public:
+  using Block = std::shared_ptr<const std::string>;
+  BlockHasher() : thread_([this] { Run(); }) {}
+  ~BlockHasher() {
+    if (thread_.joinable()) (void)Finish();
+  }
+  BlockHasher(const BlockHasher&) = delete;
+  BlockHasher& operator=(const BlockHasher&) = delete;
+
+  void Add(Block block) {
+    std::unique_lock lock(mu_);
+    room_.wait(lock, [&] { return std::ssize(queue_) < kDepth; });
+    queue_.push_back(std::move(block));
+    ready_.notify_one();
+  }
+
+  // Hashes what is queued and returns the hex digest.
+  std::string Finish() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    ready_.notify_one();
+    thread_.join();
+    return sha_.HexDigest();
+  }
+
+ private:
+  static constexpr int kDepth = 4;
+  void Run() {
+    for (;;) {
+      Block block;
+      {
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, [&] { return done_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        block = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      room_.notify_one();
+      sha_.Update(block->data(), block->size());
+    }
+  }
+
+  Sha256 sha_;  // the thread's until joined
+  std::mutex mu_;
+  std::condition_variable ready_, room_;
+  std::deque<Block> queue_;  // guarded by mu_
+  bool done_ = false;        // guarded by mu_
+  std::thread thread_;
+};
+
 // Writes chunks into packs, each chunk once: those the base has are referenced where they
 // are, new ones are appended to this attempt's packs, uploaded one while the next fills.
 // Blocks are hashed and encoded (compressed, sealed) on up to kEncodeDepth threads while
@@ -129,18 +186,17 @@ class ChunkWriter {
   // the SHA-256 of the whole.
   Result<std::string> AddFile(const ReadFn& read, int64_t size, int64_t chunk_bytes,
                               ChunkedFile& out) {
-    Sha256 whole;
+    BlockHasher whole;
     std::deque<std::future<EncodedBlock>> encoding;  // their destructors wait
     const int64_t block_bytes = std::max(chunk_bytes, kReadBlock / chunk_bytes * chunk_bytes);
     for (int64_t at = 0; at < size;) {
       if (ctx_.cancelled()) return Fail(Error::Cancelled("cancelled while chunking"));
       const int64_t want = std::min(size - at, block_bytes);
-      std::string block(static_cast<size_t>(want), '\0');
-      BACKUP_TRY(read(at, block.data(), want), "read");
-      whole.Update(block.data(), block.size());
-      encoding.push_back(std::async(std::launch::async, [this, b = std::move(block), chunk_bytes] {
-        return Encode(b, chunk_bytes);
-      }));
+      auto block = std::make_shared<std::string>(static_cast<size_t>(want), '\0');
+      BACKUP_TRY(read(at, block->data(), want), "read");
+      whole.Add(block);
+      encoding.push_back(std::async(
+          std::launch::async, [this, block, chunk_bytes] { return Encode(*block, chunk_bytes); }));
       if (std::ssize(encoding) >= kEncodeDepth) {
         BACKUP_TRY(Commit(encoding.front().get(), out), "store chunks");
         encoding.pop_front();
@@ -152,7 +208,7 @@ class ChunkWriter {
       BACKUP_TRY(Commit(encoding.front().get(), out), "store chunks");
     }
     out.set_size(size);
-    return whole.HexDigest();
+    return whole.Finish();
   }
 
   // Uploads the last pack and waits for every upload; the pack table goes into `m`.
