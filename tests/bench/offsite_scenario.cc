@@ -540,6 +540,41 @@ void HourlyFigures(Server& server, int64_t rows) {
           {"errors", static_cast<double>(g_incremental_errors.load()), "logged above"}});
 }
 
+// The snapshot alone at the speed of the disk: a full backup that only copies pages (an
+// archive of the page snapshot, no compression, no key) against cp + sync of the database,
+// taking turns; the backup is deleted before the next turn.
+void CopySpeedFigures(const Settings& s, const fs::path& root) {
+  StoreSetOptions stores;
+  stores.format = "archive";
+  stores.compression = "none";
+  Server server(root / "data", 2, stores);
+  const fs::path src = server.layout->CollectionDb({"bench", "big"});
+  std::vector<double> cp_s, archive_s;
+  for (int rep = 0; rep < s.reps; ++rep) {
+    auto copy = [&] {
+      (void)std::system("sync");
+      cp_s.push_back(
+          TimeShell("cp '" + src.string() + "' '" + (root / "cp.db").string() + "' && sync"));
+      fs::remove(root / "cp.db");
+    };
+    if (rep % 2 == 0) copy();
+    (void)std::system("sync");
+    const auto t = Clock::now();
+    server.Backup("bench", "big", false, "", "local");
+    archive_s.push_back(SecondsSince(t));
+    DeleteAll(server, "local");
+    if (rep % 2 == 1) copy();
+  }
+  std::vector<Figure> f{
+      {"archive_s", Median(archive_s), "s, full backup: page snapshot, tar, SHA-256, fsync"},
+      {"cp_sync_s", Median(cp_s), "s, cp + sync of the database"},
+      {"archive_vs_cp", Median(archive_s) / Median(cp_s), "ratio"},
+      {"errors", static_cast<double>(g_incremental_errors.load()), "logged above"}};
+  for (auto& x : Spread("archive_s", archive_s, "s")) f.push_back(x);
+  for (auto& x : Spread("cp_sync_s", cp_s, "s")) f.push_back(x);
+  Report("incremental, the page snapshot alone (archive, no compression, local)", f);
+}
+
 void Incremental(const Settings& s) {
   const fs::path root = FreshDir(s, "incremental");
   S3rver s3(root / "s3rver");
@@ -550,23 +585,29 @@ void Incremental(const Settings& s) {
   stores.format = "chunked";
   if (const char* kib = std::getenv("BENCH_CHUNK_KIB")) stores.chunk_kib = std::atoi(kib);
   if (const char* level = std::getenv("BENCH_COMPRESSION")) stores.compression = level;
-  Server server(root / "data", 2, stores);
-  const auto rows = static_cast<int64_t>(s.gb * 1024 * 1024 * 1024 / 620);
-  FillText(server, "big", rows);
-  const fs::path src = server.layout->CollectionDb({"bench", "big"});
-  (void)std::system("sync");
-  (void)std::system(("curl -sSf --aws-sigv4 aws:amz:us-east-1:s3 --user S3RVER:S3RVER -H "
-                     "'x-amz-content-sha256: UNSIGNED-PAYLOAD' -T '" +
-                     src.string() + "' " + s3.Endpoint() + "/bench/single")
-                        .c_str());
-  const std::string label =
-      "chunks of " +
-      (stores.chunk_kib > 0 ? std::to_string(stores.chunk_kib) + " KiB" : std::string("one page")) +
-      ", " + (stores.compression.empty() ? kChunkedCompression : stores.compression);
-  for (const std::string store : {"local", "s3"}) {
-    IncrementalFigures(s, server, s3, root, rows, store, label);
+  {
+    Server server(root / "data", 2, stores);
+    const auto rows = static_cast<int64_t>(s.gb * 1024 * 1024 * 1024 / 620);
+    FillText(server, "big", rows);
+    const fs::path src = server.layout->CollectionDb({"bench", "big"});
+    (void)std::system("sync");
+    (void)std::system(("curl -sSf --aws-sigv4 aws:amz:us-east-1:s3 --user S3RVER:S3RVER -H "
+                       "'x-amz-content-sha256: UNSIGNED-PAYLOAD' -T '" +
+                       src.string() + "' " + s3.Endpoint() + "/bench/single")
+                          .c_str());
+    const std::string label =
+        "chunks of " +
+        (stores.chunk_kib > 0 ? std::to_string(stores.chunk_kib) + " KiB"
+                              : std::string("one page")) +
+        ", " + (stores.compression.empty() ? kChunkedCompression : stores.compression);
+    for (const std::string store : {"local", "s3"}) {
+      IncrementalFigures(s, server, s3, root, rows, store, label);
+    }
+    HourlyFigures(server, rows);
+    DeleteAll(server, "local");
+    DeleteAll(server, "s3");
   }
-  HourlyFigures(server, rows);
+  CopySpeedFigures(s, root);
   Cleanup(root);
 }
 
