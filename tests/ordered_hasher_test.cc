@@ -1,6 +1,7 @@
 // OrderedHasher (worker/ordered_hasher.h): files written in ranges out of order, from
 // several threads, hash to the SHA-256 of their final bytes; a file left with a gap hashes
-// to nothing; a stop ends it at once.
+// to nothing; a stop ends it at once. AsyncSha256 (common/async_sha256.h): blocks handed
+// over faster than it hashes them hash as their concatenation.
 #include "worker/ordered_hasher.h"
 
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/async_sha256.h"
 #include "common/beneath.h"
 #include "common/sha256.h"
 #include "tests/test_util.h"
@@ -90,6 +92,19 @@ TEST_F(OrderedHasherTest, AStopEndsItWithoutWaitingForTheRest) {
   auto digests = hasher.Finish(true);
   ASSERT_TRUE(digests);
   EXPECT_EQ((*digests)[0], "");
+}
+
+TEST(AsyncSha256Test, BlocksHashAsTheirConcatenationInTheOrderGiven) {
+  std::mt19937 random(11);
+  std::string all;
+  AsyncSha256 hash;
+  for (int i = 0; i < 40; ++i) {
+    auto block = std::make_shared<std::string>(static_cast<size_t>(random() % 300'000), '\0');
+    for (char& c : *block) c = static_cast<char>(random());
+    all += *block;
+    hash.Add(block);
+  }
+  EXPECT_EQ(hash.Finish(), Sha256Hex(all));
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "archive_manifest.pb.h"
+#include "common/async_sha256.h"
 #include "common/fs.h"
 #include "common/sha256.h"
 #include "storage/object_stream.h"
@@ -24,6 +25,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kCopyBuffer = 1 << 20;
+constexpr int64_t kPagesBlock = 4 << 20;
 
 // Hands exactly `size` bytes of `fd` to `out`, hashing them. kUnavailable when the file
 // ends before (it shrank while it was read: the attempt is retried).
@@ -51,21 +53,20 @@ Result<std::string> CopyExactly(int fd, int64_t size, const std::string& name, c
   return hash.HexDigest();
 }
 
-// Hands the page snapshot to `out`, hashing it.
+// Hands the page snapshot to `out`, hashing it on another thread meanwhile.
 Result<std::string> CopyPages(PageSnapshot& pages, const ByteOut& out, JobContext& ctx) {
-  std::string buf(kCopyBuffer, '\0');
-  Sha256 hash;
+  AsyncSha256 hash;
   for (int64_t done = 0; done < pages.size();) {
     if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while archiving the snapshot"));
-    const int64_t n = std::min<int64_t>(pages.size() - done, std::ssize(buf));
-    BACKUP_TRY(pages.ReadAt(done, buf.data(), n), "snapshot");
-    const std::string_view piece(buf.data(), static_cast<size_t>(n));
-    hash.Update(piece.data(), piece.size());
-    BACKUP_TRY(out(piece), "archive the snapshot");
+    const int64_t n = std::min<int64_t>(pages.size() - done, kPagesBlock);
+    auto block = std::make_shared<std::string>(static_cast<size_t>(n), '\0');
+    BACKUP_TRY(pages.ReadAt(done, block->data(), n), "snapshot");
+    hash.Add(block);
+    BACKUP_TRY(out(*block), "archive the snapshot");
     done += n;
     ctx.AddBytes(n);
   }
-  return hash.HexDigest();
+  return hash.Finish();
 }
 
 // The snapshot, as the archive's first entry: from the page snapshot or the staged file.

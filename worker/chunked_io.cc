@@ -19,6 +19,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/async_sha256.h"
 #include "common/fs.h"
 #include "common/sha256.h"
 #include "storage/chunk_codec.h"
@@ -91,61 +92,6 @@ struct EncodedBlock {
   Status status;
 };
 
-// The SHA-256 of a file given block by block, hashed on a thread of its own (the job's
-// thread reads the next blocks meanwhile); at most kDepth blocks wait.
-class BlockHasher {
- public:
-  using Block = std::shared_ptr<const std::string>;
-  BlockHasher() : thread_([this] { Run(); }) {}
-  ~BlockHasher() {
-    if (thread_.joinable()) (void)Finish();
-  }
-  BlockHasher(const BlockHasher&) = delete;
-  BlockHasher& operator=(const BlockHasher&) = delete;
-
-  void Add(Block block) {
-    std::unique_lock lock(mu_);
-    room_.wait(lock, [&] { return std::ssize(queue_) < kDepth; });
-    queue_.push_back(std::move(block));
-    ready_.notify_one();
-  }
-
-  // Hashes what is queued and returns the hex digest.
-  std::string Finish() {
-    {
-      std::lock_guard lock(mu_);
-      done_ = true;
-    }
-    ready_.notify_one();
-    thread_.join();
-    return sha_.HexDigest();
-  }
-
- private:
-  static constexpr int kDepth = 4;
-  void Run() {
-    for (;;) {
-      Block block;
-      {
-        std::unique_lock lock(mu_);
-        ready_.wait(lock, [&] { return done_ || !queue_.empty(); });
-        if (queue_.empty()) return;
-        block = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      room_.notify_one();
-      sha_.Update(block->data(), block->size());
-    }
-  }
-
-  Sha256 sha_;  // the thread's until joined
-  std::mutex mu_;
-  std::condition_variable ready_, room_;
-  std::deque<Block> queue_;  // guarded by mu_
-  bool done_ = false;        // guarded by mu_
-  std::thread thread_;
-};
-
 // Writes chunks into packs, each chunk once: those the base has are referenced where they
 // are, new ones are appended to this attempt's packs, uploaded one while the next fills.
 // Blocks are hashed and encoded (compressed, sealed) on up to kEncodeDepth threads while
@@ -186,7 +132,7 @@ class ChunkWriter {
   // the SHA-256 of the whole.
   Result<std::string> AddFile(const ReadFn& read, int64_t size, int64_t chunk_bytes,
                               ChunkedFile& out) {
-    BlockHasher whole;
+    AsyncSha256 whole;
     std::deque<std::future<EncodedBlock>> encoding;  // their destructors wait
     const int64_t block_bytes = std::max(chunk_bytes, kReadBlock / chunk_bytes * chunk_bytes);
     for (int64_t at = 0; at < size;) {
