@@ -116,6 +116,7 @@ int Run(int argc, char** argv) {
   if (chosen.count("watch")) Watch(s);
   if (chosen.count("control")) ControlStores(s);
   if (chosen.count("incremental")) Incremental(s);
+  if (chosen.count("copy-speed")) CopySpeed(s);
   const bool offsite = chosen.count("offsite") > 0;
   if (offsite || chosen.count("s3") || chosen.count("codec") || chosen.count("archive")) {
     Offsite(s, offsite || chosen.count("s3"), offsite || chosen.count("codec"),

@@ -74,5 +74,7 @@ void Watch(const Settings& s);
 void Offsite(const Settings& s, bool s3, bool codec, bool archive);
 // Chunked backups: incremental cost, restore, 24 hourly rounds (issue 13).
 void Incremental(const Settings& s);
+// The page snapshot alone against cp + sync (part of Incremental, on its own).
+void CopySpeed(const Settings& s);
 
 }  // namespace backup::bench

@@ -611,6 +611,16 @@ void Incremental(const Settings& s) {
   Cleanup(root);
 }
 
+void CopySpeed(const Settings& s) {
+  const fs::path root = FreshDir(s, "copy-speed");
+  {
+    Server server(root / "data", 2);
+    FillText(server, "big", static_cast<int64_t>(s.gb * 1024 * 1024 * 1024 / 620));
+  }
+  CopySpeedFigures(s, root);
+  Cleanup(root);
+}
+
 void Offsite(const Settings& s, bool s3, bool codec, bool archive) {
   if (s3) {
     const fs::path root = FreshDir(s, "offsite");
