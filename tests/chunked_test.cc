@@ -41,42 +41,22 @@ class ChunkedTest : public ServerTest {
   virtual bool Sealed() const { return true; }
 
   collector::BackupCollectionResponse BackupTo(const std::string& store) {
-    collector::BackupCollectionRequest request;
-    request.mutable_collection()->set_namespace_("prod");
-    request.mutable_collection()->set_name("users");
-    request.set_include_files(true);
-    request.set_store(store);
-    request.set_wait(true);
-    collector::BackupCollectionResponse response;
-    auto status = repo_->BackupCollection(Ctx(60).get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
+    auto response = BackupAndWait("prod", "users", store, true);
     EXPECT_EQ(response.job().state(), collector::SUCCEEDED) << response.job().error().message();
     return response;
   }
 
+  // The call's status, or INTERNAL with the job's message when the restore failed.
   grpc::Status Restore(const std::string& id, const std::string& name) {
-    collector::RestoreBackupRequest request;
-    request.set_backup_id(id);
-    request.set_dest_namespace("prod");
-    request.set_dest_name(name);
-    request.set_wait(true);
     collector::RestoreBackupResponse response;
-    auto status = repo_->RestoreBackup(Ctx(60).get(), request, &response);
+    auto status = RestoreAndWait(id, "prod", name, &response);
     if (status.ok() && response.status().code() != collector::Status::OK) {
       return grpc::Status(grpc::StatusCode::INTERNAL, response.status().message());
     }
     return status;
   }
-
   collector::VerifyBackupResponse Verify(const std::string& id, bool quick) {
-    collector::VerifyBackupRequest request;
-    request.set_backup_id(id);
-    request.set_quick(quick);
-    request.set_wait(true);
-    collector::VerifyBackupResponse response;
-    auto status = repo_->VerifyBackup(Ctx(60).get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response;
+    return VerifyAndWait(id, quick);
   }
 
   int64_t Delete(const std::string& id) {

@@ -36,6 +36,15 @@ struct Client {
   std::unique_ptr<collector::BackupJobs::Stub> jobs;
 };
 
+// Creates the collection prod/users; whether the call succeeded.
+bool CreateUsers(Client& client) {
+  collector::CreateCollectionRequest create;
+  create.mutable_collection()->set_namespace_("prod");
+  create.mutable_collection()->set_name("users");
+  collector::CreateCollectionResponse created;
+  return client.repo->CreateCollection(client.Ctx().get(), create, &created).ok();
+}
+
 collector::Job WaitForEnd(Client& client, const std::string& job_id) {
   collector::WatchJobRequest request;
   request.set_job_id(job_id);
@@ -60,11 +69,7 @@ TEST(RestoreCrash, KilledAtAnyPointLeavesTheOldOrTheNewCollectionAndFinishesAfte
     {
       BackupdProcess server(data, 1);
       Client client(server.address());
-      collector::CreateCollectionRequest create;
-      create.mutable_collection()->set_namespace_("prod");
-      create.mutable_collection()->set_name("users");
-      collector::CreateCollectionResponse created;
-      ASSERT_TRUE(client.repo->CreateCollection(client.Ctx().get(), create, &created).ok());
+      ASSERT_TRUE(CreateUsers(client));
       FillRecords(layout.CollectionDb(users), 20'000, 1'000);
       WriteFiles(layout.CollectionFilesDir(users), 40, 64 * 1024);
       new_dump = CanonicalDump(layout.CollectionDb(users));
@@ -174,11 +179,7 @@ TEST(BackupCrash, AChunkedBackupKilledAtAnyPointFinishesAndLeavesNoStrayChunk) {
     {
       BackupdProcess server(data, 1, 1, chunked);
       Client client(server.address());
-      collector::CreateCollectionRequest create;
-      create.mutable_collection()->set_namespace_("prod");
-      create.mutable_collection()->set_name("users");
-      collector::CreateCollectionResponse created;
-      ASSERT_TRUE(client.repo->CreateCollection(client.Ctx().get(), create, &created).ok());
+      ASSERT_TRUE(CreateUsers(client));
       FillRecords(layout.CollectionDb(users), 40'000, 1'000);
       WriteFiles(layout.CollectionFilesDir(users), 20, 256 * 1024);
       auto base = BackupUsers(client, true);

@@ -45,16 +45,7 @@ class OffsiteTest : public ServerTest {
   }
 
   collector::BackupCollectionResponse BackupTo(const std::string& store, bool files = true) {
-    collector::BackupCollectionRequest request;
-    request.mutable_collection()->set_namespace_("prod");
-    request.mutable_collection()->set_name("users");
-    request.set_include_files(files);
-    request.set_store(store);
-    request.set_wait(true);
-    collector::BackupCollectionResponse response;
-    auto status = repo_->BackupCollection(Ctx(60).get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response;
+    return BackupAndWait("prod", "users", store, files);
   }
 
   // A backup submitted with wait: false and followed to its end: the job as it ended.
@@ -72,23 +63,10 @@ class OffsiteTest : public ServerTest {
 
   grpc::Status Restore(const std::string& id, const std::string& name,
                        collector::RestoreBackupResponse* response) {
-    collector::RestoreBackupRequest request;
-    request.set_backup_id(id);
-    request.set_dest_namespace("prod");
-    request.set_dest_name(name);
-    request.set_wait(true);
-    return repo_->RestoreBackup(Ctx(60).get(), request, response);
+    return RestoreAndWait(id, "prod", name, response);
   }
-
   collector::VerifyBackupResponse Verify(const std::string& id, bool quick) {
-    collector::VerifyBackupRequest request;
-    request.set_backup_id(id);
-    request.set_quick(quick);
-    request.set_wait(true);
-    collector::VerifyBackupResponse response;
-    auto status = repo_->VerifyBackup(Ctx(60).get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response;
+    return VerifyAndWait(id, quick);
   }
 
   // The archive's file in s3rver's folder.

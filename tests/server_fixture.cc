@@ -57,6 +57,44 @@ collector::BackupCollectionResponse ServerTest::Backup(const std::string& ns,
   return response;
 }
 
+collector::BackupCollectionResponse ServerTest::BackupAndWait(const std::string& ns,
+                                                              const std::string& name,
+                                                              const std::string& store,
+                                                              bool files) {
+  collector::BackupCollectionRequest request;
+  request.mutable_collection()->set_namespace_(ns);
+  request.mutable_collection()->set_name(name);
+  request.set_include_files(files);
+  request.set_store(store);
+  request.set_wait(true);
+  collector::BackupCollectionResponse response;
+  auto status = repo_->BackupCollection(Ctx(60).get(), request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return response;
+}
+
+grpc::Status ServerTest::RestoreAndWait(const std::string& id, const std::string& ns,
+                                        const std::string& name,
+                                        collector::RestoreBackupResponse* response) {
+  collector::RestoreBackupRequest request;
+  request.set_backup_id(id);
+  request.set_dest_namespace(ns);
+  request.set_dest_name(name);
+  request.set_wait(true);
+  return repo_->RestoreBackup(Ctx(60).get(), request, response);
+}
+
+collector::VerifyBackupResponse ServerTest::VerifyAndWait(const std::string& id, bool quick) {
+  collector::VerifyBackupRequest request;
+  request.set_backup_id(id);
+  request.set_quick(quick);
+  request.set_wait(true);
+  collector::VerifyBackupResponse response;
+  auto status = repo_->VerifyBackup(Ctx(60).get(), request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return response;
+}
+
 std::vector<collector::Job> ServerTest::Watch(const std::string& job_id) {
   auto ctx = Ctx(120);
   collector::WatchJobRequest request;

@@ -32,6 +32,15 @@ class ServerTest : public ::testing::Test {
   // BackupCollection over gRPC; asserts success.
   collector::BackupCollectionResponse Backup(const std::string& ns, const std::string& name,
                                              bool files = false, const std::string& dest = "");
+  // BackupCollection of ns/name into `store` ("": the default store), waiting for its end;
+  // asserts the call succeeded.
+  collector::BackupCollectionResponse BackupAndWait(const std::string& ns, const std::string& name,
+                                                    const std::string& store, bool files);
+  // RestoreBackup of `id` into ns/name, waiting for its end.
+  grpc::Status RestoreAndWait(const std::string& id, const std::string& ns, const std::string& name,
+                              collector::RestoreBackupResponse* response);
+  // VerifyBackup of `id`, waiting for its end; asserts the call succeeded.
+  collector::VerifyBackupResponse VerifyAndWait(const std::string& id, bool quick);
   // WatchJob to its end; returns every message.
   std::vector<collector::Job> Watch(const std::string& job_id);
   collector::Job GetJob(const std::string& job_id);
