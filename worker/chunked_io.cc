@@ -236,22 +236,30 @@ class ChunkWriter {
       } else if (auto it = new_index_.find(c.id); it != new_index_.end()) {
         w = it->second;  // twice in this backup
       } else {
-        if (std::ssize(pack_) >= pack_bytes_ || pack_index_.stored_size_size() >= kPackMaxChunks) {
-          BACKUP_TRY(ClosePack(), "upload pack");
-        }
-        if (pack_.empty()) OpenPack();
-        w = Where{open_pack_, static_cast<uint32_t>(pack_index_.stored_size_size()), pack_.size(),
-                  static_cast<uint32_t>(c.end - c.begin)};
-        pack_.append(block.stored, c.begin, c.end - c.begin);
-        pack_index_.mutable_ids()->append(reinterpret_cast<const char*>(c.id.data()), c.id.size());
-        pack_index_.add_stored_size(w.stored);
-        pack_index_.add_plain_size(c.plain);
-        new_index_.emplace(c.id, w);
-        ++stats_.new_chunks;
+        auto added = AddNew(c, block.stored);
+        if (!added) return Fail(added.error());
+        w = *added;
       }
       AddToRuns(w, out);
     }
     return {};
+  }
+
+  // A new chunk appended to the open pack (and the pack's index).
+  Result<Where> AddNew(const EncodedBlock::Chunk& c, const std::string& stored) {
+    if (std::ssize(pack_) >= pack_bytes_ || pack_index_.stored_size_size() >= kPackMaxChunks) {
+      BACKUP_TRY(ClosePack(), "upload pack");
+    }
+    if (pack_.empty()) OpenPack();
+    const Where w{open_pack_, static_cast<uint32_t>(pack_index_.stored_size_size()), pack_.size(),
+                  static_cast<uint32_t>(c.end - c.begin)};
+    pack_.append(stored, c.begin, c.end - c.begin);
+    pack_index_.mutable_ids()->append(reinterpret_cast<const char*>(c.id.data()), c.id.size());
+    pack_index_.add_stored_size(w.stored);
+    pack_index_.add_plain_size(c.plain);
+    new_index_.emplace(c.id, w);
+    ++stats_.new_chunks;
+    return w;
   }
 
   // A base chunk's place in this manifest's pack table (the pack joins it on first use).
@@ -1036,6 +1044,7 @@ Result<std::vector<std::string>> ReadChunked(BackupStore& store, const BackupRec
   const auto started = std::chrono::steady_clock::now();
   const size_t chunk_count = pieces.size();
   std::vector<OrderedHasher::File> hashed;
+  hashed.reserve(out.size());
   for (const Target& t : out) hashed.push_back({t.fd.get(), 0});
   hashed[0].size = (*m)->database().size();
   for (size_t i = 1; i < out.size(); ++i) hashed[i].size = manifest[i - 1].size;

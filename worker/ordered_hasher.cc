@@ -51,6 +51,23 @@ int64_t OrderedHasher::Advance(size_t file, int64_t next) {
   return next;
 }
 
+Status OrderedHasher::HashRange(const File& file, int64_t from, int64_t until, Sha256& sha,
+                                std::string& buf) {
+  for (int64_t at = from; at < until;) {
+    const auto want = static_cast<size_t>(std::min(std::ssize(buf), until - at));
+    const ssize_t n = ::pread(file.fd, buf.data(), want, at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Fail(Error::FromErrno(errno, "read back a restored file"));
+    if (n == 0) return Fail(Error::Internal("a restored file is shorter than written"));
+    sha.Update(buf.data(), static_cast<size_t>(n));
+    at += n;
+  }
+  // The disk starts on what is hashed, here rather than in the writers (where it may wait
+  // for the device): the fsync at the end then has little left. Best effort.
+  (void)::sync_file_range(file.fd, from, until - from, SYNC_FILE_RANGE_WRITE);
+  return {};
+}
+
 void OrderedHasher::Run() {
   std::string buf(static_cast<size_t>(kBlock), '\0');
   std::unique_lock lock(mu_);
@@ -65,21 +82,8 @@ void OrderedHasher::Run() {
       });
       if (stop_ || until == next) break;  // stopped, or the rest was never written
       lock.unlock();
-      for (int64_t at = next; at < until;) {
-        const auto want = static_cast<size_t>(std::min(kBlock, until - at));
-        const ssize_t n = ::pread(files_[f].fd, buf.data(), want, at);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-          error_ = Fail(n < 0 ? Error::FromErrno(errno, "read back a restored file")
-                              : Error::Internal("a restored file is shorter than written"));
-          return;
-        }
-        sha.Update(buf.data(), static_cast<size_t>(n));
-        at += n;
-      }
-      // The disk starts on what is hashed, here rather than in the writers (where it may
-      // wait for the device): the fsync at the end then has little left. Best effort.
-      (void)::sync_file_range(files_[f].fd, next, until - next, SYNC_FILE_RANGE_WRITE);
+      error_ = HashRange(files_[f], next, until, sha, buf);
+      if (!error_) return;
       lock.lock();
       next = until;
     }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/sha256.h"
 
 namespace backup {
 
@@ -40,6 +41,9 @@ class OrderedHasher {
 
  private:
   void Run();
+  // Hashes [from, until) of `file` into `sha` (and starts its writeback).
+  static Status HashRange(const File& file, int64_t from, int64_t until, Sha256& sha,
+                          std::string& buf);
   // The end of the written prefix of files_[file] that starts at `next` (mu_ held).
   int64_t Advance(size_t file, int64_t next);
 
