@@ -31,7 +31,9 @@ struct StoreSetOptions {
   // as well as level 3, 1.4x faster: BENCHMARKS.md section 12).
   std::string compression;
   std::string format = "archive";  // or "chunked"
-  int chunk_kib = 0;               // chunked: the snapshot's chunk size; 0: one page
+  // chunked: the snapshot's chunk size, whole pages or a part of a page that divides it;
+  // 0: one page.
+  int chunk_kib = 0;
   // An archive's snapshot: "pages" (the database's pages as a read transaction sees them)
   // or "vacuum" (VACUUM INTO: compacted, without free pages). Chunked backups use pages.
   std::string snapshot = "pages";

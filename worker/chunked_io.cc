@@ -461,7 +461,12 @@ Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manif
   if (base != nullptr) writer.LoadBase(*base);
   PageSnapshot& snap = *source.snapshot;
   const int64_t page = snap.page_size();
-  const int64_t chunk = std::max<int64_t>(page, source.chunk_bytes / page * page);
+  // A whole number of pages, or a fraction of a page that divides it (1 KiB chunks store
+  // less after a change, cost more time and compress worse: BENCHMARKS.md section 12).
+  const int64_t chunk =
+      source.chunk_bytes > 0 && source.chunk_bytes < page && page % source.chunk_bytes == 0
+          ? source.chunk_bytes
+          : std::max<int64_t>(page, source.chunk_bytes / page * page);
   ChunkedManifest m = NewManifest(backup, (*codec)->id_scheme(), key, chunk);
   auto fail = [&](const Error& e) -> Result<ArchiveWritten> {
     writer.RemoveWritten();
