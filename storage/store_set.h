@@ -28,7 +28,7 @@ struct StoreSetOptions {
   std::optional<std::filesystem::path> credentials_file;
   // "zstd:LEVEL[:THREADS]" or "none"; "" for the format's default: zstd:3 for archives,
   // zstd:1 for chunked backups (on one-page chunks, level 1 compressed the bench's records
-  // as well as level 3, 1.4x faster: BENCHMARKS.md section 12).
+  // as well as level 3, 1.5x faster: BENCHMARKS.md section 12).
   std::string compression;
   std::string format = "archive";  // or "chunked"
   // chunked: the snapshot's chunk size, whole pages or a part of a page that divides it;

@@ -65,7 +65,7 @@ void AddStoreFlags(CLI::App& app, HostFlags& flags) {
   app.add_option("--compression", flags.compression,
                  "zstd:LEVEL[:THREADS] (level 1-19, threads 0-16, default 2) or none "
                  "(default: zstd:3 for archives, zstd:1 for chunked backups, whose one-page "
-                 "chunks it compresses as well, 1.4x faster: BENCHMARKS.md section 12)");
+                 "chunks it compresses as well, 1.5x faster: BENCHMARKS.md section 12)");
   app.add_option("--encryption-key-file", flags.key_file,
                  "32 random bytes (or 64 hex digits), mode 0600: new backups are encrypted "
                  "with it; losing it loses them");
