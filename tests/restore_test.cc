@@ -41,15 +41,7 @@ class RestoreTest : public ServerTest {
     return repo_->RestoreBackup(Ctx(60).get(), request, response);
   }
 
-  collector::VerifyBackupResponse Verify(const std::string& id) {
-    collector::VerifyBackupRequest request;
-    request.set_backup_id(id);
-    request.set_wait(true);
-    collector::VerifyBackupResponse response;
-    auto status = repo_->VerifyBackup(Ctx(60).get(), request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response;
-  }
+  collector::VerifyBackupResponse Verify(const std::string& id) { return VerifyAndWait(id, false); }
 };
 
 TEST_F(RestoreTest, RoundTripRestoresEveryRowAndFileAsAtBackupTime) {

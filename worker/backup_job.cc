@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <charconv>
 #include <chrono>
 #include <future>
 #include <optional>
@@ -407,6 +408,8 @@ std::optional<ChunkedBase> BackupJob::FindBase(const BackupRecord& backup, JobCo
 // most kPackUploadsInFlight at once, so the incomplete ones lie within that distance of its
 // last stored pack. (Its stored packs no manifest names go with the sweep after this
 // attempt completes.)
+constexpr int kMaxPackSeq = 1 << 24;
+
 static Status AbortEarlierPacks(BackupStore& store, const BackupRecord& backup, int attempt) {
   if (attempt <= 1) return {};
   const std::string prefix = PackPrefix(backup.collection);
@@ -418,7 +421,13 @@ static Status AbortEarlierPacks(BackupStore& store, const BackupRecord& backup, 
     for (const ObjectInfo& o : *listed) {
       const std::string name = o.key.substr(prefix.size());
       if (!name.starts_with(stem) || !name.ends_with(".pack")) continue;
-      stored.insert(std::atoi(name.c_str() + stem.size()));
+      // A name the store lists is not trusted: a sequence number that does not parse or is
+      // beyond any attempt's (a pack is 16 MiB) is left to the sweep.
+      int seq = 0;
+      const char* digits = name.data() + stem.size();
+      const auto parsed = std::from_chars(digits, name.data() + name.size(), seq);
+      if (parsed.ec != std::errc() || seq <= 0 || seq > kMaxPackSeq) continue;
+      stored.insert(seq);
     }
     const int last = stored.empty() ? 0 : *stored.rbegin();
     for (int seq = std::max(1, last - kPackUploadsInFlight + 1); seq <= last + kPackUploadsInFlight;
