@@ -13,6 +13,18 @@ namespace {
 
 const grpc::Status kClientLeft(grpc::StatusCode::CANCELLED, "the client cancelled the call");
 
+// Drops a call's reference to itself at OnDone. The hub may hold the last reference and
+// destroy the call on its own thread; taking `mu` first orders every write made under it
+// (and the construction, which Start finishes under it) before that destruction. gRPC's
+// own hand-offs between its threads do not establish that order for ThreadSanitizer, and
+// the shared_ptr count alone orders only what this thread has seen.
+template <typename Call>
+void ReleaseSelf(std::mutex& mu, std::shared_ptr<Call>& self) {
+  std::shared_ptr<Call> keep;  // released after the lock: this may be the last reference
+  std::lock_guard lock(mu);
+  keep = std::move(self);
+}
+
 }  // namespace
 
 // --- WatchStream ------------------------------------------------------------------------
@@ -137,9 +149,7 @@ void WatchStream::OnCancel() {
   FinishLocked(kClientLeft);
 }
 
-void WatchStream::OnDone() {
-  auto keep = std::move(self_);  // the hub may still hold a reference; it sees finished_
-}
+void WatchStream::OnDone() { ReleaseSelf(mu_, self_); }
 
 // --- SubmissionCall ---------------------------------------------------------------------
 
@@ -252,6 +262,6 @@ void SubmissionCall::OnCancel() {
   Complete(Fail(Error::Cancelled("the client cancelled the call")));
 }
 
-void SubmissionCall::OnDone() { auto keep = std::move(self_); }
+void SubmissionCall::OnDone() { ReleaseSelf(mu_, self_); }
 
 }  // namespace backup
