@@ -3,7 +3,7 @@
 // JSON object per scenario, then a table. Run by hand, not by ctest:
 //   build/bin/backup-bench [--scenarios snapshot,files,queue,listing,availability,scale,watch,
 //                           offsite (= s3,codec,archive), control (SQLite and PostgreSQL),
-//                           incremental]
+//                           incremental, copy-speed, chunk-study]
 //                          [--gb 1.0] [--reps 3] [--dir /var/tmp]
 #include <cstdio>
 #include <cstdlib>
@@ -117,6 +117,7 @@ int Run(int argc, char** argv) {
   if (chosen.count("control")) ControlStores(s);
   if (chosen.count("incremental")) Incremental(s);
   if (chosen.count("copy-speed")) CopySpeed(s);
+  if (chosen.count("chunk-study")) ChunkStudy(s);
   const bool offsite = chosen.count("offsite") > 0;
   if (offsite || chosen.count("s3") || chosen.count("codec") || chosen.count("archive")) {
     Offsite(s, offsite || chosen.count("s3"), offsite || chosen.count("codec"),

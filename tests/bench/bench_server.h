@@ -76,5 +76,10 @@ void Offsite(const Settings& s, bool s3, bool codec, bool archive);
 void Incremental(const Settings& s);
 // The page snapshot alone against cp + sync (part of Incremental, on its own).
 void CopySpeed(const Settings& s);
+// Other ways to cut the snapshot into chunks, on the incremental scenario's change, without
+// a store (chunk_study.cc): the database before and after it, and its page size.
+void ChunkStudy(const Settings& s);
+void ChunkStudyFigures(const std::filesystem::path& before, const std::filesystem::path& after,
+                       size_t page);
 
 }  // namespace backup::bench

@@ -621,6 +621,32 @@ void CopySpeed(const Settings& s) {
   Cleanup(root);
 }
 
+void ChunkStudy(const Settings& s) {
+  const fs::path root = FreshDir(s, "chunk-study");
+  {
+    Server server(root / "data", 2);
+    const auto rows = static_cast<int64_t>(s.gb * 1024 * 1024 * 1024 / 620);
+    FillText(server, "big", rows);
+    const fs::path src = server.layout->CollectionDb({"bench", "big"});
+    // The file as a page snapshot sees it: every page checkpointed into it.
+    auto copy = [&](const fs::path& to) {
+      auto db = sql::Database::Open(src.string(), {});
+      Status done = db ? db->Exec("PRAGMA wal_checkpoint(TRUNCATE)") : Status(Fail(db.error()));
+      if (!done) {
+        std::fprintf(stderr, "backup-bench: chunk-study: checkpoint: %s\n",
+                     done.error().message().c_str());
+        std::exit(1);
+      }
+      fs::copy_file(src, to);
+    };
+    copy(root / "before.db");
+    Mutate(src, rows, 0.01, 0.005);
+    copy(root / "after.db");
+  }
+  ChunkStudyFigures(root / "before.db", root / "after.db", 4096);
+  Cleanup(root);
+}
+
 void Offsite(const Settings& s, bool s3, bool codec, bool archive) {
   if (s3) {
     const fs::path root = FreshDir(s, "offsite");
