@@ -74,6 +74,16 @@ ChunkId PackIndexId(std::string_view pack_name) {
   return id;
 }
 
+ChunkId FrameId(const ChunkId* ids, size_t count) {
+  if (count == 1) return ids[0];
+  std::string label("collector-backup frame v1");
+  label.push_back('\0');
+  label.append(reinterpret_cast<const char*>(ids), count * sizeof(ChunkId));
+  ChunkId id{};
+  SHA256(Bytes(label), label.size(), id.data());
+  return id;
+}
+
 ChunkId ChunkCodec::Id(std::string_view plain) const {
   ChunkId id{};
   if (sealed_) {

@@ -76,6 +76,10 @@ class ChunkCodec {
 
 std::string ChunkIdHex(const ChunkId& id);
 
+// What seals a frame of several chunks (format 4) in place of a chunk id: the SHA-256 of a
+// label and their ids in order; a frame of one chunk is sealed with the chunk's id.
+ChunkId FrameId(const ChunkId* ids, size_t count);
+
 // What seals a pack's index in place of a chunk id: the SHA-256 of a label and the pack's
 // name, so an index authenticates only in its own pack.
 ChunkId PackIndexId(std::string_view pack_name);

@@ -250,6 +250,49 @@ TEST_F(PlainChunkedTest, AChunkChangedInPlaceFailsTheRestoreAndVerifyNamesIt) {
       << full.error_message();
 }
 
+// Chunks of one page, as formats 2 and 3 cut them (`--chunk-kib 4`): each chunk alone in
+// its frame, so a backup's packs and manifest are format 3's.
+class PageChunkedTest : public PlainChunkedTest {
+ protected:
+  void SetUp() override {
+    options_.host.stores.chunk_kib = 4;
+    PlainChunkedTest::SetUp();
+  }
+};
+
+// The manifest of a backup in a local store, unsealed and uncompressed.
+collector::archive::ChunkedManifest PlainManifest(const fs::path& path) {
+  collector::archive::ChunkedManifest m;
+  EXPECT_TRUE(m.ParseFromString(ReadFile(path))) << path;
+  return m;
+}
+
+// A format 3 backup (page chunks, no frames) restores and verifies after the process
+// switched to the default, quarter pages in frames (format 4); the first format 4 backup
+// cannot build on page chunks and stores in full, the next one builds on it.
+TEST_F(PageChunkedTest, AFormat3BackupStaysReadableAndFormat4BuildsAfterIt) {
+  CreateCollection("prod", "users", 3000, 2);
+  auto old = BackupTo("local").backup();
+  EXPECT_EQ(PlainManifest(old.storage_path()).format(), 3);
+  StopServer();
+  options_.host.stores.chunk_kib = 0;
+  StartServer(2);
+  ExpectRestoresAsTheSource(old.backup_id(), "from-format-3");
+  EXPECT_TRUE(Verify(old.backup_id(), false).is_valid());
+  EXPECT_TRUE(Verify(old.backup_id(), true).is_valid());
+  auto next = BackupTo("local").backup();
+  EXPECT_EQ(PlainManifest(next.storage_path()).format(), 4);
+  EXPECT_GT(next.stored_bytes(), old.stored_bytes() / 2) << "its chunks are cut differently";
+  UpdateRows(5);
+  auto third = BackupTo("local").backup();
+  EXPECT_LT(third.stored_bytes(), next.stored_bytes() / 10) << "and the one after builds on it";
+  ExpectRestoresAsTheSource(third.backup_id(), "from-format-4");
+  EXPECT_TRUE(Verify(third.backup_id(), false).is_valid());
+  EXPECT_TRUE(Verify(old.backup_id(), false).is_valid()) << "the format 3 packs stay as they were";
+  for (const auto* b : {&old, &next, &third}) Delete(b->backup_id());
+  EXPECT_TRUE(Names(LocalPacks()).empty());
+}
+
 // The chunked format as it first shipped (format 2): each chunk's id, pack, offset and
 // sizes in the manifest, packs without an index. Made here from a format 3 backup
 // (unsealed and uncompressed, so the bytes are plain protobuf).
@@ -294,7 +337,7 @@ void RewriteAsFormat2(const fs::path& manifest_path, const fs::path& packs_dir) 
   std::ofstream(manifest_path, std::ios::binary | std::ios::trunc) << m.SerializeAsString();
 }
 
-TEST_F(PlainChunkedTest, AFormat2BackupStaysReadableAndTheNextBackupStoresInFull) {
+TEST_F(PageChunkedTest, AFormat2BackupStaysReadableAndTheNextBackupStoresInFull) {
   CreateCollection("prod", "users", 3000, 2);
   auto old = BackupTo("local").backup();
   ASSERT_NO_FATAL_FAILURE(RewriteAsFormat2(old.storage_path(), LocalPacks()));

@@ -44,7 +44,13 @@ constexpr int64_t kFetchMax = 32 << 20;
 constexpr int64_t kWriteRun = 4 << 20;
 // A pack holds at most this many chunks, so its index stays below kMaxChunkBytes.
 constexpr int kPackMaxChunks = 16384;
-constexpr int kManifestFormat = 3;
+// Format 4 when some chunk lies in a frame of several (the default), else 3.
+constexpr int kRunsFormat = 3;
+constexpr int kFramesFormat = 4;
+// A frame holds at most this many chunks (a page of 512 B chunks and its head).
+constexpr int kMaxFrameChunks = 64;
+// The smallest chunk of a snapshot (a manifest saying less is refused).
+constexpr int64_t kMinChunkBytes = 512;
 
 using ReadFn = std::function<Status(int64_t offset, char* out, int64_t length)>;
 
@@ -79,15 +85,22 @@ void AddToRuns(const Where& w, ChunkedFile& out) {
 }
 
 // One block of a file cut into chunks and encoded off the job's thread: for each chunk its
-// id and plain size, and either where the base has it or its stored form in `stored`.
+// id and plain size, and either where the base has it or the frame it is new in; each
+// frame's stored form is stored[begin, end), its chunks those of chunks[first, last) that
+// name it.
 struct EncodedBlock {
   struct Chunk {
     ChunkId id;
     uint32_t plain;
-    const Where* in_base;  // null: new, stored[begin, end)
+    const Where* in_base;  // null: new, in frames[frame]
+    int frame;
+  };
+  struct Frame {
     size_t begin, end;
+    size_t first, last;
   };
   std::vector<Chunk> chunks;
+  std::vector<Frame> frames;
   std::string stored;
   Status status;
 };
@@ -118,6 +131,8 @@ class ChunkWriter {
     if (base.indexes.size() != static_cast<size_t>(base.manifest.packs_size())) return;
     base_packs_.assign(base.manifest.packs().begin(), base.manifest.packs().end());
     base_to_new_.assign(base_packs_.size(), -1);
+    base_framed_.clear();
+    for (const PackIndex& index : base.indexes) base_framed_.push_back(index.framed);
     for (size_t p = 0; p < base.indexes.size(); ++p) {
       const PackIndex& index = base.indexes[p];
       for (size_t k = 0; k < index.ids.size(); ++k) {
@@ -131,18 +146,19 @@ class ChunkWriter {
   // Cuts what `read` gives into chunks of `chunk_bytes` and records them in `out`. Returns
   // the SHA-256 of the whole.
   Result<std::string> AddFile(const ReadFn& read, int64_t size, int64_t chunk_bytes,
-                              ChunkedFile& out) {
+                              int64_t frame_bytes, ChunkedFile& out) {
     AsyncSha256 whole;
     std::deque<std::future<EncodedBlock>> encoding;  // their destructors wait
-    const int64_t block_bytes = std::max(chunk_bytes, kReadBlock / chunk_bytes * chunk_bytes);
+    const int64_t block_bytes = std::max(frame_bytes, kReadBlock / frame_bytes * frame_bytes);
     for (int64_t at = 0; at < size;) {
       if (ctx_.cancelled()) return Fail(Error::Cancelled("cancelled while chunking"));
       const int64_t want = std::min(size - at, block_bytes);
       auto block = std::make_shared<std::string>(static_cast<size_t>(want), '\0');
       BACKUP_TRY(read(at, block->data(), want), "read");
       whole.Add(block);
-      encoding.push_back(std::async(
-          std::launch::async, [this, block, chunk_bytes] { return Encode(*block, chunk_bytes); }));
+      encoding.push_back(std::async(std::launch::async, [this, block, chunk_bytes, frame_bytes] {
+        return Encode(*block, chunk_bytes, frame_bytes);
+      }));
       if (std::ssize(encoding) >= kEncodeDepth) {
         BACKUP_TRY(Commit(encoding.front().get(), out), "store chunks");
         encoding.pop_front();
@@ -164,6 +180,9 @@ class ChunkWriter {
     for (const ChunkPack& p : packs_) *m.add_packs() = p;
     return {};
   }
+
+  // Whether a chunk it placed lies in a frame of several (the manifest is format 4).
+  bool framed() const { return framed_; }
 
   // Removes the packs this attempt uploaded (it failed; nothing refers to them).
   void RemoveWritten() {
@@ -192,37 +211,59 @@ class ChunkWriter {
   }
 
   // Runs on an encoding thread: reads only base_index_, which no one changes meanwhile.
-  EncodedBlock Encode(const std::string& block, int64_t chunk_bytes) {
+  EncodedBlock Encode(const std::string& block, int64_t chunk_bytes, int64_t frame_bytes) {
     EncodedBlock out;
     auto codec = TakeCodec();
     if (!codec) {
       out.status = Fail(codec.error());
       return out;
     }
-    EncodeWith(**codec, block, chunk_bytes, out);
+    EncodeWith(**codec, block, chunk_bytes, frame_bytes, out);
     GiveBack(std::move(*codec));
     return out;
   }
 
   void EncodeWith(ChunkCodec& codec, const std::string& block, int64_t chunk_bytes,
-                  EncodedBlock& out) const {
-    out.chunks.reserve(static_cast<size_t>((std::ssize(block) + chunk_bytes - 1) / chunk_bytes));
+                  int64_t frame_bytes, EncodedBlock& out) const {
+    const int64_t size = std::ssize(block);
+    out.chunks.reserve(static_cast<size_t>((size + chunk_bytes - 1) / chunk_bytes));
     out.stored.reserve(block.size() + block.size() / 32 + 1024);
-    for (int64_t off = 0; off < std::ssize(block); off += chunk_bytes) {
-      const std::string_view plain(
-          block.data() + off, static_cast<size_t>(std::min(chunk_bytes, std::ssize(block) - off)));
-      EncodedBlock::Chunk c{codec.Id(plain), static_cast<uint32_t>(plain.size()), nullptr, 0, 0};
-      if (auto it = base_index_.find(c.id); it != base_index_.end()) {
-        c.in_base = &it->second;
-      } else {
-        c.begin = out.stored.size();
-        if (auto s = codec.Encode(c.id, plain, out.stored); !s) {
-          out.status = s;
-          return;
+    std::vector<ChunkId> ids;
+    std::string gathered;
+    for (int64_t frame = 0; frame < size; frame += frame_bytes) {
+      const int64_t frame_end = std::min(size, frame + frame_bytes);
+      const size_t first = out.chunks.size();
+      ids.clear();
+      gathered.clear();
+      int64_t from = -1;  // the new chunks lie in block[from, to) when they are adjacent
+      int64_t to = -1;
+      bool adjacent = true;
+      for (int64_t off = frame; off < frame_end; off += chunk_bytes) {
+        const std::string_view plain(block.data() + off,
+                                     static_cast<size_t>(std::min(chunk_bytes, frame_end - off)));
+        EncodedBlock::Chunk c{codec.Id(plain), static_cast<uint32_t>(plain.size()), nullptr, -1};
+        if (auto it = base_index_.find(c.id); it != base_index_.end()) {
+          c.in_base = &it->second;
+        } else {
+          c.frame = static_cast<int>(out.frames.size());
+          ids.push_back(c.id);
+          if (from < 0) from = off;
+          if (to >= 0 && to != off) adjacent = false;
+          to = off + std::ssize(plain);
+          gathered.append(plain);
         }
-        c.end = out.stored.size();
+        out.chunks.push_back(c);
       }
-      out.chunks.push_back(c);
+      if (ids.empty()) continue;
+      const std::string_view plain =
+          adjacent ? std::string_view(block.data() + from, static_cast<size_t>(to - from))
+                   : std::string_view(gathered);
+      const size_t begin = out.stored.size();
+      if (auto s = codec.Encode(FrameId(ids.data(), ids.size()), plain, out.stored); !s) {
+        out.status = s;
+        return;
+      }
+      out.frames.push_back({begin, out.stored.size(), first, out.chunks.size()});
     }
   }
 
@@ -233,39 +274,53 @@ class ChunkWriter {
       Where w{};
       if (c.in_base != nullptr) {
         w = FromBase(*c.in_base);
-      } else if (auto it = new_index_.find(c.id); it != new_index_.end()) {
-        w = it->second;  // twice in this backup
       } else {
-        auto added = AddNew(c, block.stored);
-        if (!added) return Fail(added.error());
-        w = *added;
+        auto it = new_index_.find(c.id);  // stored earlier in this backup, or in its frame
+        if (it == new_index_.end()) {
+          BACKUP_TRY(AddFrame(block, c.frame), "store chunks");
+          it = new_index_.find(c.id);
+        }
+        w = it->second;
       }
       AddToRuns(w, out);
     }
     return {};
   }
 
-  // A new chunk appended to the open pack (and the pack's index).
-  Result<Where> AddNew(const EncodedBlock::Chunk& c, const std::string& stored) {
-    if (std::ssize(pack_) >= pack_bytes_ || pack_index_.stored_size_size() >= kPackMaxChunks) {
+  // A new frame appended to the open pack, and its chunks to the pack's index.
+  Status AddFrame(const EncodedBlock& block, int f) {
+    const EncodedBlock::Frame& frame = block.frames[static_cast<size_t>(f)];
+    int count = 0;
+    for (size_t i = frame.first; i < frame.last; ++i) count += block.chunks[i].frame == f ? 1 : 0;
+    if (std::ssize(pack_) >= pack_bytes_ ||
+        pack_index_.plain_size_size() + count > kPackMaxChunks) {
       BACKUP_TRY(ClosePack(), "upload pack");
     }
     if (pack_.empty()) OpenPack();
-    const Where w{open_pack_, static_cast<uint32_t>(pack_index_.stored_size_size()), pack_.size(),
-                  static_cast<uint32_t>(c.end - c.begin)};
-    pack_.append(stored, c.begin, c.end - c.begin);
-    pack_index_.mutable_ids()->append(reinterpret_cast<const char*>(c.id.data()), c.id.size());
-    pack_index_.add_stored_size(w.stored);
-    pack_index_.add_plain_size(c.plain);
-    new_index_.emplace(c.id, w);
-    ++stats_.new_chunks;
-    return w;
+    const auto stored = static_cast<uint32_t>(frame.end - frame.begin);
+    const uint64_t offset = pack_.size();
+    pack_.append(block.stored, frame.begin, frame.end - frame.begin);
+    for (size_t i = frame.first; i < frame.last; ++i) {
+      const EncodedBlock::Chunk& c = block.chunks[i];
+      if (c.frame != f) continue;
+      const Where w{open_pack_, static_cast<uint32_t>(pack_index_.plain_size_size()), offset,
+                    stored};
+      pack_index_.mutable_ids()->append(reinterpret_cast<const char*>(c.id.data()), c.id.size());
+      pack_index_.add_plain_size(c.plain);
+      new_index_.emplace(c.id, w);
+      ++stats_.new_chunks;
+    }
+    pack_index_.add_stored_size(stored);
+    pack_index_.add_frame_chunks(static_cast<uint32_t>(count));
+    framed_ = framed_ || count > 1;
+    return {};
   }
 
   // A base chunk's place in this manifest's pack table (the pack joins it on first use).
   Where FromBase(const Where& base) {
     int32_t& mapped = base_to_new_[base.pack];
     if (mapped < 0) {
+      framed_ = framed_ || base_framed_[base.pack];
       mapped = static_cast<int32_t>(packs_.size());
       packs_.push_back(base_packs_[base.pack]);
     }
@@ -303,6 +358,11 @@ class ChunkWriter {
 
   // The open pack's index, at its end (see ChunkPackIndex).
   Status AppendIndex(ChunkPack& p) {
+    // Frames of one chunk each: the index of format 3, which readers before frames know.
+    if (std::all_of(pack_index_.frame_chunks().begin(), pack_index_.frame_chunks().end(),
+                    [](uint32_t n) { return n == 1; })) {
+      pack_index_.clear_frame_chunks();
+    }
     std::string plain;
     if (!pack_index_.SerializeToString(&plain)) {
       return Fail(Error::Internal("cannot encode a pack index"));
@@ -339,6 +399,8 @@ class ChunkWriter {
   std::unordered_map<ChunkId, Where, ChunkIdHash> new_index_;   // packs: packs_
   std::vector<ChunkPack> base_packs_;
   std::vector<int32_t> base_to_new_;
+  std::vector<bool> base_framed_;  // the base's packs with frames of several chunks
+  bool framed_ = false;            // some chunk it names lies in a frame of several
   std::vector<ChunkPack> packs_;
   std::vector<std::string> uploaded_;
   std::string pack_;
@@ -408,7 +470,7 @@ Status AddFiles(ChunkWriter& writer, const ChunkedSource& source, ChunkedManifes
     auto sha =
         writer.AddFile([&](int64_t at, char* buf,
                            int64_t n) { return PreadExactly(file.fd.get(), at, buf, n, path); },
-                       file.size, kFileChunkBytes, *entry);
+                       file.size, kFileChunkBytes, kFileChunkBytes, *entry);
     if (!sha) return Fail(sha.error());
     entry->set_sha256(*sha);
     out.manifest.push_back(ManifestEntry{path, file.size, *sha, file.mode});
@@ -436,7 +498,7 @@ Result<ObjectInfo> PutManifest(BackupStore& store, const std::string& manifest_k
 ChunkedManifest NewManifest(const BackupRecord& backup, std::string_view id_scheme,
                             const EncryptionKey* key, int64_t chunk_bytes) {
   ChunkedManifest m;
-  m.set_format(kManifestFormat);
+  m.set_format(kRunsFormat);  // kFramesFormat once it names a frame of several chunks
   m.set_backup_id(backup.id);
   m.set_collection(backup.collection.Key());
   m.set_timestamp(backup.timestamp);
@@ -461,12 +523,15 @@ Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manif
   if (base != nullptr) writer.LoadBase(*base);
   PageSnapshot& snap = *source.snapshot;
   const int64_t page = snap.page_size();
-  // A whole number of pages, or a fraction of a page that divides it (1 KiB chunks store
-  // less after a change, cost more time and compress worse: BENCHMARKS.md section 12).
-  const int64_t chunk =
-      source.chunk_bytes > 0 && source.chunk_bytes < page && page % source.chunk_bytes == 0
-          ? source.chunk_bytes
-          : std::max<int64_t>(page, source.chunk_bytes / page * page);
+  // A quarter page by default (at least 512 bytes), a whole number of pages, or a part of
+  // a page that divides it; the chunks of a page are stored in one frame (a quarter page
+  // stores half the bytes after a change, compressed a page at a time it costs the full
+  // backup 6 %: BENCHMARKS.md section 12).
+  const int64_t asked = source.chunk_bytes > 0 ? source.chunk_bytes : page / 4;
+  const int64_t chunk = asked < page && page % asked == 0 && asked >= kMinChunkBytes
+                            ? asked
+                            : std::max<int64_t>(page, asked / page * page);
+  const int64_t frame = std::max(chunk, page);
   ChunkedManifest m = NewManifest(backup, (*codec)->id_scheme(), key, chunk);
   auto fail = [&](const Error& e) -> Result<ArchiveWritten> {
     writer.RemoveWritten();
@@ -477,7 +542,7 @@ Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manif
   db->set_mode(source.db_mode);
   auto db_sha =
       writer.AddFile([&](int64_t at, char* buf, int64_t n) { return snap.ReadAt(at, buf, n); },
-                     snap.size(), chunk, *db);
+                     snap.size(), chunk, frame, *db);
   if (!db_sha) return fail(db_sha.error().Context("snapshot"));
   db->set_sha256(*db_sha);
   ArchiveWritten out;
@@ -487,6 +552,7 @@ Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manif
   m.set_files_skipped(skipped.count);
   ctx.SetPhase("upload");
   if (auto s = writer.Finish(m); !s) return fail(s.error());
+  if (writer.framed()) m.set_format(kFramesFormat);
   auto put = PutManifest(store, manifest_key, compression, key, m);
   if (!put) return fail(put.error());
   out.put = std::move(*put);
@@ -556,27 +622,58 @@ Result<PackIndex> ReadPackIndex(BackupStore& store, const std::string& prefix, c
   if (!plain) return bad("index: " + plain.error().message());
   ChunkPackIndex parsed;
   if (!parsed.ParseFromString(*plain)) return bad("its index is not one");
-  const int n = parsed.stored_size_size();
-  if (n == 0 || n > kPackMaxChunks || parsed.plain_size_size() != n ||
+  const int n = parsed.plain_size_size();
+  // Format 3 has no frame list: every chunk is a frame of one.
+  const int frames = parsed.frame_chunks_size() > 0 ? parsed.frame_chunks_size() : n;
+  if (n == 0 || n > kPackMaxChunks || parsed.stored_size_size() != frames ||
       std::ssize(parsed.ids()) != int64_t{n} * 32) {
     return bad("its index lists differ in length");
   }
   PackIndex index;
   index.ids.resize(static_cast<size_t>(n));
   std::memcpy(index.ids.data(), parsed.ids().data(), parsed.ids().size());
-  int64_t at = 0;
-  for (int i = 0; i < n; ++i) {
-    const int64_t plain_size = parsed.plain_size(i);
-    const int64_t stored_size = parsed.stored_size(i);
-    if (plain_size <= 0 || plain_size > kMaxChunkBytes || stored_size <= 0 ||
-        stored_size > plain_size + kChunkOverhead) {
-      return bad("chunk " + std::to_string(i) + " of its index is impossible");
-    }
-    index.offset.push_back(static_cast<uint64_t>(at));
-    index.stored.push_back(static_cast<uint32_t>(stored_size));
-    index.plain.push_back(static_cast<uint32_t>(plain_size));
-    at += stored_size;
+  for (auto* column : {&index.stored, &index.plain, &index.skip, &index.frame_plain}) {
+    column->reserve(static_cast<size_t>(n));
   }
+  index.offset.reserve(static_cast<size_t>(n));
+  index.frame_id.reserve(static_cast<size_t>(n));
+  int64_t at = 0;
+  int k = 0;  // the frame's first chunk
+  for (int f = 0; f < frames; ++f) {
+    const int count = parsed.frame_chunks_size() > 0 ? static_cast<int>(parsed.frame_chunks(f)) : 1;
+    if (count <= 0 || count > kMaxFrameChunks || count > n - k) {
+      return bad("frame " + std::to_string(f) + " of its index is impossible");
+    }
+    int64_t frame_plain = 0;
+    for (int i = k; i < k + count; ++i) {
+      const int64_t plain_size = parsed.plain_size(i);
+      if (plain_size <= 0 || plain_size > kMaxChunkBytes) {
+        return bad("chunk " + std::to_string(i) + " of its index is impossible");
+      }
+      frame_plain += plain_size;
+    }
+    const int64_t stored_size = parsed.stored_size(f);
+    if (frame_plain > kMaxChunkBytes || stored_size <= 0 ||
+        stored_size > frame_plain + kChunkOverhead) {
+      return bad("frame " + std::to_string(f) + " of its index is impossible");
+    }
+    const ChunkId frame_id =
+        FrameId(&index.ids[static_cast<size_t>(k)], static_cast<size_t>(count));
+    int64_t skip = 0;
+    for (int i = k; i < k + count; ++i) {
+      index.offset.push_back(static_cast<uint64_t>(at));
+      index.stored.push_back(static_cast<uint32_t>(stored_size));
+      index.plain.push_back(parsed.plain_size(i));
+      index.skip.push_back(static_cast<uint32_t>(skip));
+      index.frame_plain.push_back(static_cast<uint32_t>(frame_plain));
+      index.frame_id.push_back(frame_id);
+      skip += parsed.plain_size(i);
+    }
+    index.framed = index.framed || count > 1;
+    at += stored_size;
+    k += count;
+  }
+  if (k != n) return bad("its frames do not hold its chunks");
   if (at != p.index_offset()) return bad("its index does not add up to where it starts");
   return index;
 }
@@ -625,7 +722,7 @@ Result<ChunkedBase> LoadChunkedBase(BackupStore& store, const BackupRecord& back
   if (!m) return Fail(m.error());
   ChunkedBase base;
   base.manifest = std::move(*m);
-  if (base.manifest.format() != kManifestFormat) return base;  // format 2: nothing to build on
+  if (base.manifest.format() < kRunsFormat) return base;  // format 2: nothing to build on
   auto indexes =
       ReadPackIndexes(store, PackPrefix(backup.collection), base.manifest, KeyOf(backup, keys));
   if (!indexes) return Fail(indexes.error());
@@ -635,20 +732,48 @@ Result<ChunkedBase> LoadChunkedBase(BackupStore& store, const BackupRecord& back
 
 namespace {
 
+// Whether a manifest came with the columns only a reader fills.
+bool FramesListed(const ChunkedFile& f) {
+  return f.frame_skip_size() != 0 || f.frame_plain_size() != 0 || !f.frame_ids().empty();
+}
+
+// Format 2: every chunk a frame of its own. "" or what is wrong.
+std::string SingleFrames(ChunkedFile& f) {
+  if (FramesListed(f)) return "it lists frames";
+  const int n = std::min<int>(ChunkCount(f), f.plain_size_size());
+  for (int i = 0; i < n; ++i) {
+    f.add_frame_skip(0);
+    f.add_frame_plain(f.plain_size(i));
+  }
+  *f.mutable_frame_ids() = f.ids();
+  return "";
+}
+
+// Format 2: SingleFrames for every file.
+std::string SingleFramesAll(ChunkedManifest& m) {
+  if (std::string p = SingleFrames(*m.mutable_database()); !p.empty()) return "the database: " + p;
+  for (ChunkedFile& f : *m.mutable_files()) {
+    if (std::string p = SingleFrames(f); !p.empty()) return "file " + Shown(f.path()) + ": " + p;
+  }
+  return "";
+}
+
 // What one file's chunk columns get wrong, or "" (each column as long as the others, the
 // plain sizes adding up to the file, every chunk inside a pack of the manifest).
 std::string StructureProblem(const ChunkedFile& f, const ChunkedManifest& m) {
   const int n = ChunkCount(f);
   if (std::ssize(f.ids()) != int64_t{n} * 32 || f.offset_size() != n || f.stored_size_size() != n ||
-      f.plain_size_size() != n) {
+      f.plain_size_size() != n || f.frame_skip_size() != n || f.frame_plain_size() != n ||
+      std::ssize(f.frame_ids()) != int64_t{n} * 32) {
     return "its chunk lists differ in length";
   }
   int64_t total = 0;
   for (int i = 0; i < n; ++i) {
     const int64_t plain = f.plain_size(i);
     const int64_t stored = f.stored_size(i);
-    if (plain <= 0 || plain > kMaxChunkBytes || stored > plain + kChunkOverhead ||
-        f.pack(i) >= static_cast<uint32_t>(m.packs_size())) {
+    const int64_t frame = f.frame_plain(i);
+    if (plain <= 0 || frame > kMaxChunkBytes || int64_t{f.frame_skip(i)} + plain > frame ||
+        stored > frame + kChunkOverhead || f.pack(i) >= static_cast<uint32_t>(m.packs_size())) {
       return "chunk " + std::to_string(i) + " is impossible";
     }
     const auto& pack = m.packs(static_cast<int>(f.pack(i)));
@@ -665,8 +790,8 @@ std::string StructureProblem(const ChunkedFile& f, const ChunkedManifest& m) {
 // What the manifest says differently from the catalogue, or "" (its chunks aside).
 std::string ManifestDiffers(const ChunkedManifest& m, const BackupRecord& backup,
                             const std::vector<ManifestEntry>& files, const std::string& prefix) {
-  if (m.format() != 2 && m.format() != kManifestFormat) {
-    return "format " + std::to_string(m.format()) + ", not 2 or 3";
+  if (m.format() < 2 || m.format() > kFramesFormat) {
+    return "format " + std::to_string(m.format()) + ", not 2, 3 or 4";
   }
   if (m.backup_id() != backup.id) return "backup id " + Shown(m.backup_id());
   if (m.key_id() != backup.key_id) return "key id " + Shown(m.key_id());
@@ -708,7 +833,7 @@ std::string ExpandFile(ChunkedFile& f, int64_t chunk, const std::vector<PackInde
   const int runs = f.run_pack_size();
   if (f.run_first_size() != runs || f.run_count_size() != runs) return "its runs differ in length";
   if (!f.ids().empty() || f.pack_size() != 0 || f.offset_size() != 0 || f.stored_size_size() != 0 ||
-      f.plain_size_size() != 0) {
+      f.plain_size_size() != 0 || FramesListed(f)) {
     return "it lists chunks one by one";
   }
   const int64_t most = f.size() / chunk + 1;
@@ -734,6 +859,9 @@ std::string ExpandFile(ChunkedFile& f, int64_t chunk, const std::vector<PackInde
       f.add_offset(index.offset[k]);
       f.add_stored_size(index.stored[k]);
       f.add_plain_size(index.plain[k]);
+      f.add_frame_skip(index.skip[k]);
+      f.add_frame_plain(index.frame_plain[k]);
+      f.mutable_frame_ids()->append(reinterpret_cast<const char*>(index.frame_id[k].data()), 32);
     }
   }
   return "";
@@ -742,7 +870,9 @@ std::string ExpandFile(ChunkedFile& f, int64_t chunk, const std::vector<PackInde
 // Format 3: every file's runs expanded (see ExpandFile); "" or what is wrong.
 std::string ExpandRuns(ChunkedManifest& m, const std::vector<PackIndex>& indexes) {
   const int64_t chunk = m.chunk_bytes();
-  if (chunk < 512 || chunk > kMaxChunkBytes) return "chunk size " + std::to_string(chunk);
+  if (chunk < kMinChunkBytes || chunk > kMaxChunkBytes) {
+    return "chunk size " + std::to_string(chunk);
+  }
   if (std::string p = ExpandFile(*m.mutable_database(), chunk, indexes); !p.empty()) {
     return "the database: " + p;
   }
@@ -757,10 +887,13 @@ std::string ExpandRuns(ChunkedManifest& m, const std::vector<PackIndex>& indexes
 // One chunk to fetch and where its plain bytes go.
 struct Piece {
   uint32_t pack;
-  uint64_t offset;
+  uint64_t offset;  // of its frame, stored[...] bytes in the pack
   uint32_t stored;
   uint32_t plain;
+  uint32_t skip;  // where it starts in its frame's plain bytes
+  uint32_t frame_plain;
   ChunkId id;
+  ChunkId frame_id;
   int target;  // 0: the database, i: files[i - 1]
   int64_t at;  // offset in the target
 };
@@ -787,7 +920,7 @@ class Fetcher {
         hasher_(hasher),
         ctx_(ctx) {
     std::sort(pieces_.begin(), pieces_.end(), [](const Piece& a, const Piece& b) {
-      return a.pack != b.pack ? a.pack < b.pack : a.offset < b.offset;
+      return std::tie(a.pack, a.offset, a.skip) < std::tie(b.pack, b.offset, b.skip);
     });
     for (size_t i = 0; i < pieces_.size(); ++i) {
       if (i == 0 || pieces_[i].pack != pieces_[i - 1].pack) starts_.push_back(i);
@@ -811,14 +944,25 @@ class Fetcher {
   void Work(const EncryptionKey* key) {
     auto codec = ChunkCodec::Create(0, key);
     if (!codec) return Stop(codec.error());
+    FrameCache frame;
+    frame.codec = codec->get();
     for (;;) {
       const size_t p = next_.fetch_add(1);
       if (p + 1 >= starts_.size() || stop_.load()) return;
       if (ctx_.cancelled()) return Stop(Error::Cancelled("cancelled while fetching chunks"));
-      Status s = FetchPack(starts_[p], starts_[p + 1], **codec);
+      Status s = FetchPack(starts_[p], starts_[p + 1], frame);
       if (!s) return Stop(s.error());
     }
   }
+
+  // A fetching thread's codec and the frame it decoded last.
+  struct FrameCache {
+    ChunkCodec* codec = nullptr;
+    bool valid = false;
+    uint32_t pack = 0;
+    uint64_t offset = 0;
+    std::string plain;
+  };
 
   // Plain bytes bound for consecutive places of one target: written with one pwrite.
   struct WriteRun {
@@ -827,7 +971,7 @@ class Fetcher {
     std::string bytes;
   };
 
-  Status FetchPack(size_t begin, size_t end, ChunkCodec& codec) {
+  Status FetchPack(size_t begin, size_t end, FrameCache& frame) {
     const std::string key = prefix_ + m_.packs(static_cast<int>(pieces_[begin].pack)).name();
     std::string buf;
     WriteRun run;
@@ -851,12 +995,12 @@ class Fetcher {
         return Problem("pack " + store_.Locate(key) + ": " + got.error().message());
       }
       if (!got) return got;
-      for (; i < j; ++i) BACKUP_TRY(Place(pieces_[i], buf, from, codec, run), "restore chunk");
+      for (; i < j; ++i) BACKUP_TRY(Place(pieces_[i], buf, from, frame, run), "restore chunk");
     }
     return Flush(run);
   }
 
-  Status Place(const Piece& p, const std::string& buf, uint64_t from, ChunkCodec& codec,
+  Status Place(const Piece& p, const std::string& buf, uint64_t from, FrameCache& frame,
                WriteRun& run) {
     if (run.target != p.target || run.at + std::ssize(run.bytes) != p.at ||
         std::ssize(run.bytes) >= kWriteRun) {
@@ -865,11 +1009,40 @@ class Fetcher {
       run.at = p.at;
     }
     const std::string_view stored(buf.data() + (p.offset - from), p.stored);
-    if (auto s = codec.DecodeAppend(p.id, stored, p.plain, check_ids_, run.bytes); !s) {
-      return Problem(s.error().message());
+    ChunkCodec& codec = *frame.codec;
+    if (p.frame_plain == p.plain) {  // a chunk alone in its frame: decoded straight into place
+      if (auto s = codec.DecodeAppend(p.id, stored, p.plain, check_ids_, run.bytes); !s) {
+        return Problem(s.error().message());
+      }
+    } else {
+      const std::string_view plain = DecodedFrame(p, stored, frame);
+      if (plain.empty()) return {};  // a problem, noted
+      const std::string_view slice = plain.substr(p.skip, p.plain);
+      if (check_ids_ && codec.Id(slice) != p.id) {
+        return Problem("chunk " + ChunkIdHex(p.id) + " does not match its id");
+      }
+      run.bytes.append(slice);
     }
     ctx_.AddBytes(p.plain);
     return {};
+  }
+
+  // The plain bytes of the frame `p` lies in (the last one decoded on this thread, when it
+  // is that one), or empty after noting the problem.
+  std::string_view DecodedFrame(const Piece& p, std::string_view stored, FrameCache& cache) {
+    if (!cache.valid || cache.pack != p.pack || cache.offset != p.offset) {
+      cache.valid = false;
+      cache.plain.clear();
+      if (auto s = cache.codec->DecodeAppend(p.frame_id, stored, p.frame_plain, false, cache.plain);
+          !s) {
+        (void)Problem("frame of chunk " + ChunkIdHex(p.id) + ": " + s.error().message());
+        return {};
+      }
+      cache.valid = true;
+      cache.pack = p.pack;
+      cache.offset = p.offset;
+    }
+    return cache.plain;
   }
 
   Status Flush(WriteRun& run) {
@@ -924,8 +1097,10 @@ class Fetcher {
 void AddPieces(const ChunkedFile& f, int target, std::vector<Piece>& pieces) {
   int64_t at = 0;
   for (int i = 0; i < ChunkCount(f); ++i) {
-    pieces.push_back(
-        Piece{f.pack(i), f.offset(i), f.stored_size(i), f.plain_size(i), IdAt(f, i), target, at});
+    ChunkId frame_id{};
+    std::memcpy(frame_id.data(), f.frame_ids().data() + static_cast<ptrdiff_t>(i) * 32, 32);
+    pieces.push_back(Piece{f.pack(i), f.offset(i), f.stored_size(i), f.plain_size(i),
+                           f.frame_skip(i), f.frame_plain(i), IdAt(f, i), frame_id, target, at});
     at += f.plain_size(i);
   }
 }
@@ -966,7 +1141,7 @@ Result<std::optional<ChunkedManifest>> CheckedManifest(BackupStore& store,
     problems.push_back("the manifest differs from the catalogue: " + d);
     return std::optional<ChunkedManifest>();
   }
-  if (m->format() == kManifestFormat) {
+  if (m->format() >= kRunsFormat) {
     auto indexes = ReadPackIndexes(store, prefix, *m, KeyOf(backup, keys));
     if (!indexes && backups_fault(indexes.error())) {
       problems.push_back(indexes.error().message());
@@ -977,6 +1152,9 @@ Result<std::optional<ChunkedManifest>> CheckedManifest(BackupStore& store,
       problems.push_back("the manifest is not well formed: " + p);
       return std::optional<ChunkedManifest>();
     }
+  } else if (std::string p = SingleFramesAll(*m); !p.empty()) {
+    problems.push_back("the manifest is not well formed: " + p);
+    return std::optional<ChunkedManifest>();
   }
   if (std::string p = ChunksProblem(*m); !p.empty()) {
     problems.push_back("the manifest is not well formed: " + p);

@@ -36,8 +36,10 @@ struct ChunkedSource {
   int db_mode = 0644;
   const PinnedDir* files_dir = nullptr;  // nullptr: no files
   const std::vector<SourceFile>* files = nullptr;
-  int64_t chunk_bytes = 0;  // the snapshot's chunks; rounded to whole pages, 0: one page
-  int attempt = 1;          // names this attempt's packs
+  // The snapshot's chunks: whole pages, or a part of a page that divides it, stored in
+  // frames of a page (0: a quarter page).
+  int64_t chunk_bytes = 0;
+  int attempt = 1;  // names this attempt's packs
   int64_t pack_bytes = 16 << 20;
   // Called once the snapshot is read (its read transaction may end then).
   std::function<void()> on_snapshot_read;
@@ -50,13 +52,19 @@ struct ChunkedStats {
   int64_t manifest_bytes = 0;
 };
 
-// The index at the end of a pack (format 3): its chunks in order, checked (sizes possible,
-// offsets adding up to where the index starts).
+// The index at the end of a pack (formats 3 and 4): its chunks in order, checked (sizes
+// possible, frames adding up to where the index starts). Chunk k is plain[k] bytes from
+// skip[k] of its frame, which is stored[k] bytes at offset[k], frame_plain[k] once decoded
+// and sealed with frame_id[k] (a chunk alone in its frame: skip 0, its own size and id).
 struct PackIndex {
   std::vector<ChunkId> ids;
   std::vector<uint64_t> offset;
   std::vector<uint32_t> stored;
   std::vector<uint32_t> plain;
+  std::vector<uint32_t> skip;
+  std::vector<uint32_t> frame_plain;
+  std::vector<ChunkId> frame_id;
+  bool framed = false;  // some frame holds more than one chunk (format 4)
 };
 
 // An earlier backup as a new one builds on it: its manifest and the index of each pack it
