@@ -56,12 +56,6 @@ using ReadFn = std::function<Status(int64_t offset, char* out, int64_t length)>;
 
 int ChunkCount(const ChunkedFile& f) { return f.pack_size(); }
 
-ChunkId IdAt(const ChunkedFile& f, int i) {
-  ChunkId id{};
-  std::memcpy(id.data(), f.ids().data() + static_cast<ptrdiff_t>(i) * 32, 32);
-  return id;
-}
-
 // Where a chunk is stored: a pack (of the base's table or of this backup's), its place in
 // the pack's index, its offset in the pack and its stored size.
 struct Where {
@@ -132,7 +126,12 @@ class ChunkWriter {
     base_packs_.assign(base.manifest.packs().begin(), base.manifest.packs().end());
     base_to_new_.assign(base_packs_.size(), -1);
     base_framed_.clear();
-    for (const PackIndex& index : base.indexes) base_framed_.push_back(index.framed);
+    size_t chunks = 0;
+    for (const PackIndex& index : base.indexes) {
+      base_framed_.push_back(index.framed);
+      chunks += index.ids.size();
+    }
+    base_index_.reserve(chunks);
     for (size_t p = 0; p < base.indexes.size(); ++p) {
       const PackIndex& index = base.indexes[p];
       for (size_t k = 0; k < index.ids.size(); ++k) {
@@ -886,17 +885,23 @@ std::string ExpandRuns(ChunkedManifest& m, const std::vector<PackIndex>& indexes
 
 // One chunk to fetch and where its plain bytes go.
 struct Piece {
+  uint64_t offset;  // of its frame, `stored` bytes in the pack
   uint32_t pack;
-  uint64_t offset;  // of its frame, stored[...] bytes in the pack
   uint32_t stored;
   uint32_t plain;
   uint32_t skip;  // where it starts in its frame's plain bytes
   uint32_t frame_plain;
-  ChunkId id;
-  ChunkId frame_id;
-  int target;  // 0: the database, i: files[i - 1]
-  int64_t at;  // offset in the target
+  uint32_t chunk;  // its place in its file's chunk columns (its id, its frame's id)
+  int target;      // 0: the database, i: files[i - 1]
+  int64_t at;      // offset in the target
 };
+
+// A chunk's id, or the id that seals its frame, from a file's chunk columns.
+ChunkId IdIn(const std::string& ids, uint32_t chunk) {
+  ChunkId id{};
+  std::memcpy(id.data(), ids.data() + static_cast<ptrdiff_t>(chunk) * 32, 32);
+  return id;
+}
 
 struct Target {
   std::string name;
@@ -962,7 +967,12 @@ class Fetcher {
     uint32_t pack = 0;
     uint64_t offset = 0;
     std::string plain;
+    std::string error;  // why the last frame did not decode
   };
+
+  const ChunkedFile& FileOf(int target) const {
+    return target == 0 ? m_.database() : m_.files(target - 1);
+  }
 
   // Plain bytes bound for consecutive places of one target: written with one pwrite.
   struct WriteRun {
@@ -1010,16 +1020,20 @@ class Fetcher {
     }
     const std::string_view stored(buf.data() + (p.offset - from), p.stored);
     ChunkCodec& codec = *frame.codec;
+    const ChunkedFile& file = FileOf(p.target);
+    const ChunkId id = IdIn(file.ids(), p.chunk);
     if (p.frame_plain == p.plain) {  // a chunk alone in its frame: decoded straight into place
-      if (auto s = codec.DecodeAppend(p.id, stored, p.plain, check_ids_, run.bytes); !s) {
+      if (auto s = codec.DecodeAppend(id, stored, p.plain, check_ids_, run.bytes); !s) {
         return Problem(s.error().message());
       }
     } else {
-      const std::string_view plain = DecodedFrame(p, stored, frame);
-      if (plain.empty()) return {};  // a problem, noted
+      const std::string_view plain =
+          DecodedFrame(p, IdIn(file.frame_ids(), p.chunk), stored, frame);
+      if (plain.empty())
+        return Problem("the frame of chunk " + ChunkIdHex(id) + ": " + frame.error);
       const std::string_view slice = plain.substr(p.skip, p.plain);
-      if (check_ids_ && codec.Id(slice) != p.id) {
-        return Problem("chunk " + ChunkIdHex(p.id) + " does not match its id");
+      if (check_ids_ && codec.Id(slice) != id) {
+        return Problem("chunk " + ChunkIdHex(id) + " does not match its id");
       }
       run.bytes.append(slice);
     }
@@ -1029,13 +1043,14 @@ class Fetcher {
 
   // The plain bytes of the frame `p` lies in (the last one decoded on this thread, when it
   // is that one), or empty after noting the problem.
-  std::string_view DecodedFrame(const Piece& p, std::string_view stored, FrameCache& cache) {
+  std::string_view DecodedFrame(const Piece& p, const ChunkId& frame_id, std::string_view stored,
+                                FrameCache& cache) {
     if (!cache.valid || cache.pack != p.pack || cache.offset != p.offset) {
       cache.valid = false;
       cache.plain.clear();
-      if (auto s = cache.codec->DecodeAppend(p.frame_id, stored, p.frame_plain, false, cache.plain);
+      if (auto s = cache.codec->DecodeAppend(frame_id, stored, p.frame_plain, false, cache.plain);
           !s) {
-        (void)Problem("frame of chunk " + ChunkIdHex(p.id) + ": " + s.error().message());
+        cache.error = s.error().message();
         return {};
       }
       cache.valid = true;
@@ -1097,10 +1112,9 @@ class Fetcher {
 void AddPieces(const ChunkedFile& f, int target, std::vector<Piece>& pieces) {
   int64_t at = 0;
   for (int i = 0; i < ChunkCount(f); ++i) {
-    ChunkId frame_id{};
-    std::memcpy(frame_id.data(), f.frame_ids().data() + static_cast<ptrdiff_t>(i) * 32, 32);
-    pieces.push_back(Piece{f.pack(i), f.offset(i), f.stored_size(i), f.plain_size(i),
-                           f.frame_skip(i), f.frame_plain(i), IdAt(f, i), frame_id, target, at});
+    pieces.push_back(Piece{f.offset(i), f.pack(i), f.stored_size(i), f.plain_size(i),
+                           f.frame_skip(i), f.frame_plain(i), static_cast<uint32_t>(i), target,
+                           at});
     at += f.plain_size(i);
   }
 }
