@@ -147,6 +147,7 @@ class ChunkWriter {
   Result<std::string> AddFile(const ReadFn& read, int64_t size, int64_t chunk_bytes,
                               int64_t frame_bytes, ChunkedFile& out) {
     AsyncSha256 whole;
+    new_index_.reserve(new_index_.size() + static_cast<size_t>(size / chunk_bytes));
     std::deque<std::future<EncodedBlock>> encoding;  // their destructors wait
     const int64_t block_bytes = std::max(frame_bytes, kReadBlock / frame_bytes * frame_bytes);
     for (int64_t at = 0; at < size;) {
@@ -1005,9 +1006,64 @@ class Fetcher {
         return Problem("pack " + store_.Locate(key) + ": " + got.error().message());
       }
       if (!got) return got;
-      for (; i < j; ++i) BACKUP_TRY(Place(pieces_[i], buf, from, frame, run), "restore chunk");
+      while (i < j) {
+        if (const size_t whole = WholeFrame(i, j); whole > i) {
+          BACKUP_TRY(PlaceFrame(i, whole, buf, from, *frame.codec, run), "restore chunk");
+          i = whole;
+          continue;
+        }
+        BACKUP_TRY(Place(pieces_[i], buf, from, frame, run), "restore chunk");
+        ++i;
+      }
     }
     return Flush(run);
+  }
+
+  // When pieces_[i, ...) are every chunk of a frame of several, in order, bound for
+  // consecutive places of one target (a page whose chunks all went into one frame), the
+  // end of them; else i.
+  size_t WholeFrame(size_t i, size_t end) const {
+    const Piece& first = pieces_[i];
+    if (first.frame_plain == first.plain || first.skip != 0) return i;
+    uint32_t covered = 0;
+    size_t k = i;
+    for (; k < end && pieces_[k].offset == first.offset && pieces_[k].pack == first.pack; ++k) {
+      const Piece& p = pieces_[k];
+      if (p.skip != covered || p.target != first.target || p.at != first.at + p.skip) return i;
+      covered += p.plain;
+    }
+    return covered == first.frame_plain ? k : i;
+  }
+
+  // A whole frame (WholeFrame) decoded straight into place; a verify hashes each chunk.
+  Status PlaceFrame(size_t i, size_t end, const std::string& buf, uint64_t from, ChunkCodec& codec,
+                    WriteRun& run) {
+    const Piece& p = pieces_[i];
+    if (run.target != p.target || run.at + std::ssize(run.bytes) != p.at ||
+        std::ssize(run.bytes) >= kWriteRun) {
+      BACKUP_TRY(Flush(run), "restore chunk");
+      run.target = p.target;
+      run.at = p.at;
+    }
+    const ChunkedFile& file = FileOf(p.target);
+    const std::string_view stored(buf.data() + (p.offset - from), p.stored);
+    const size_t start = run.bytes.size();
+    if (auto s = codec.DecodeAppend(IdIn(file.frame_ids(), p.chunk), stored, p.frame_plain, false,
+                                    run.bytes);
+        !s) {
+      return Problem("the frame of chunk " + ChunkIdHex(IdIn(file.ids(), p.chunk)) + ": " +
+                     s.error().message());
+    }
+    for (size_t k = i; check_ids_ && k < end; ++k) {
+      const Piece& c = pieces_[k];
+      const ChunkId id = IdIn(file.ids(), c.chunk);
+      if (codec.Id(std::string_view(run.bytes).substr(start + c.skip, c.plain)) != id) {
+        run.bytes.resize(start);  // nothing of a frame that does not check out is written
+        return Problem("chunk " + ChunkIdHex(id) + " does not match its id");
+      }
+    }
+    ctx_.AddBytes(p.frame_plain);
+    return {};
   }
 
   Status Place(const Piece& p, const std::string& buf, uint64_t from, FrameCache& frame,

@@ -58,8 +58,8 @@ void AddStoreFlags(CLI::App& app, HostFlags& flags) {
       ->capture_default_str();
   app.add_option("--chunk-kib", flags.chunk_kib,
                  "chunked: the database's chunk size in KiB: whole pages, or a part of a page "
-                 "that divides it (0: one page, the default; 1: the fewest bytes after a "
-                 "change, at more time; BENCHMARKS.md section 12)")
+                 "that divides it (0: a quarter page, the default, the new chunks of a page "
+                 "compressed together; a page or more: format 3; BENCHMARKS.md section 12)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   app.add_option("--compression", flags.compression,
