@@ -5,7 +5,7 @@ packages=(g++ cmake ninja-build pkg-config sqlite3 libsqlite3-dev libgrpc++-dev 
   protobuf-compiler protobuf-compiler-grpc libasio-dev libspdlog-dev libexpected-dev libssl-dev
   libcli11-dev libgtest-dev libgmock-dev clang-format clang-tidy openssl
   libcurl4-openssl-dev libxml2-dev libzstd-dev libsodium-dev libarchive-dev python3-botocore
-  libhowardhinnant-date-dev tzdata prometheus libcpp-httplib-dev chromium libpq-dev postgresql-15)
+  libhowardhinnant-date-dev libabsl-dev tzdata prometheus libcpp-httplib-dev chromium libpq-dev postgresql-15)
 # Node.js and npm run s3rver, the S3 protocol server of the tests; a machine that already
 # has them (from Debian or NodeSource) keeps its own.
 command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
