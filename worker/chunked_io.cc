@@ -118,8 +118,9 @@ class ChunkWriter {
     for (auto& upload : uploads_) upload.wait();
   }
 
-  // Every chunk in the base's packs (checked when they were read) may be referenced.
-  void LoadBase(const ChunkedBase& base) {
+  // Every chunk in the base's packs (checked when they were read) may be referenced. Its
+  // indexes are released once the table holds them.
+  void LoadBase(ChunkedBase& base) {
     if (base.indexes.size() != static_cast<size_t>(base.manifest.packs_size())) return;
     base_packs_.assign(base.manifest.packs().begin(), base.manifest.packs().end());
     base_to_new_.assign(base_packs_.size(), -1);
@@ -131,11 +132,12 @@ class ChunkWriter {
     }
     base_index_.reserve(chunks);
     for (size_t p = 0; p < base.indexes.size(); ++p) {
-      const PackIndex& index = base.indexes[p];
+      PackIndex& index = base.indexes[p];
       for (size_t k = 0; k < index.ids.size(); ++k) {
         base_index_.try_emplace(index.ids[k],
                                 Where{static_cast<uint32_t>(p), static_cast<uint32_t>(k)});
       }
+      index = PackIndex();  // ~56 bytes a chunk, not needed again
     }
   }
 
@@ -392,8 +394,8 @@ class ChunkWriter {
   JobContext& ctx_;
   // Open addressing: a lookup is one cache miss, not a chain of them (a base of 1 GB in
   // quarter pages holds a million chunks).
-  absl::flat_hash_map<ChunkId, Where, ChunkIdHash> base_index_;  // packs: base_packs_
-  absl::flat_hash_map<ChunkId, Where, ChunkIdHash> new_index_;   // packs: packs_
+  absl::flat_hash_map<ChunkId, Where, ChunkIdHash, ChunkIdEq> base_index_;  // base_packs_
+  absl::flat_hash_map<ChunkId, Where, ChunkIdHash, ChunkIdEq> new_index_;   // packs_
   std::vector<ChunkPack> base_packs_;
   std::vector<int32_t> base_to_new_;
   std::vector<bool> base_framed_;  // the base's packs with frames of several chunks
@@ -509,7 +511,7 @@ ChunkedManifest NewManifest(const BackupRecord& backup, std::string_view id_sche
 
 Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manifest_key,
                                     const Compression& compression, const EncryptionKey* key,
-                                    const ChunkedSource& source, const ChunkedBase* base,
+                                    const ChunkedSource& source, ChunkedBase* base,
                                     Skipped& skipped, ChunkedStats& stats, JobContext& ctx) {
   auto codec = ChunkCodec::Create(compression.zstd_level, key);  // for its id scheme
   if (!codec) return Fail(codec.error());
@@ -629,11 +631,13 @@ Result<PackIndex> ReadPackIndex(BackupStore& store, const std::string& prefix, c
   PackIndex index;
   index.ids.resize(static_cast<size_t>(n));
   std::memcpy(index.ids.data(), parsed.ids().data(), parsed.ids().size());
-  for (auto* column : {&index.stored, &index.plain, &index.skip, &index.frame_plain}) {
+  for (auto* column : {&index.plain, &index.frame, &index.skip}) {
     column->reserve(static_cast<size_t>(n));
   }
-  index.offset.reserve(static_cast<size_t>(n));
-  index.frame_id.reserve(static_cast<size_t>(n));
+  index.offset.reserve(static_cast<size_t>(frames));
+  index.stored.reserve(static_cast<size_t>(frames));
+  index.frame_plain.reserve(static_cast<size_t>(frames));
+  index.frame_id.reserve(static_cast<size_t>(frames));
   int64_t at = 0;
   int k = 0;  // the frame's first chunk
   for (int f = 0; f < frames; ++f) {
@@ -647,6 +651,9 @@ Result<PackIndex> ReadPackIndex(BackupStore& store, const std::string& prefix, c
       if (plain_size <= 0 || plain_size > kMaxChunkBytes) {
         return bad("chunk " + std::to_string(i) + " of its index is impossible");
       }
+      index.plain.push_back(static_cast<uint32_t>(plain_size));
+      index.frame.push_back(static_cast<uint32_t>(f));
+      index.skip.push_back(static_cast<uint32_t>(frame_plain));
       frame_plain += plain_size;
     }
     const int64_t stored_size = parsed.stored_size(f);
@@ -654,18 +661,11 @@ Result<PackIndex> ReadPackIndex(BackupStore& store, const std::string& prefix, c
         stored_size > frame_plain + kChunkOverhead) {
       return bad("frame " + std::to_string(f) + " of its index is impossible");
     }
-    const ChunkId frame_id =
-        FrameId(&index.ids[static_cast<size_t>(k)], static_cast<size_t>(count));
-    int64_t skip = 0;
-    for (int i = k; i < k + count; ++i) {
-      index.offset.push_back(static_cast<uint64_t>(at));
-      index.stored.push_back(static_cast<uint32_t>(stored_size));
-      index.plain.push_back(parsed.plain_size(i));
-      index.skip.push_back(static_cast<uint32_t>(skip));
-      index.frame_plain.push_back(static_cast<uint32_t>(frame_plain));
-      index.frame_id.push_back(frame_id);
-      skip += parsed.plain_size(i);
-    }
+    index.offset.push_back(static_cast<uint64_t>(at));
+    index.stored.push_back(static_cast<uint32_t>(stored_size));
+    index.frame_plain.push_back(static_cast<uint32_t>(frame_plain));
+    index.frame_id.push_back(
+        FrameId(&index.ids[static_cast<size_t>(k)], static_cast<size_t>(count)));
     index.framed = index.framed || count > 1;
     at += stored_size;
     k += count;
@@ -851,14 +851,16 @@ std::string ExpandFile(ChunkedFile& f, int64_t chunk, const std::vector<PackInde
       total += last_plain;
       if (total > f.size())
         return "its chunks hold more than its " + std::to_string(f.size()) + " bytes";
+      const uint32_t frame = index.frame[k];
       f.mutable_ids()->append(reinterpret_cast<const char*>(index.ids[k].data()), 32);
       f.add_pack(pack);
-      f.add_offset(index.offset[k]);
-      f.add_stored_size(index.stored[k]);
+      f.add_offset(index.offset[frame]);
+      f.add_stored_size(index.stored[frame]);
       f.add_plain_size(index.plain[k]);
       f.add_frame_skip(index.skip[k]);
-      f.add_frame_plain(index.frame_plain[k]);
-      f.mutable_frame_ids()->append(reinterpret_cast<const char*>(index.frame_id[k].data()), 32);
+      f.add_frame_plain(index.frame_plain[frame]);
+      f.mutable_frame_ids()->append(reinterpret_cast<const char*>(index.frame_id[frame].data()),
+                                    32);
     }
   }
   return "";

@@ -54,14 +54,15 @@ struct ChunkedStats {
 
 // The index at the end of a pack (formats 3 and 4): its chunks in order, checked (sizes
 // possible, frames adding up to where the index starts). Chunk k is plain[k] bytes from
-// skip[k] of its frame, which is stored[k] bytes at offset[k], frame_plain[k] once decoded
-// and sealed with frame_id[k] (a chunk alone in its frame: skip 0, its own size and id).
+// skip[k] of frame frame[k]; frame f is stored[f] bytes at offset[f], frame_plain[f] once
+// decoded, sealed with frame_id[f] (a chunk alone in its frame: its own size and id).
 struct PackIndex {
   std::vector<ChunkId> ids;
+  std::vector<uint32_t> plain;
+  std::vector<uint32_t> frame;
+  std::vector<uint32_t> skip;
   std::vector<uint64_t> offset;
   std::vector<uint32_t> stored;
-  std::vector<uint32_t> plain;
-  std::vector<uint32_t> skip;
   std::vector<uint32_t> frame_plain;
   std::vector<ChunkId> frame_id;
   bool framed = false;  // some frame holds more than one chunk (format 4)
@@ -76,11 +77,12 @@ struct ChunkedBase {
 
 // Writes the chunks this backup does not find in the packs of `base` (an earlier backup of
 // the same collection in the same store with the same key, or null) and its manifest at
-// `manifest_key`. On failure, the packs it wrote are removed (best effort: the sweep
-// removes what a killed attempt left).
+// `manifest_key`. It consumes the base's indexes (a table of its chunks replaces them). On
+// failure, the packs it wrote are removed (best effort: the sweep removes what a killed
+// attempt left).
 Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manifest_key,
                                     const Compression& compression, const EncryptionKey* key,
-                                    const ChunkedSource& source, const ChunkedBase* base,
+                                    const ChunkedSource& source, ChunkedBase* base,
                                     Skipped& skipped, ChunkedStats& stats, JobContext& ctx);
 
 // A chunked backup's manifest as stored, read and authenticated (kDataLoss when it is not
