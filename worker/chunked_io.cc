@@ -719,7 +719,11 @@ Result<ChunkedBase> LoadChunkedBase(BackupStore& store, const BackupRecord& back
   if (!m) return Fail(m.error());
   ChunkedBase base;
   base.manifest = std::move(*m);
-  if (base.manifest.format() < kRunsFormat) return base;  // format 2: nothing to build on
+  // Format 2 has no indexes to find chunks by; a later format than this reader knows is
+  // not built on either (the next backup stores in full).
+  if (base.manifest.format() < kRunsFormat || base.manifest.format() > kFramesFormat) {
+    return base;
+  }
   auto indexes =
       ReadPackIndexes(store, PackPrefix(backup.collection), base.manifest, KeyOf(backup, keys));
   if (!indexes) return Fail(indexes.error());
