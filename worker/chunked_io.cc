@@ -274,16 +274,23 @@ class ChunkWriter {
       if (c.in_base != nullptr) {
         w = FromBase(*c.in_base);
       } else {
-        auto it = new_index_.find(c.id);  // stored earlier in this backup, or in its frame
-        if (it == new_index_.end()) {
-          BACKUP_TRY(AddFrame(block, c.frame), "store chunks");
-          it = new_index_.find(c.id);
-        }
-        w = it->second;
+        auto placed = NewPlace(block, c);
+        if (!placed) return Fail(placed.error());
+        w = *placed;
       }
       AddToRuns(w, out);
     }
     return {};
+  }
+
+  // Where a chunk the base lacks is: stored earlier in this backup, or now with its frame.
+  Result<Where> NewPlace(const EncodedBlock& block, const EncodedBlock::Chunk& c) {
+    auto it = new_index_.find(c.id);
+    if (it == new_index_.end()) {
+      BACKUP_TRY(AddFrame(block, c.frame), "store chunks");
+      it = new_index_.find(c.id);
+    }
+    return it->second;
   }
 
   // A new frame appended to the open pack, and its chunks to the pack's index.
@@ -593,6 +600,56 @@ std::string PackNameProblem(const ChunkedManifest& m, const std::string& prefix)
   return "";
 }
 
+// The frames of a parsed index (`n` chunks in `frames` frames, ending where the index
+// starts, at `end`) into `index`; "" or what is wrong with them.
+std::string ParseFrames(const ChunkPackIndex& parsed, int n, int frames, int64_t end,
+                        PackIndex& index) {
+  index.ids.resize(static_cast<size_t>(n));
+  std::memcpy(index.ids.data(), parsed.ids().data(), parsed.ids().size());
+  for (auto* column : {&index.plain, &index.frame, &index.skip}) {
+    column->reserve(static_cast<size_t>(n));
+  }
+  index.offset.reserve(static_cast<size_t>(frames));
+  index.stored.reserve(static_cast<size_t>(frames));
+  index.frame_plain.reserve(static_cast<size_t>(frames));
+  index.frame_id.reserve(static_cast<size_t>(frames));
+  int64_t at = 0;
+  int k = 0;  // the frame's first chunk
+  for (int f = 0; f < frames; ++f) {
+    const int count = parsed.frame_chunks_size() > 0 ? static_cast<int>(parsed.frame_chunks(f)) : 1;
+    if (count <= 0 || count > kMaxFrameChunks || count > n - k) {
+      return "frame " + std::to_string(f) + " of its index is impossible";
+    }
+    int64_t frame_plain = 0;
+    for (int i = k; i < k + count; ++i) {
+      const int64_t plain_size = parsed.plain_size(i);
+      if (plain_size <= 0 || plain_size > kMaxChunkBytes) {
+        return "chunk " + std::to_string(i) + " of its index is impossible";
+      }
+      index.plain.push_back(static_cast<uint32_t>(plain_size));
+      index.frame.push_back(static_cast<uint32_t>(f));
+      index.skip.push_back(static_cast<uint32_t>(frame_plain));
+      frame_plain += plain_size;
+    }
+    const int64_t stored_size = parsed.stored_size(f);
+    if (frame_plain > kMaxChunkBytes || stored_size <= 0 ||
+        stored_size > frame_plain + kChunkOverhead) {
+      return "frame " + std::to_string(f) + " of its index is impossible";
+    }
+    index.offset.push_back(static_cast<uint64_t>(at));
+    index.stored.push_back(static_cast<uint32_t>(stored_size));
+    index.frame_plain.push_back(static_cast<uint32_t>(frame_plain));
+    index.frame_id.push_back(
+        FrameId(&index.ids[static_cast<size_t>(k)], static_cast<size_t>(count)));
+    index.framed = index.framed || count > 1;
+    at += stored_size;
+    k += count;
+  }
+  if (k != n) return "its frames do not hold its chunks";
+  if (at != end) return "its index does not add up to where it starts";
+  return "";
+}
+
 // One pack's index (format 3), read from the pack's end and checked: kDataLoss when it is
 // not the index the manifest says.
 Result<PackIndex> ReadPackIndex(BackupStore& store, const std::string& prefix, const ChunkPack& p,
@@ -629,49 +686,10 @@ Result<PackIndex> ReadPackIndex(BackupStore& store, const std::string& prefix, c
     return bad("its index lists differ in length");
   }
   PackIndex index;
-  index.ids.resize(static_cast<size_t>(n));
-  std::memcpy(index.ids.data(), parsed.ids().data(), parsed.ids().size());
-  for (auto* column : {&index.plain, &index.frame, &index.skip}) {
-    column->reserve(static_cast<size_t>(n));
+  if (std::string problem = ParseFrames(parsed, n, frames, p.index_offset(), index);
+      !problem.empty()) {
+    return bad(problem);
   }
-  index.offset.reserve(static_cast<size_t>(frames));
-  index.stored.reserve(static_cast<size_t>(frames));
-  index.frame_plain.reserve(static_cast<size_t>(frames));
-  index.frame_id.reserve(static_cast<size_t>(frames));
-  int64_t at = 0;
-  int k = 0;  // the frame's first chunk
-  for (int f = 0; f < frames; ++f) {
-    const int count = parsed.frame_chunks_size() > 0 ? static_cast<int>(parsed.frame_chunks(f)) : 1;
-    if (count <= 0 || count > kMaxFrameChunks || count > n - k) {
-      return bad("frame " + std::to_string(f) + " of its index is impossible");
-    }
-    int64_t frame_plain = 0;
-    for (int i = k; i < k + count; ++i) {
-      const int64_t plain_size = parsed.plain_size(i);
-      if (plain_size <= 0 || plain_size > kMaxChunkBytes) {
-        return bad("chunk " + std::to_string(i) + " of its index is impossible");
-      }
-      index.plain.push_back(static_cast<uint32_t>(plain_size));
-      index.frame.push_back(static_cast<uint32_t>(f));
-      index.skip.push_back(static_cast<uint32_t>(frame_plain));
-      frame_plain += plain_size;
-    }
-    const int64_t stored_size = parsed.stored_size(f);
-    if (frame_plain > kMaxChunkBytes || stored_size <= 0 ||
-        stored_size > frame_plain + kChunkOverhead) {
-      return bad("frame " + std::to_string(f) + " of its index is impossible");
-    }
-    index.offset.push_back(static_cast<uint64_t>(at));
-    index.stored.push_back(static_cast<uint32_t>(stored_size));
-    index.frame_plain.push_back(static_cast<uint32_t>(frame_plain));
-    index.frame_id.push_back(
-        FrameId(&index.ids[static_cast<size_t>(k)], static_cast<size_t>(count)));
-    index.framed = index.framed || count > 1;
-    at += stored_size;
-    k += count;
-  }
-  if (k != n) return bad("its frames do not hold its chunks");
-  if (at != p.index_offset()) return bad("its index does not add up to where it starts");
   return index;
 }
 
@@ -1009,17 +1027,25 @@ class Fetcher {
         return Problem("pack " + store_.Locate(key) + ": " + got.error().message());
       }
       if (!got) return got;
-      while (i < j) {
-        if (const size_t whole = WholeFrame(i, j); whole > i) {
-          BACKUP_TRY(PlaceFrame(i, whole, buf, from, *frame.codec, run), "restore chunk");
-          i = whole;
-          continue;
-        }
-        BACKUP_TRY(Place(pieces_[i], buf, from, frame, run), "restore chunk");
-        ++i;
-      }
+      BACKUP_TRY(PlaceAll(i, j, buf, from, frame, run), "restore chunk");
+      i = j;
     }
     return Flush(run);
+  }
+
+  // Pieces [i, j), fetched into `buf` from `from`, written where they belong.
+  Status PlaceAll(size_t i, size_t j, const std::string& buf, uint64_t from, FrameCache& frame,
+                  WriteRun& run) {
+    while (i < j) {
+      if (const size_t whole = WholeFrame(i, j); whole > i) {
+        BACKUP_TRY(PlaceFrame(i, whole, buf, from, *frame.codec, run), "restore frame");
+        i = whole;
+        continue;
+      }
+      BACKUP_TRY(Place(pieces_[i], buf, from, frame, run), "restore chunk");
+      ++i;
+    }
+    return {};
   }
 
   // When pieces_[i, ...) are every chunk of a frame of several, in order, bound for
