@@ -17,21 +17,14 @@
 #include <unordered_set>
 #include <vector>
 
+#include "storage/chunk_codec.h"
 #include "tests/bench/bench_server.h"
 #include "tests/bench/bench_util.h"
 
 namespace backup::bench {
 namespace {
 
-using Id = std::array<unsigned char, 32>;
-
-struct IdHash {
-  size_t operator()(const Id& id) const noexcept {
-    size_t h = 0;
-    for (size_t i = 0; i < sizeof(h); ++i) h = (h << 8) | id[i];
-    return h;
-  }
-};
+using Id = ChunkId;
 
 // An index entry as format 3 stores it: the id and two varint sizes.
 constexpr double kIndexEntryBytes = 32 + 2 + 2;
@@ -114,7 +107,7 @@ class Study {
 
   const bool page_frames_;
   ZSTD_CCtx* cctx_;
-  std::unordered_set<Id, IdHash> known_;
+  std::unordered_set<Id, ChunkIdHash, ChunkIdEq> known_;
   std::string frame_;
   std::string out_;
 };
