@@ -228,15 +228,13 @@ class ChunkWriter {
     out.chunks.reserve(static_cast<size_t>((size + chunk_bytes - 1) / chunk_bytes));
     out.stored.reserve(block.size() + block.size() / 32 + 1024);
     std::vector<ChunkId> ids;
+    std::vector<std::string_view> news;  // the new chunks of a frame, in order
     std::string gathered;
     for (int64_t frame = 0; frame < size; frame += frame_bytes) {
       const int64_t frame_end = std::min(size, frame + frame_bytes);
       const size_t first = out.chunks.size();
       ids.clear();
-      gathered.clear();
-      int64_t from = -1;  // the new chunks lie in block[from, to) when they are adjacent
-      int64_t to = -1;
-      bool adjacent = true;
+      news.clear();
       for (int64_t off = frame; off < frame_end; off += chunk_bytes) {
         const std::string_view plain(block.data() + off,
                                      static_cast<size_t>(std::min(chunk_bytes, frame_end - off)));
@@ -246,17 +244,12 @@ class ChunkWriter {
         } else {
           c.frame = static_cast<int>(out.frames.size());
           ids.push_back(c.id);
-          if (from < 0) from = off;
-          if (to >= 0 && to != off) adjacent = false;
-          to = off + std::ssize(plain);
-          gathered.append(plain);
+          news.push_back(plain);
         }
         out.chunks.push_back(c);
       }
       if (ids.empty()) continue;
-      const std::string_view plain =
-          adjacent ? std::string_view(block.data() + from, static_cast<size_t>(to - from))
-                   : std::string_view(gathered);
+      const std::string_view plain = Joined(news, gathered);
       const size_t begin = out.stored.size();
       if (auto s = codec.Encode(FrameId(ids.data(), ids.size()), plain, out.stored); !s) {
         out.status = s;
@@ -264,6 +257,24 @@ class ChunkWriter {
       }
       out.frames.push_back({begin, out.stored.size(), first, out.chunks.size()});
     }
+  }
+
+  // Pieces of one block in order, as one view when they lie next to each other (a page
+  // stored whole), else copied into `gathered`.
+  static std::string_view Joined(const std::vector<std::string_view>& pieces,
+                                 std::string& gathered) {
+    bool adjacent = true;
+    for (size_t i = 1; i < pieces.size() && adjacent; ++i) {
+      adjacent = pieces[i - 1].data() + pieces[i - 1].size() == pieces[i].data();
+    }
+    if (adjacent) {
+      return {
+          pieces.front().data(),
+          static_cast<size_t>(pieces.back().data() + pieces.back().size() - pieces.front().data())};
+    }
+    gathered.clear();
+    for (std::string_view p : pieces) gathered.append(p);
+    return gathered;
   }
 
   Status Commit(const EncodedBlock& block, ChunkedFile& out) {
@@ -612,7 +623,8 @@ std::string ParseFrames(const ChunkPackIndex& parsed, int n, int frames, int64_t
   index.offset.reserve(static_cast<size_t>(frames));
   index.stored.reserve(static_cast<size_t>(frames));
   index.frame_plain.reserve(static_cast<size_t>(frames));
-  index.frame_id.reserve(static_cast<size_t>(frames));
+  index.frame_first.reserve(static_cast<size_t>(frames));
+  index.frame_count.reserve(static_cast<size_t>(frames));
   int64_t at = 0;
   int k = 0;  // the frame's first chunk
   for (int f = 0; f < frames; ++f) {
@@ -639,8 +651,8 @@ std::string ParseFrames(const ChunkPackIndex& parsed, int n, int frames, int64_t
     index.offset.push_back(static_cast<uint64_t>(at));
     index.stored.push_back(static_cast<uint32_t>(stored_size));
     index.frame_plain.push_back(static_cast<uint32_t>(frame_plain));
-    index.frame_id.push_back(
-        FrameId(&index.ids[static_cast<size_t>(k)], static_cast<size_t>(count)));
+    index.frame_first.push_back(static_cast<uint32_t>(k));
+    index.frame_count.push_back(static_cast<uint32_t>(count));
     index.framed = index.framed || count > 1;
     at += stored_size;
     k += count;
@@ -844,6 +856,30 @@ std::string ChunksProblem(const ChunkedManifest& m) {
   return "";
 }
 
+// The id that seals the frame a run's chunks lie in, worked out once a frame.
+struct FrameSeal {
+  uint32_t pack = UINT32_MAX;
+  uint32_t frame = 0;
+  ChunkId id{};
+};
+
+// Chunk k of `index` (pack `pack` of the manifest) appended to a file's chunk columns.
+void AppendChunk(const PackIndex& index, uint32_t pack, size_t k, FrameSeal& seal, ChunkedFile& f) {
+  const uint32_t frame = index.frame[k];
+  if (pack != seal.pack || frame != seal.frame) {
+    seal = FrameSeal{pack, frame,
+                     FrameId(&index.ids[index.frame_first[frame]], index.frame_count[frame])};
+  }
+  f.mutable_ids()->append(reinterpret_cast<const char*>(index.ids[k].data()), 32);
+  f.add_pack(pack);
+  f.add_offset(index.offset[frame]);
+  f.add_stored_size(index.stored[frame]);
+  f.add_plain_size(index.plain[k]);
+  f.add_frame_skip(index.skip[k]);
+  f.add_frame_plain(index.frame_plain[frame]);
+  f.mutable_frame_ids()->append(reinterpret_cast<const char*>(seal.id.data()), 32);
+}
+
 // Format 3: one file's runs turned into chunk columns (format 2's) from the packs'
 // indexes. Every chunk but the last holds exactly `chunk` bytes and they add up to no more
 // than the file (whose size the catalogue confirmed), so a hostile manifest cannot make
@@ -857,6 +893,7 @@ std::string ExpandFile(ChunkedFile& f, int64_t chunk, const std::vector<PackInde
   }
   const int64_t most = f.size() / chunk + 1;
   f.mutable_ids()->reserve(static_cast<size_t>(most) * 32);
+  FrameSeal seal;
   int64_t total = 0;
   int64_t last_plain = chunk;
   for (int r = 0; r < runs; ++r) {
@@ -873,16 +910,7 @@ std::string ExpandFile(ChunkedFile& f, int64_t chunk, const std::vector<PackInde
       total += last_plain;
       if (total > f.size())
         return "its chunks hold more than its " + std::to_string(f.size()) + " bytes";
-      const uint32_t frame = index.frame[k];
-      f.mutable_ids()->append(reinterpret_cast<const char*>(index.ids[k].data()), 32);
-      f.add_pack(pack);
-      f.add_offset(index.offset[frame]);
-      f.add_stored_size(index.stored[frame]);
-      f.add_plain_size(index.plain[k]);
-      f.add_frame_skip(index.skip[k]);
-      f.add_frame_plain(index.frame_plain[frame]);
-      f.mutable_frame_ids()->append(reinterpret_cast<const char*>(index.frame_id[frame].data()),
-                                    32);
+      AppendChunk(index, pack, static_cast<size_t>(k), seal, f);
     }
   }
   return "";
@@ -1033,6 +1061,19 @@ class Fetcher {
     return Flush(run);
   }
 
+  // Makes `run` the one `p`'s bytes extend: the same when they follow it, else a new one
+  // (the old one written).
+  Status StartRun(const Piece& p, WriteRun& run) {
+    if (run.target == p.target && run.at + std::ssize(run.bytes) == p.at &&
+        std::ssize(run.bytes) < kWriteRun) {
+      return {};
+    }
+    BACKUP_TRY(Flush(run), "restore chunk");
+    run.target = p.target;
+    run.at = p.at;
+    return {};
+  }
+
   // Pieces [i, j), fetched into `buf` from `from`, written where they belong.
   Status PlaceAll(size_t i, size_t j, const std::string& buf, uint64_t from, FrameCache& frame,
                   WriteRun& run) {
@@ -1068,12 +1109,7 @@ class Fetcher {
   Status PlaceFrame(size_t i, size_t end, const std::string& buf, uint64_t from, ChunkCodec& codec,
                     WriteRun& run) {
     const Piece& p = pieces_[i];
-    if (run.target != p.target || run.at + std::ssize(run.bytes) != p.at ||
-        std::ssize(run.bytes) >= kWriteRun) {
-      BACKUP_TRY(Flush(run), "restore chunk");
-      run.target = p.target;
-      run.at = p.at;
-    }
+    BACKUP_TRY(StartRun(p, run), "restore chunk");
     const ChunkedFile& file = FileOf(p.target);
     const std::string_view stored(buf.data() + (p.offset - from), p.stored);
     const size_t start = run.bytes.size();
@@ -1097,12 +1133,7 @@ class Fetcher {
 
   Status Place(const Piece& p, const std::string& buf, uint64_t from, FrameCache& frame,
                WriteRun& run) {
-    if (run.target != p.target || run.at + std::ssize(run.bytes) != p.at ||
-        std::ssize(run.bytes) >= kWriteRun) {
-      BACKUP_TRY(Flush(run), "restore chunk");
-      run.target = p.target;
-      run.at = p.at;
-    }
+    BACKUP_TRY(StartRun(p, run), "restore chunk");
     const std::string_view stored(buf.data() + (p.offset - from), p.stored);
     ChunkCodec& codec = *frame.codec;
     const ChunkedFile& file = FileOf(p.target);

@@ -55,7 +55,7 @@ struct ChunkedStats {
 // The index at the end of a pack (formats 3 and 4): its chunks in order, checked (sizes
 // possible, frames adding up to where the index starts). Chunk k is plain[k] bytes from
 // skip[k] of frame frame[k]; frame f is stored[f] bytes at offset[f], frame_plain[f] once
-// decoded, sealed with frame_id[f] (a chunk alone in its frame: its own size and id).
+// decoded, its chunks the frame_count[f] from frame_first[f] (its seal: FrameId of theirs).
 struct PackIndex {
   std::vector<ChunkId> ids;
   std::vector<uint32_t> plain;
@@ -64,7 +64,8 @@ struct PackIndex {
   std::vector<uint64_t> offset;
   std::vector<uint32_t> stored;
   std::vector<uint32_t> frame_plain;
-  std::vector<ChunkId> frame_id;
+  std::vector<uint32_t> frame_first;
+  std::vector<uint32_t> frame_count;
   bool framed = false;  // some frame holds more than one chunk (format 4)
 };
 
