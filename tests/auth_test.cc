@@ -309,19 +309,44 @@ TEST_F(AuthTest, ReloadSwapsTokensAndABadFileKeepsTheOldOnes) {
   EXPECT_TRUE(repo_->Discover(Ctx().get(), {}, &out).ok()) << "the old table stays in force";
 }
 
-TEST_F(AuthTest, ChangesAreAuditedOneLineEachAndRequestsCannotForgeALine) {
-  // The default logger is swapped for one that also writes to `sink` (spdlog's registry
-  // swaps it under its lock) instead of growing its sink list under the server threads
-  // that log through it. The capturing logger is never destroyed: a thread may still
-  // hold it for a moment after the swap back.
-  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
-  const auto previous = spdlog::default_logger();
-  std::vector<spdlog::sink_ptr> sinks = previous->sinks();
-  sinks.push_back(sink);
-  static std::shared_ptr<spdlog::logger> capturing;
-  capturing = std::make_shared<spdlog::logger>("audit-capture", sinks.begin(), sinks.end());
-  capturing->set_level(previous->level());
-  spdlog::set_default_logger(capturing);
+// Captures the log: the default logger is swapped for one that also writes to `sink_`
+// before the server starts and swapped back after it stops. spdlog reads the default logger
+// without a lock, so it must not change while threads log through it.
+class AuditTest : public AuthTest {
+ protected:
+  void SetUp() override {
+    previous_ = spdlog::default_logger();
+    std::vector<spdlog::sink_ptr> sinks = previous_->sinks();
+    sinks.push_back(sink_);
+    auto capturing = std::make_shared<spdlog::logger>("audit-capture", sinks.begin(), sinks.end());
+    capturing->set_level(previous_->level());
+    spdlog::set_default_logger(capturing);
+    AuthTest::SetUp();
+  }
+  void TearDown() override {
+    AuthTest::TearDown();
+    spdlog::set_default_logger(previous_);
+  }
+
+  // The audit lines logged since `from` lines into the capture.
+  std::vector<std::string> AuditLinesSince(size_t from) const {
+    std::vector<std::string> audit;
+    const auto lines = sink_->last_formatted();
+    for (size_t i = from; i < lines.size(); ++i) {
+      if (lines[i].find("audit call=") != std::string::npos) audit.push_back(lines[i]);
+    }
+    return audit;
+  }
+  size_t CapturedLines() const { return sink_->last_formatted().size(); }
+
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_ =
+      std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+TEST_F(AuditTest, ChangesAreAuditedOneLineEachAndRequestsCannotForgeALine) {
+  const size_t from = CapturedLines();
+  ASSERT_LT(from, 900u) << "the capture must hold every line the test logs";
   token_ = kProdViewer;
   collector::DeleteBackupRequest del;
   del.set_backup_id(backups_["prod"]);
@@ -332,12 +357,8 @@ TEST_F(AuthTest, ChangesAreAuditedOneLineEachAndRequestsCannotForgeALine) {
   cancel.set_job_id("job-1\naudit call=DeleteBackup principal=\"root\" outcome=OK");
   collector::CancelJobResponse cancelled;
   EXPECT_EQ(jobs_->CancelJob(Ctx().get(), cancel, &cancelled).error_code(), Code::UNAUTHENTICATED);
-  spdlog::set_default_logger(previous);
 
-  std::vector<std::string> audit;
-  for (const auto& line : sink->last_formatted()) {
-    if (line.find("audit call=") != std::string::npos) audit.push_back(line);
-  }
+  const std::vector<std::string> audit = AuditLinesSince(from);
   ASSERT_EQ(audit.size(), 2u);
   EXPECT_NE(audit[0].find("call=DeleteBackup principal=\"prod-viewer\" peer=ipv4:127.0.0.1:"),
             std::string::npos)
