@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "common/logging.h"
 
@@ -34,6 +38,24 @@ double TimeShell(const std::string& command) {
     std::exit(1);
   }
   return SecondsSince(t);
+}
+
+void WarmMemory(const std::filesystem::path& dir, int64_t bytes) {
+  const std::filesystem::path scratch = dir / "warm-memory.scratch";
+  const int fd = ::open(scratch.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    std::fprintf(stderr, "backup-bench: cannot create %s\n", scratch.c_str());
+    std::exit(1);
+  }
+  const std::string block(4 << 20, 'w');
+  for (int64_t at = 0; at < bytes; at += std::ssize(block)) {
+    if (::pwrite(fd, block.data(), block.size(), at) != std::ssize(block)) {
+      std::fprintf(stderr, "backup-bench: cannot write %s\n", scratch.c_str());
+      std::exit(1);
+    }
+  }
+  ::close(fd);
+  std::filesystem::remove(scratch);  // its pages freed now, so not yet handed back
 }
 
 std::vector<Figure> Spread(const std::string& name, const std::vector<double>& values,

@@ -34,6 +34,13 @@ std::vector<Figure> Spread(const std::string& name, const std::vector<double>& v
                            const std::string& unit);
 void PrintTable();
 
+// Writes `bytes` into a scratch file in `dir` and removes it, so that the next timed step
+// finds free memory the hypervisor backs. On this VM, memory left free for a few seconds is
+// handed back to the host (virtio_balloon free-page reporting), and the first write to it
+// costs up to 2.5 s a GB in the kernel's copy (BENCHMARKS.md section 12): whichever step
+// ran first on such memory, ours or the baseline, was the slow one.
+void WarmMemory(const std::filesystem::path& dir, int64_t bytes);
+
 // Bytes of a file or a whole tree.
 int64_t DiskBytes(const std::filesystem::path& path);
 

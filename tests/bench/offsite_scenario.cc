@@ -434,44 +434,18 @@ void DeleteAll(Server& server, const std::string& store) {
   }
 }
 
-// One store's figures: full, incremental after 1 % + 0.5 %, both restored; cp + sync and
-// (S3) curl's GET of one object of the database's size as baselines.
-void IncrementalFigures(const Settings& s, Server& server, const S3rver& s3, const fs::path& root,
-                        int64_t rows, const std::string& store, const std::string& label) {
-  const fs::path src = server.layout->CollectionDb({"bench", "big"});
+// Each timed step below starts on memory the host backs (WarmMemory): 1.5 GB, more than
+// any step writes.
+constexpr int64_t kWarmBytes = int64_t{3} << 29;
+
+// The figures of IncrementalFigures' repetitions, one value each.
+struct IncrementalRuns {
   std::vector<double> cp_s, full_s, incr_s, full_mb, incr_mb, rfull_s, rincr_s, get_s, rss;
-  for (int rep = 0; rep < s.reps; ++rep) {
-    const std::string n = store + std::to_string(rep);
-    DeleteAll(server, store);
-    (void)std::system("sync");  // each timing starts with no dirty pages of the last
-    cp_s.push_back(
-        TimeShell("cp '" + src.string() + "' '" + (root / "cp.db").string() + "' && sync"));
-    fs::remove(root / "cp.db");
-    (void)std::system("sync");
-    auto t = Clock::now();
-    auto full = server.Backup("bench", "big", false, "", store).backup();
-    full_s.push_back(SecondsSince(t));
-    full_mb.push_back(static_cast<double>(full.stored_bytes()) / 1e6);
-    Mutate(src, rows, 0.01, 0.005);
-    ResetPeakRss();
-    const double rss_before = RssMb();
-    t = Clock::now();
-    auto incr = server.Backup("bench", "big", false, "", store).backup();
-    incr_s.push_back(SecondsSince(t));
-    rss.push_back(PeakRssMb() - rss_before);
-    incr_mb.push_back(static_cast<double>(incr.stored_bytes()) / 1e6);
-    t = Clock::now();
-    RestoreInto(server, full.backup_id(), "rf-" + n);
-    rfull_s.push_back(SecondsSince(t));
-    t = Clock::now();
-    RestoreInto(server, incr.backup_id(), "ri-" + n);
-    rincr_s.push_back(SecondsSince(t));
-    if (store == "s3") {
-      get_s.push_back(TimeShell(Curl(s3, "-o '" + (root / "got").string() + "'", "/bench/single") +
-                                " && sync"));
-      fs::remove(root / "got");
-    }
-  }
+};
+
+void ReportIncremental(const IncrementalRuns& r, const std::string& store,
+                       const std::string& label) {
+  const auto& [cp_s, full_s, incr_s, full_mb, incr_mb, rfull_s, rincr_s, get_s, rss] = r;
   std::vector<Figure> f{
       {"full_s", Median(full_s), "s, first (full) chunked backup"},
       {"cp_sync_s", Median(cp_s), "s, cp + sync of the database"},
@@ -497,6 +471,51 @@ void IncrementalFigures(const Settings& s, Server& server, const S3rver& s3, con
     f.push_back({"restore_full_vs_get", Median(get_s) / Median(rfull_s), "speed ratio"});
   }
   Report("incremental, " + store + ", " + label, f);
+}
+
+// One store's figures: full, incremental after 1 % + 0.5 %, both restored; cp + sync and
+// (S3) curl's GET of one object of the database's size as baselines.
+void IncrementalFigures(const Settings& s, Server& server, const S3rver& s3, const fs::path& root,
+                        int64_t rows, const std::string& store, const std::string& label) {
+  const fs::path src = server.layout->CollectionDb({"bench", "big"});
+  IncrementalRuns r;
+  auto& [cp_s, full_s, incr_s, full_mb, incr_mb, rfull_s, rincr_s, get_s, rss] = r;
+  auto timed = [&root](const auto& step) {
+    WarmMemory(root, kWarmBytes);
+    const auto t = Clock::now();
+    step();
+    return SecondsSince(t);
+  };
+  for (int rep = 0; rep < s.reps; ++rep) {
+    const std::string n = store + std::to_string(rep);
+    DeleteAll(server, store);
+    (void)std::system("sync");  // each timing starts with no dirty pages of the last
+    cp_s.push_back(timed([&] {
+      TimeShell("cp '" + src.string() + "' '" + (root / "cp.db").string() + "' && sync");
+    }));
+    fs::remove(root / "cp.db");
+    (void)std::system("sync");
+    collector::BackupMetadata full, incr;
+    full_s.push_back(
+        timed([&] { full = server.Backup("bench", "big", false, "", store).backup(); }));
+    full_mb.push_back(static_cast<double>(full.stored_bytes()) / 1e6);
+    Mutate(src, rows, 0.01, 0.005);
+    ResetPeakRss();
+    const double rss_before = RssMb();
+    incr_s.push_back(
+        timed([&] { incr = server.Backup("bench", "big", false, "", store).backup(); }));
+    rss.push_back(PeakRssMb() - rss_before);
+    incr_mb.push_back(static_cast<double>(incr.stored_bytes()) / 1e6);
+    rfull_s.push_back(timed([&] { RestoreInto(server, full.backup_id(), "rf-" + n); }));
+    rincr_s.push_back(timed([&] { RestoreInto(server, incr.backup_id(), "ri-" + n); }));
+    if (store == "s3") {
+      get_s.push_back(timed([&] {
+        TimeShell(Curl(s3, "-o '" + (root / "got").string() + "'", "/bench/single") + " && sync");
+      }));
+      fs::remove(root / "got");
+    }
+  }
+  ReportIncremental(r, store, label);
 }
 
 // 24 "hourly" backups with 0.2 % changed each (local store), then one after a VACUUM of
