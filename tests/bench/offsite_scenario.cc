@@ -617,7 +617,7 @@ void Incremental(const Settings& s) {
     const std::string label =
         "chunks of " +
         (stores.chunk_kib > 0 ? std::to_string(stores.chunk_kib) + " KiB"
-                              : std::string("a quarter page in page frames")) +
+                              : std::string("a quarter page in 16 KiB frames")) +
         ", " + (stores.compression.empty() ? kChunkedCompression : stores.compression);
     for (const std::string store : {"local", "s3"}) {
       IncrementalFigures(s, server, s3, root, rows, store, label);
