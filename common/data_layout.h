@@ -3,6 +3,7 @@
 //   collections/<ns>/<name>/collection.db        a collection's database
 //   files/<ns>/<name>/...                        a collection's files
 //   backups/<ns>/<name>/<backup_id>.db[.files/]  the default backup location
+//   cache/pack-indexes/                          copies of pack indexes (derived, disposable)
 // A value type; thread-safe.
 #pragma once
 
@@ -28,6 +29,7 @@ class DataLayout {
     return root_ / "files" / c.ns / c.name;
   }
   std::filesystem::path BackupsRoot() const { return root_ / "backups"; }
+  std::filesystem::path PackIndexCacheDir() const { return root_ / "cache" / "pack-indexes"; }
   std::filesystem::path DefaultBackupPath(const CollectionName& c, const std::string& id) const {
     return BackupsRoot() / c.ns / c.name / (id + ".db");
   }

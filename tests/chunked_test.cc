@@ -4,6 +4,7 @@
 // on the deleted one runs; verify finds a changed chunk and a missing pack.
 #include <atomic>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -11,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "archive_manifest.pb.h"
+#include "common/sha256.h"
 #include "common/sqlite.h"
 #include "common/test_point.h"
 #include "tests/s3_server.h"
@@ -197,6 +199,89 @@ TEST_F(ChunkedTest, ASweepWhileABackupRunsNeverRemovesAChunkItIsAboutToUse) {
   // The base's own chunks nobody uses went with the sweep after the new backup completed.
   Delete(next.backup_id());
   EXPECT_TRUE(Names(LocalPacks()).empty());
+}
+
+// The host's copies of pack indexes (data/cache/pack-indexes): the one folder of the
+// local store's collection, entries named by the SHA-256 of their pack's name.
+class IndexCacheTest : public ChunkedTest {
+ protected:
+  fs::path CacheDir() const {
+    const fs::path root = layout().PackIndexCacheDir();
+    std::error_code ec;
+    auto it = fs::directory_iterator(root, ec);
+    EXPECT_FALSE(ec) << root;
+    return !ec && it != fs::directory_iterator() ? it->path() : fs::path();
+  }
+
+  // Every pack of the store has an entry holding its index (the pack's tail), and no other.
+  void ExpectCacheHoldsEveryPack() {
+    const auto packs = Names(LocalPacks());
+    const fs::path dir = CacheDir();
+    ASSERT_FALSE(dir.empty());
+    EXPECT_EQ(Names(dir).size(), packs.size());
+    for (const std::string& pack : packs) {
+      SCOPED_TRACE(pack);
+      const fs::path entry = dir / Sha256Hex(pack);
+      ASSERT_TRUE(fs::exists(entry));
+      const std::string index = ReadFile(entry);
+      const std::string bytes = ReadFile(LocalPacks() / pack);
+      ASSERT_GT(index.size(), 0u);
+      ASSERT_LT(index.size(), bytes.size());
+      EXPECT_EQ(bytes.substr(bytes.size() - index.size()), index);
+    }
+  }
+};
+
+// With the store's copy of every index damaged, the next backup still builds on its base:
+// it found the indexes on the host.
+TEST_F(IndexCacheTest, ABackupFindsItsBasesIndexesOnTheHost) {
+  CreateCollection("prod", "users", 3000, 2);
+  auto first = BackupTo("local").backup();
+  ExpectCacheHoldsEveryPack();
+  std::map<std::string, std::string> saved;
+  for (const std::string& pack : Names(LocalPacks())) {
+    const fs::path path = LocalPacks() / pack;
+    saved[pack] = ReadFile(path);
+    std::string bytes = saved[pack];
+    bytes[bytes.size() - 20] = static_cast<char>(bytes[bytes.size() - 20] ^ 1);  // its index
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  }
+  UpdateRows(20);
+  auto second = BackupTo("local").backup();
+  EXPECT_LT(second.stored_bytes(), first.stored_bytes() / 10)
+      << "the base's indexes came from the host, not from the damaged packs";
+  for (const auto& [pack, bytes] : saved) {
+    std::ofstream(LocalPacks() / pack, std::ios::binary | std::ios::trunc) << bytes;
+  }
+  ExpectRestoresAsTheSource(second.backup_id(), "copy");
+  EXPECT_TRUE(Verify(second.backup_id(), false).is_valid());
+}
+
+// A damaged copy on the host costs a fetch, not a backup; the copies follow the newest
+// backup's packs (a deleted backup's go).
+TEST_F(IndexCacheTest, AWrongCopyCostsAFetchAndTheCopiesFollowTheNewestBackup) {
+  CreateCollection("prod", "users", 3000, 2);
+  auto first = BackupTo("local").backup();
+  const fs::path dir = CacheDir();
+  ASSERT_FALSE(dir.empty());
+  for (const std::string& entry : Names(dir)) {
+    std::string bytes = ReadFile(dir / entry);
+    for (char& c : bytes) c = static_cast<char>(c ^ 0x5a);
+    std::ofstream(dir / entry, std::ios::binary | std::ios::trunc) << bytes;
+  }
+  std::ofstream(dir / "stray-entry") << "not an index";
+  UpdateRows(20);
+  auto second = BackupTo("local").backup();
+  EXPECT_LT(second.stored_bytes(), first.stored_bytes() / 10) << "built on the base";
+  ExpectCacheHoldsEveryPack();  // the wrong copies replaced, the stray one gone
+  ExpectRestoresAsTheSource(second.backup_id(), "copy");
+  Delete(first.backup_id());
+  UpdateRows(20);
+  auto third = BackupTo("local").backup();
+  EXPECT_LT(third.stored_bytes(), first.stored_bytes() / 10);
+  Delete(second.backup_id());
+  ExpectCacheHoldsEveryPack();
+  ExpectRestoresAsTheSource(third.backup_id(), "copy-3");
 }
 
 // A store holding archives keeps them readable once the process writes chunked backups:

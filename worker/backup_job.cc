@@ -387,7 +387,7 @@ std::optional<ChunkedBase> BackupJob::FindBase(const BackupRecord& backup, JobCo
     }
     BackupStore* store = options_.stores->Find(b.store);
     if (store == nullptr) return std::nullopt;
-    auto base = LoadChunkedBase(*store, b, options_.stores->keys());
+    auto base = LoadChunkedBase(*store, b, options_.stores->keys(), IndexCache());
     if (!base) {
       spdlog::warn("{} base {} unreadable, backing up in full: {}", ctx.LogTag(), b.id,
                    base.error().message());
@@ -495,7 +495,8 @@ Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
       options_.stores->chunk_bytes(),
       ctx.lease().attempt,
       options_.pack_bytes,
-      [&snap] { snap.reset(); }};
+      [&snap] { snap.reset(); },
+      IndexCacheRef{IndexCache(), backup.store}};
   ChunkedStats stats;
   auto written = WriteChunked(*store, stored.backup.object_key, dest->compression, dest->key,
                               source, base ? &*base : nullptr, attempt.skipped, stats, ctx);

@@ -40,12 +40,17 @@ struct BackupJobOptions {
   const StoreSet* stores = nullptr;
   // Chunked backups: the packs' size (the chunks' is the StoreSet's).
   int64_t pack_bytes = 16 << 20;
+  // Chunked backups: where this host keeps pack indexes (pack_index_cache.h; empty: none).
+  std::filesystem::path index_cache_dir;
 };
 
 class BackupJob final : public JobHandler {
  public:
   BackupJob(Catalog& catalog, const Clock& clock, BackupJobOptions options)
-      : catalog_(catalog), clock_(clock), options_(std::move(options)) {}
+      : catalog_(catalog),
+        clock_(clock),
+        options_(std::move(options)),
+        index_cache_(options_.index_cache_dir) {}
   Status Run(JobContext& ctx) override;
 
  private:
@@ -83,6 +88,9 @@ class BackupJob final : public JobHandler {
   // the same key, with its packs' indexes, or nullopt (none, or it cannot be read, or it
   // has no indexes: a full backup).
   std::optional<ChunkedBase> FindBase(const BackupRecord& backup, JobContext& ctx) const;
+  const PackIndexCache* IndexCache() const {
+    return options_.index_cache_dir.empty() ? nullptr : &index_cache_;
+  }
   // The store, key and compression an archive-format backup's row asks for.
   struct Destination {
     BackupStore* store = nullptr;
@@ -94,6 +102,7 @@ class BackupJob final : public JobHandler {
   Catalog& catalog_;
   const Clock& clock_;
   const BackupJobOptions options_;
+  const PackIndexCache index_cache_;  // used when options_.index_cache_dir is set
 };
 
 }  // namespace backup

@@ -108,13 +108,15 @@ struct EncodedBlock {
 class ChunkWriter {
  public:
   ChunkWriter(BackupStore& store, std::string prefix, std::string pack_base, int64_t pack_bytes,
-              int zstd_level, const EncryptionKey* key, ChunkedStats& stats, JobContext& ctx)
+              int zstd_level, const EncryptionKey* key, IndexCacheRef cache, ChunkedStats& stats,
+              JobContext& ctx)
       : store_(store),
         prefix_(std::move(prefix)),
         pack_base_(std::move(pack_base)),
         pack_bytes_(pack_bytes),
         level_(zstd_level),
         key_(key),
+        cache_(std::move(cache)),
         stats_(stats),
         ctx_(ctx) {}
 
@@ -389,13 +391,19 @@ class ChunkWriter {
     stats_.new_bytes += std::ssize(pack_);
     const std::string key = prefix_ + p.name();
     uploaded_.push_back(key);
-    uploads_.push_back(
-        std::async(std::launch::async, [this, key, bytes = std::move(pack_)]() -> Status {
+    uploads_.push_back(std::async(
+        std::launch::async,
+        [this, key, name = p.name(), index_at = p.index_offset(),
+         bytes = std::move(pack_)]() -> Status {
           auto writer = store_.Put(key, std::ssize(bytes));
           if (!writer) return Fail(writer.error());
           BACKUP_TRY((*writer)->Write(bytes), key);
           auto put = (*writer)->Commit();
           if (!put) return Fail(put.error());
+          if (cache_.cache != nullptr) {
+            cache_.cache->Put(cache_.store, prefix_, name,
+                              std::string_view(bytes).substr(static_cast<size_t>(index_at)));
+          }
           return {};
         }));
     pack_.clear();
@@ -439,6 +447,7 @@ class ChunkWriter {
   const int64_t pack_bytes_;
   const int level_;
   const EncryptionKey* const key_;
+  const IndexCacheRef cache_;  // takes each uploaded pack's index
   ChunkedStats& stats_;
   JobContext& ctx_;
   // Open addressing: a lookup is one cache miss, not a chain of them (a base of 1 GB in
@@ -567,7 +576,7 @@ Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manif
   const BackupRecord& backup = *source.backup;
   ChunkWriter writer(store, PackPrefix(backup.collection),
                      backup.id + ".a" + std::to_string(source.attempt), source.pack_bytes,
-                     compression.zstd_level, key, stats, ctx);
+                     compression.zstd_level, key, source.index_cache, stats, ctx);
   if (base != nullptr) writer.LoadBase(*base);
   PageSnapshot& snap = *source.snapshot;
   const int64_t page = snap.page_size();
@@ -605,6 +614,11 @@ Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manif
   if (writer.framed()) m.set_format(kFramesFormat);
   auto put = PutManifest(store, manifest_key, compression, key, m);
   if (!put) return fail(put.error());
+  if (const IndexCacheRef& cache = source.index_cache; cache.cache != nullptr) {
+    std::vector<std::string> names;
+    for (const ChunkPack& p : m.packs()) names.push_back(p.name());
+    cache.cache->Retain(cache.store, PackPrefix(backup.collection), names);
+  }
   out.put = std::move(*put);
   stats.manifest_bytes = out.put.size;
   stats.new_bytes += out.put.size;
@@ -697,16 +711,46 @@ std::string ParseFrames(const ChunkPackIndex& parsed, int n, int frames, int64_t
 
 // One pack's index (format 3), read from the pack's end and checked: kDataLoss when it is
 // not the index the manifest says.
+// A pack's index as stored (`stored`, the bytes from p.index_offset() to its end), decoded
+// and checked; `bad` says what is wrong.
+Result<PackIndex> ParsePackIndex(const ChunkPack& p, const std::string& stored, ChunkCodec& codec,
+                                 const std::function<Error(const std::string&)>& bad) {
+  auto plain = codec.Decode(PackIndexId(p.name()), stored, p.index_plain(), false);
+  if (!plain) return Fail(bad("index: " + plain.error().message()));
+  ChunkPackIndex parsed;
+  if (!parsed.ParseFromString(*plain)) return Fail(bad("its index is not one"));
+  const int n = parsed.plain_size_size();
+  // Format 3 has no frame list: every chunk is a frame of one.
+  const int frames = parsed.frame_chunks_size() > 0 ? parsed.frame_chunks_size() : n;
+  if (n == 0 || n > kPackMaxChunks || parsed.stored_size_size() != frames ||
+      std::ssize(parsed.ids()) != int64_t{n} * 32) {
+    return Fail(bad("its index lists differ in length"));
+  }
+  PackIndex index;
+  if (std::string problem = ParseFrames(parsed, n, frames, p.index_offset(), index);
+      !problem.empty()) {
+    return Fail(bad(problem));
+  }
+  return index;
+}
+
+// Reads and checks a pack's index: from `cache` when it holds one that checks out, else
+// from the store (and then kept in `cache`).
 Result<PackIndex> ReadPackIndex(BackupStore& store, const std::string& prefix, const ChunkPack& p,
-                                ChunkCodec& codec) {
+                                ChunkCodec& codec, const IndexCacheRef& cache) {
   const std::string key = prefix + p.name();
   auto bad = [&](const std::string& what) {
-    return Fail(Error::DataLoss("pack " + store.Locate(key) + ": " + what));
+    return Error::DataLoss("pack " + store.Locate(key) + ": " + what);
   };
   const int64_t stored_bytes = p.size() - p.index_offset();
   if (p.index_offset() <= 0 || stored_bytes <= 0 || p.index_plain() <= 0 ||
       p.index_plain() > kMaxChunkBytes || stored_bytes > p.index_plain() + kChunkOverhead) {
-    return bad("its index is impossible");
+    return Fail(bad("its index is impossible"));
+  }
+  if (cache.cache != nullptr) {
+    if (auto kept = cache.cache->Get(cache.store, prefix, p.name(), stored_bytes)) {
+      if (auto index = ParsePackIndex(p, *kept, codec, bad)) return index;
+    }
   }
   std::string stored;
   Status got = store.Get(key, p.index_offset(), stored_bytes, [&](std::string_view piece) {
@@ -716,31 +760,18 @@ Result<PackIndex> ReadPackIndex(BackupStore& store, const std::string& prefix, c
   if (!got && got.error().code() == Code::kNotFound) {
     return Fail(Error::NotFound("pack " + store.Locate(key) + " is missing"));
   }
-  if (!got && got.error().code() == Code::kDataLoss) return bad(got.error().message());
+  if (!got && got.error().code() == Code::kDataLoss) return Fail(bad(got.error().message()));
   if (!got) return Fail(got.error().Context("pack index"));
-  if (std::ssize(stored) != stored_bytes) return bad("its index is cut short");
-  auto plain = codec.Decode(PackIndexId(p.name()), stored, p.index_plain(), false);
-  if (!plain) return bad("index: " + plain.error().message());
-  ChunkPackIndex parsed;
-  if (!parsed.ParseFromString(*plain)) return bad("its index is not one");
-  const int n = parsed.plain_size_size();
-  // Format 3 has no frame list: every chunk is a frame of one.
-  const int frames = parsed.frame_chunks_size() > 0 ? parsed.frame_chunks_size() : n;
-  if (n == 0 || n > kPackMaxChunks || parsed.stored_size_size() != frames ||
-      std::ssize(parsed.ids()) != int64_t{n} * 32) {
-    return bad("its index lists differ in length");
-  }
-  PackIndex index;
-  if (std::string problem = ParseFrames(parsed, n, frames, p.index_offset(), index);
-      !problem.empty()) {
-    return bad(problem);
-  }
+  if (std::ssize(stored) != stored_bytes) return Fail(bad("its index is cut short"));
+  auto index = ParsePackIndex(p, stored, codec, bad);
+  if (index && cache.cache != nullptr) cache.cache->Put(cache.store, prefix, p.name(), stored);
   return index;
 }
 
 // The index of every pack `m` names (format 3), read several at a time.
 Result<std::vector<PackIndex>> ReadPackIndexes(BackupStore& store, const std::string& prefix,
-                                               const ChunkedManifest& m, const EncryptionKey* key) {
+                                               const ChunkedManifest& m, const EncryptionKey* key,
+                                               const IndexCacheRef& cache = {}) {
   if (std::string p = PackNameProblem(m, prefix); !p.empty()) {
     return Fail(Error::DataLoss("the manifest names " + p));
   }
@@ -751,7 +782,7 @@ Result<std::vector<PackIndex>> ReadPackIndexes(BackupStore& store, const std::st
   auto work = [&] {
     auto codec = ChunkCodec::Create(0, key);
     for (int i = next++; i < m.packs_size(); i = next++) {
-      auto index = codec ? ReadPackIndex(store, prefix, m.packs(i), **codec)
+      auto index = codec ? ReadPackIndex(store, prefix, m.packs(i), **codec, cache)
                          : Result<PackIndex>(Fail(codec.error()));
       std::lock_guard lock(mu);
       if (!index) {
@@ -777,7 +808,7 @@ const EncryptionKey* KeyOf(const BackupRecord& backup, const KeyRing& keys) {
 }  // namespace
 
 Result<ChunkedBase> LoadChunkedBase(BackupStore& store, const BackupRecord& backup,
-                                    const KeyRing& keys) {
+                                    const KeyRing& keys, const PackIndexCache* cache) {
   auto m = LoadChunkedManifest(store, backup, keys);
   if (!m) return Fail(m.error());
   ChunkedBase base;
@@ -787,8 +818,8 @@ Result<ChunkedBase> LoadChunkedBase(BackupStore& store, const BackupRecord& back
   if (base.manifest.format() < kRunsFormat || base.manifest.format() > kFramesFormat) {
     return base;
   }
-  auto indexes =
-      ReadPackIndexes(store, PackPrefix(backup.collection), base.manifest, KeyOf(backup, keys));
+  auto indexes = ReadPackIndexes(store, PackPrefix(backup.collection), base.manifest,
+                                 KeyOf(backup, keys), IndexCacheRef{cache, backup.store});
   if (!indexes) return Fail(indexes.error());
   base.indexes = std::move(*indexes);
   return base;

@@ -19,6 +19,7 @@
 #include "storage/chunk_codec.h"
 #include "storage/codec.h"
 #include "worker/archive_io.h"
+#include "worker/pack_index_cache.h"
 #include "worker/page_snapshot.h"
 
 namespace backup {
@@ -29,6 +30,12 @@ inline constexpr int kPackUploadsInFlight = 3;
 
 // Where a collection's packs live in a store: "chunks/<ns>/<name>/".
 std::string PackPrefix(const CollectionName& collection);
+
+// A host's copy of pack indexes for one store (pack_index_cache.h); no cache: null.
+struct IndexCacheRef {
+  const PackIndexCache* cache = nullptr;
+  std::string store;  // the store's name
+};
 
 struct ChunkedSource {
   const BackupRecord* backup = nullptr;  // whose backup (id, collection, timestamp)
@@ -43,6 +50,8 @@ struct ChunkedSource {
   int64_t pack_bytes = 16 << 20;
   // Called once the snapshot is read (its read transaction may end then).
   std::function<void()> on_snapshot_read;
+  // Takes the new packs' indexes and, once the manifest is stored, keeps only its packs'.
+  IndexCacheRef index_cache;
 };
 
 struct ChunkedStats {
@@ -92,9 +101,10 @@ Result<collector::archive::ChunkedManifest> LoadChunkedManifest(BackupStore& sto
                                                                 const BackupRecord& backup,
                                                                 const KeyRing& keys);
 
-// The manifest and its packs' indexes (kDataLoss when one is not well formed).
+// The manifest and its packs' indexes (kDataLoss when one is not well formed), each from
+// `cache` when it holds one that checks out, else from the store (and then kept there).
 Result<ChunkedBase> LoadChunkedBase(BackupStore& store, const BackupRecord& backup,
-                                    const KeyRing& keys);
+                                    const KeyRing& keys, const PackIndexCache* cache = nullptr);
 
 // As ReadArchive (archive_io.h) for a chunked backup: every chunk fetched (pack by pack,
 // several at once), authenticated, checked against its id and written at its place; then

@@ -201,10 +201,12 @@ void WorkerHost::MakePool() {
   pool_ = std::make_unique<WorkerPool>(jobs(), options_.pool);
   pool_->SetSweep([this] { return SweepStaging(jobs(), catalog(), layout_.root() / "staging"); });
   pool_->SetHandler(JobKind::kBackup,
-                    std::make_unique<BackupJob>(catalog(), store_->clock(),
-                                                BackupJobOptions{.data_root = layout_.root(),
-                                                                 .backup_roots = backup_roots_,
-                                                                 .stores = stores_.get()}));
+                    std::make_unique<BackupJob>(
+                        catalog(), store_->clock(),
+                        BackupJobOptions{.data_root = layout_.root(),
+                                         .backup_roots = backup_roots_,
+                                         .stores = stores_.get(),
+                                         .index_cache_dir = layout_.PackIndexCacheDir()}));
   pool_->SetHandler(
       JobKind::kRestore,
       std::make_unique<RestoreJob>(catalog(), layout_,
