@@ -5,6 +5,7 @@
 #include <set>
 #include <system_error>
 
+#include "common/fs.h"
 #include "common/ids.h"
 #include "common/sha256.h"
 
@@ -37,13 +38,17 @@ void PackIndexCache::Put(const std::string& store, const std::string& prefix,
   fs::create_directories(dir, ec);
   const fs::path entry = dir / EntryName(name);
   const fs::path temp = dir / (EntryName(name) + ".tmp-" + RandomHex(8));
+  bool written = false;
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     out.write(stored.data(), static_cast<std::streamsize>(stored.size()));
-    if (!out.flush()) {
-      fs::remove(temp, ec);
-      return;
-    }
+    written = static_cast<bool>(out.flush());
+  }
+  // Durable before it is visible: a crash leaves the old entry or the whole new one, never
+  // a torn one (which, unsealed, nothing but its structure would check).
+  if (!written || !FsyncFile(temp)) {
+    fs::remove(temp, ec);
+    return;
   }
   fs::rename(temp, entry, ec);
   if (ec) fs::remove(temp, ec);
