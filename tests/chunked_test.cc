@@ -257,6 +257,21 @@ TEST_F(IndexCacheTest, ABackupFindsItsBasesIndexesOnTheHost) {
   EXPECT_TRUE(Verify(second.backup_id(), false).is_valid());
 }
 
+// A pack lost from the store is not built on because the host has its index: the next
+// backup finds its base unreadable, stores in full and restores whole.
+TEST_F(IndexCacheTest, APackLostFromTheStoreIsNotBuiltOnFromItsCopy) {
+  CreateCollection("prod", "users", 3000, 2);
+  auto first = BackupTo("local").backup();
+  const auto packs = Names(LocalPacks());
+  ASSERT_FALSE(packs.empty());
+  fs::remove(LocalPacks() / *packs.begin());
+  UpdateRows(20);
+  auto second = BackupTo("local").backup();
+  EXPECT_GT(second.stored_bytes(), first.stored_bytes() / 2) << "stored in full";
+  ExpectRestoresAsTheSource(second.backup_id(), "copy");
+  EXPECT_TRUE(Verify(second.backup_id(), false).is_valid());
+}
+
 // A damaged copy on the host costs a fetch, not a backup; the copies follow the newest
 // backup's packs (a deleted backup's go).
 TEST_F(IndexCacheTest, AWrongCopyCostsAFetchAndTheCopiesFollowTheNewestBackup) {

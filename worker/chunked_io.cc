@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include <absl/container/flat_hash_map.h>
 #include <spdlog/spdlog.h>
@@ -709,8 +710,6 @@ std::string ParseFrames(const ChunkPackIndex& parsed, int n, int frames, int64_t
   return "";
 }
 
-// One pack's index (format 3), read from the pack's end and checked: kDataLoss when it is
-// not the index the manifest says.
 // A pack's index as stored (`stored`, the bytes from p.index_offset() to its end), decoded
 // and checked; `bad` says what is wrong.
 Result<PackIndex> ParsePackIndex(const ChunkPack& p, const std::string& stored, ChunkCodec& codec,
@@ -734,8 +733,9 @@ Result<PackIndex> ParsePackIndex(const ChunkPack& p, const std::string& stored, 
   return index;
 }
 
-// Reads and checks a pack's index: from `cache` when it holds one that checks out, else
-// from the store (and then kept in `cache`).
+// One pack's index (formats 3 and 4), checked: kDataLoss when it is not the index the
+// manifest says. From `cache` when it holds one that checks out, else read from the pack's
+// end in the store (and then kept in `cache`).
 Result<PackIndex> ReadPackIndex(BackupStore& store, const std::string& prefix, const ChunkPack& p,
                                 ChunkCodec& codec, const IndexCacheRef& cache) {
   const std::string key = prefix + p.name();
@@ -775,6 +775,18 @@ Result<std::vector<PackIndex>> ReadPackIndexes(BackupStore& store, const std::st
   if (std::string p = PackNameProblem(m, prefix); !p.empty()) {
     return Fail(Error::DataLoss("the manifest names " + p));
   }
+  // The host's copies stand for packs the store holds, at their size: one listing says
+  // which (a copy of a pack lost from the store must not make a backup build on it).
+  std::unordered_map<std::string, int64_t> listed;
+  if (cache.cache != nullptr) {
+    auto objects = store.List(prefix);
+    if (!objects) return Fail(objects.error().Context("list packs"));
+    for (const ObjectInfo& o : *objects) listed.emplace(o.key, o.size);
+  }
+  auto cache_for = [&](const ChunkPack& p) {
+    const auto it = listed.find(prefix + p.name());
+    return it != listed.end() && it->second == p.size() ? cache : IndexCacheRef{};
+  };
   std::vector<PackIndex> out(static_cast<size_t>(m.packs_size()));
   std::atomic<int> next{0};
   std::mutex mu;
@@ -782,7 +794,7 @@ Result<std::vector<PackIndex>> ReadPackIndexes(BackupStore& store, const std::st
   auto work = [&] {
     auto codec = ChunkCodec::Create(0, key);
     for (int i = next++; i < m.packs_size(); i = next++) {
-      auto index = codec ? ReadPackIndex(store, prefix, m.packs(i), **codec, cache)
+      auto index = codec ? ReadPackIndex(store, prefix, m.packs(i), **codec, cache_for(m.packs(i)))
                          : Result<PackIndex>(Fail(codec.error()));
       std::lock_guard lock(mu);
       if (!index) {
