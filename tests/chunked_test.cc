@@ -222,7 +222,7 @@ class IndexCacheTest : public ChunkedTest {
     for (const std::string& pack : packs) {
       SCOPED_TRACE(pack);
       const fs::path entry = dir / Sha256Hex(pack);
-      ASSERT_TRUE(fs::exists(entry));
+      ASSERT_TRUE(fs::is_regular_file(fs::symlink_status(entry))) << "a file, not a link";
       const std::string index = ReadFile(entry);
       const std::string bytes = ReadFile(LocalPacks() / pack);
       ASSERT_GT(index.size(), 0u);
@@ -279,16 +279,26 @@ TEST_F(IndexCacheTest, AWrongCopyCostsAFetchAndTheCopiesFollowTheNewestBackup) {
   auto first = BackupTo("local").backup();
   const fs::path dir = CacheDir();
   ASSERT_FALSE(dir.empty());
-  for (const std::string& entry : Names(dir)) {
+  const auto entries = Names(dir);
+  ASSERT_FALSE(entries.empty());
+  for (const std::string& entry : entries) {
     std::string bytes = ReadFile(dir / entry);
     for (char& c : bytes) c = static_cast<char>(c ^ 0x5a);
     std::ofstream(dir / entry, std::ios::binary | std::ios::trunc) << bytes;
   }
+  // One entry a link to a right copy elsewhere: not followed, replaced by a file.
+  const fs::path linked = dir / *entries.begin();
+  const fs::path elsewhere = dir_.path() / "elsewhere";
+  std::string right = ReadFile(linked);
+  for (char& c : right) c = static_cast<char>(c ^ 0x5a);
+  std::ofstream(elsewhere, std::ios::binary) << right;
+  fs::remove(linked);
+  fs::create_symlink(elsewhere, linked);
   std::ofstream(dir / "stray-entry") << "not an index";
   UpdateRows(20);
   auto second = BackupTo("local").backup();
   EXPECT_LT(second.stored_bytes(), first.stored_bytes() / 10) << "built on the base";
-  ExpectCacheHoldsEveryPack();  // the wrong copies replaced, the stray one gone
+  ExpectCacheHoldsEveryPack();  // the wrong copies and the link replaced, the stray one gone
   ExpectRestoresAsTheSource(second.backup_id(), "copy");
   Delete(first.backup_id());
   UpdateRows(20);

@@ -1,11 +1,15 @@
 #include "worker/pack_index_cache.h"
 
+#include <cerrno>
 #include <chrono>
-#include <fstream>
 #include <set>
 #include <system_error>
 
-#include "common/fs.h"
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/beneath.h"
 #include "common/ids.h"
 #include "common/sha256.h"
 
@@ -21,12 +25,21 @@ std::string PackIndexCache::EntryName(const std::string& name) { return Sha256He
 
 std::optional<std::string> PackIndexCache::Get(const std::string& store, const std::string& prefix,
                                                const std::string& name, int64_t size) const {
-  std::ifstream in(Dir(store, prefix) / EntryName(name), std::ios::binary);
-  if (!in || size <= 0) return std::nullopt;
-  std::string bytes(static_cast<size_t>(size), '\0');
-  // One byte more than wanted: an entry of another size is not this index.
-  if (!in.read(bytes.data(), size) || in.get() != std::ifstream::traits_type::eof()) {
+  const fs::path path = Dir(store, prefix) / EntryName(name);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st {};
+  // A regular file of exactly `size` bytes, not a link: anything else is not this index.
+  if (size <= 0 || fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      st.st_size != size) {
     return std::nullopt;
+  }
+  std::string bytes(static_cast<size_t>(size), '\0');
+  for (size_t done = 0; done < bytes.size();) {
+    const ssize_t n =
+        ::pread(fd.get(), bytes.data() + done, bytes.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    done += static_cast<size_t>(n);
   }
   return bytes;
 }
@@ -38,19 +51,22 @@ void PackIndexCache::Put(const std::string& store, const std::string& prefix,
   fs::create_directories(dir, ec);
   const fs::path entry = dir / EntryName(name);
   const fs::path temp = dir / (EntryName(name) + ".tmp-" + RandomHex(8));
-  bool written = false;
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write(stored.data(), static_cast<std::streamsize>(stored.size()));
-    written = static_cast<bool>(out.flush());
+  UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (fd.get() < 0) return;
+  bool written = true;
+  for (size_t done = 0; written && done < stored.size();) {
+    const ssize_t n = ::write(fd.get(), stored.data() + done, stored.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    written = n > 0;
+    if (written) done += static_cast<size_t>(n);
   }
   // Durable before it is visible: a crash leaves the old entry or the whole new one, never
   // a torn one (which, unsealed, nothing but its structure would check).
-  if (!written || !FsyncFile(temp)) {
+  if (!written || ::fsync(fd.get()) != 0) {
     fs::remove(temp, ec);
     return;
   }
-  fs::rename(temp, entry, ec);
+  fs::rename(temp, entry, ec);  // replaces the entry itself, never what a link names
   if (ec) fs::remove(temp, ec);
 }
 
