@@ -6,8 +6,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstring>
 #include <mutex>
+
+#include "common/text.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -110,10 +114,12 @@ Result<PinnedDir> PinnedDir::Sub(const fs::path& relative, bool create, mode_t m
       return Fail(Error::PermissionDenied(where.string() + " climbs out of " + display_.string()));
     }
   }
-  if (!create) {
+  // openat2 takes at most PATH_MAX bytes; a longer path (which a file system may well hold)
+  // is walked a component at a time, each one short.
+  if (!create && relative.native().size() < PATH_MAX) {
     int fd = OpenAt2(handle_->fd, relative);
     if (fd >= 0) return PinnedDir(std::make_shared<Handle>(fd), where);
-    if (errno != ENOSYS && errno != EPERM) {
+    if (errno != ENOSYS && errno != EPERM && errno != ENAMETOOLONG) {
       if (errno == ENOENT) return Fail(Error::NotFound(where.string() + " does not exist"));
       return Fail(WalkError(errno, where));
     }
@@ -168,10 +174,16 @@ Result<UniqueFd> OpenFileIn(const PinnedDir& dir, const fs::path& relative) {
   struct open_how how {};
   how.flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  UniqueFd fd(
-      static_cast<int>(::syscall(SYS_openat2, dir.fd(), relative.c_str(), &how, sizeof(how))));
-  if (fd.get() < 0 && (errno == ENOSYS || errno == EPERM)) {
-    // No openat2: pin the folder with the O_NOFOLLOW walk, then open the last component.
+  UniqueFd fd;
+  if (relative.native().size() < PATH_MAX) {
+    fd = UniqueFd(
+        static_cast<int>(::syscall(SYS_openat2, dir.fd(), relative.c_str(), &how, sizeof(how))));
+  } else {
+    errno = ENAMETOOLONG;
+  }
+  if (fd.get() < 0 && (errno == ENOSYS || errno == EPERM || errno == ENAMETOOLONG)) {
+    // No openat2, or a path longer than it takes: pin the folder with the O_NOFOLLOW walk,
+    // then open the last component.
     auto parent = relative.has_parent_path() ? dir.Sub(relative.parent_path(), false) : dir;
     if (!parent) return Fail(parent.error());
     fd = UniqueFd(::openat(parent->fd(), relative.filename().c_str(), static_cast<int>(how.flags)));
@@ -225,6 +237,38 @@ Status RequireSafeDatabase(const PinnedDir& dir, const std::string& name, bool m
     if (!s && s.error().code() != Code::kNotFound) return s;
   }
   return {};
+}
+
+Status CheckRelativeName(std::string_view relative) {
+  auto refuse = [&](std::string_view why) {
+    return Fail(Error::InvalidArgument("\"" + ShowName(relative, 300) + "\" " + std::string(why)));
+  };
+  if (relative.empty()) return refuse("is empty");
+  if (relative.find('\0') != std::string_view::npos) return refuse("holds a NUL byte");
+  if (relative.front() == '/') return refuse("is absolute");
+  for (size_t at = 0; at <= relative.size();) {
+    const size_t end = std::min(relative.find('/', at), relative.size());
+    const std::string_view part = relative.substr(at, end - at);
+    if (part.empty() || part == "." || part == "..") {
+      return refuse("has an empty, \".\" or \"..\" component");
+    }
+    if (part.size() > NAME_MAX) return refuse("has a component longer than NAME_MAX bytes");
+    at = end + 1;
+  }
+  return {};
+}
+
+Result<PinnedName> PinBelow(const PinnedDir& dir, const fs::path& relative, bool create,
+                            mode_t mode) {
+  if (auto ok = CheckRelativeName(relative.native()); !ok) {
+    return Fail(Error::PermissionDenied(ok.error().message() + ": not a name below " +
+                                        dir.display().string()));
+  }
+  const fs::path name = relative.filename();
+  if (!relative.has_parent_path()) return PinnedName{dir, name.native()};
+  auto parent = dir.Sub(relative.parent_path(), create, mode);
+  if (!parent) return Fail(parent.error());
+  return PinnedName{*parent, name.native()};
 }
 
 Result<PinnedName> PinParent(const fs::path& path, const std::vector<fs::path>& roots, bool create,

@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -104,6 +105,19 @@ struct PinnedName {
   std::string name;
   std::filesystem::path path() const { return dir.Path(name); }
 };
+// OK when `relative` names something below a folder, as every name a backup keeps must:
+// not empty, not absolute, no component empty, "." or "..", none longer than NAME_MAX, no
+// NUL. kInvalidArgument naming the path (escaped) otherwise. PinBelow checks it, so a
+// backup that passes it at backup time passes it at restore.
+Status CheckRelativeName(std::string_view relative);
+
+// The folder holding `relative` pinned below `dir` (walked as Sub does, so a path of any
+// length works and no link is followed), and its last component: `path()` is short
+// whatever `relative`'s length, for code that takes paths. With `create`, missing folders
+// are made with `mode`. kPermissionDenied for a name that climbs out or is not one.
+Result<PinnedName> PinBelow(const PinnedDir& dir, const std::filesystem::path& relative,
+                            bool create, mode_t mode = 0700);
+
 Result<PinnedName> PinParent(const std::filesystem::path& path,
                              const std::vector<std::filesystem::path>& roots, bool create,
                              mode_t mode = 0700);

@@ -11,6 +11,8 @@
 
 #include <tl/expected.hpp>
 
+#include "common/text.h"
+
 namespace backup {
 
 enum class Code {
@@ -40,7 +42,9 @@ std::string_view CodeName(Code code);
 
 class Error {
  public:
-  Error(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+  // The message is text: bytes that are not UTF-8 (a file's name, say) are escaped here, so
+  // no error can carry them into a protobuf string, a TEXT column or a JSON log line.
+  Error(Code code, std::string message) : code_(code), message_(ValidUtf8(std::move(message))) {}
 
   static Error Cancelled(std::string m) { return {Code::kCancelled, std::move(m)}; }
   static Error InvalidArgument(std::string m) { return {Code::kInvalidArgument, std::move(m)}; }

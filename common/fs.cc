@@ -1,5 +1,6 @@
 #include "common/fs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -210,10 +211,57 @@ Status SetMode(const fs::path& path, mode_t mode) {
   return {};
 }
 
+namespace {
+
+// Empties the folder open as `dir` (closed here), never following a link, one name at a
+// time through descriptors so that a tree of any depth goes. -1 with errno on failure.
+int RemoveBelow(int dir) {
+  DIR* d = ::fdopendir(dir);
+  if (d == nullptr) {
+    const int err = errno;
+    ::close(dir);
+    errno = err;
+    return -1;
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name(e->d_name);
+    if (name != "." && name != "..") names.emplace_back(name);
+    errno = 0;
+  }
+  int rc = errno != 0 ? -1 : 0;
+  for (const std::string& name : names) {
+    if (rc != 0) break;
+    if (::unlinkat(::dirfd(d), name.c_str(), 0) == 0 || errno == ENOENT) continue;
+    if (errno != EISDIR && errno != EPERM) {
+      rc = -1;
+      break;
+    }
+    const int sub =
+        ::openat(::dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0 || RemoveBelow(sub) != 0 ||
+        (::unlinkat(::dirfd(d), name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)) {
+      rc = -1;
+    }
+  }
+  const int err = errno;
+  ::closedir(d);
+  errno = err;
+  return rc;
+}
+
+}  // namespace
+
 Status RemoveAll(const fs::path& path) {
-  std::error_code ec;
-  fs::remove_all(path, ec);
-  if (ec) return Fail(Error::FromErrno(ec.value(), "remove " + path.string()));
+  if (::unlink(path.c_str()) == 0 || errno == ENOENT) return {};  // a file, a link, or nothing
+  if (errno != EISDIR && errno != EPERM)
+    return Fail(Error::FromErrno(errno, "remove " + path.string()));
+  const int dir = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir < 0) return Fail(Error::FromErrno(errno, "remove " + path.string()));
+  if (RemoveBelow(dir) != 0 || (::rmdir(path.c_str()) != 0 && errno != ENOENT)) {
+    return Fail(Error::FromErrno(errno, "remove " + path.string()));
+  }
   return {};
 }
 

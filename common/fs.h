@@ -84,7 +84,8 @@ class ScopedRemove {
   bool released_ = false;
 };
 
-// Removes a file or tree; a missing path is not an error.
+// Removes a file or tree (a link is removed, never followed), through descriptors so that
+// a tree of any depth goes; a missing path is not an error.
 Status RemoveAll(const std::filesystem::path& path);
 
 // Removes every entry of `dir` whose name starts with `prefix` (files or trees).

@@ -1,5 +1,7 @@
 #include "common/wire.h"
 
+#include "common/text.h"
+
 namespace backup {
 namespace {
 
@@ -15,7 +17,7 @@ google::protobuf::Timestamp FromMs(int64_t ms) {
 collector::Status ToProtoStatus(const Error& error) {
   collector::Status s;
   s.set_code(static_cast<collector::Status::Code>(error.code()));
-  s.set_message(error.message());
+  s.set_message(ValidUtf8(error.message()));  // rows written before messages were checked
   return s;
 }
 
@@ -58,7 +60,7 @@ collector::BackupMetadata ToProto(const BackupRecord& b) {
   m.set_job_id(b.job_id);
   m.set_last_verified_at(b.last_verified_at);
   m.set_last_verify_valid(b.last_verify_valid);
-  m.set_last_verify_error(b.last_verify_error);
+  m.set_last_verify_error(ValidUtf8(b.last_verify_error));
   m.set_node(b.node);
   return m;
 }

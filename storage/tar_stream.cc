@@ -34,6 +34,13 @@ Result<std::unique_ptr<TarWriter>> TarWriter::Create(ByteOut out) {
   w->a_ = archive_write_new();
   if (w->a_ == nullptr) return Fail(Error::ResourceExhausted("archive_write_new failed"));
   archive_write_set_format_pax_restricted(w->a_);
+  // Names are bytes: stored as given, never translated through the locale (which fails on
+  // any name that is not ASCII in the "C" locale). A name that is not plain ASCII gets a pax
+  // header with "hdrcharset=BINARY", which libarchive's reader honours by taking the name's
+  // bytes as they are; GNU tar lists such names the same (and says it ignores the keyword).
+  if (archive_write_set_format_option(w->a_, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK) {
+    return Fail(w->Failure("set the archive's header charset"));
+  }
   archive_write_add_filter_none(w->a_);
   archive_write_set_bytes_per_block(w->a_, 64 * 1024);
   archive_write_set_bytes_in_last_block(w->a_, 1);

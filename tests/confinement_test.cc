@@ -126,6 +126,8 @@ TEST_F(ConfinementTest, RestoreDoesNotWriteThroughALinkedCollectionFolder) {
       << "the restore wrote beside the linked folder's target";
 }
 
+// Links are kept as links (their text) and a FIFO as a FIFO: neither is ever opened, so
+// nothing outside the files folder is read.
 TEST_F(ConfinementTest, BackupCopiesOnlyRegularFilesReallyInsideTheCollection) {
   CreateCollection("prod", "users", 10, 0);
   const fs::path files = layout().CollectionFilesDir({"prod", "users"});
@@ -139,11 +141,36 @@ TEST_F(ConfinementTest, BackupCopiesOnlyRegularFilesReallyInsideTheCollection) {
   auto status = BackupAndWait("prod", "users", true, &r);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(r.backup().file_count(), 1);
-  EXPECT_EQ(r.files_skipped(), 3);
-  std::set<std::string> skipped(r.skipped_files().begin(), r.skipped_files().end());
-  EXPECT_EQ(skipped, (std::set<std::string>{"linked-folder", "pipe", "secret.txt"}));
+  EXPECT_EQ(r.files_skipped(), 0);
   const fs::path copied = UnpackArchive(r.backup().storage_path(), dir_.path() / "x") / "files";
   EXPECT_EQ(FileTree(copied), (std::map<std::string, std::string>{{"docs/a.txt", "mine"}}));
+  // Restored, the links are links to where they pointed and the FIFO is a FIFO.
+  ASSERT_TRUE(RestoreAndWait(r.backup().backup_id(), "prod", "copy").ok());
+  const fs::path restored = layout().CollectionFilesDir({"prod", "copy"});
+  EXPECT_EQ(fs::read_symlink(restored / "secret.txt"), outside_ / "secret.txt");
+  EXPECT_EQ(fs::read_symlink(restored / "linked-folder"), outside_);
+  EXPECT_TRUE(fs::is_fifo(fs::symlink_status(restored / "pipe")));
+  EXPECT_EQ(ReadFile(restored / "docs" / "a.txt"), "mine");
+}
+
+// The plain format keeps regular files only: links and FIFOs are skipped and listed, a
+// second name of a hard-linked file is copied as a file of its own.
+TEST_F(ConfinementTest, APlainBackupListsTheLinksAndFifosItSkips) {
+  CreateCollection("prod", "users", 10, 0);
+  const fs::path files = layout().CollectionFilesDir({"prod", "users"});
+  std::ofstream(files / "a.txt") << "mine";
+  ASSERT_EQ(::link((files / "a.txt").c_str(), (files / "b.txt").c_str()), 0);
+  fs::create_symlink(outside_ / "secret.txt", files / "secret.txt");
+  ASSERT_EQ(::mkfifo((files / "pipe").c_str(), 0600), 0);
+  const fs::path dest = layout().BackupsRoot() / "prod" / "users" / "plain.db";
+  const auto end = Watch(Backup("prod", "users", true, dest.string()).job().job_id()).back();
+  ASSERT_EQ(end.state(), collector::SUCCEEDED) << end.error().message();
+  const auto& r = end.backup_result();
+  EXPECT_EQ(r.files_skipped(), 2);
+  EXPECT_EQ(std::set<std::string>(r.skipped_files().begin(), r.skipped_files().end()),
+            (std::set<std::string>{"pipe", "secret.txt"}));
+  EXPECT_EQ(FileTree(dest.string() + ".files"),
+            (std::map<std::string, std::string>{{"a.txt", "mine"}, {"b.txt", "mine"}}));
 }
 
 TEST_F(ConfinementTest, AFilesFolderThatIsALinkIsNotCopiedAtAll) {

@@ -15,6 +15,7 @@
 #include "common/async_sha256.h"
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "common/text.h"
 #include "storage/object_stream.h"
 #include "storage/tar_stream.h"
 #include "worker/chunked_io.h"
@@ -93,20 +94,17 @@ Result<FileDigest> ArchiveSnapshot(const ArchiveSource& source, TarWriter& tar, 
   return FileDigest{st.st_size, std::move(*sha)};
 }
 
-// A name read from an archive, fit for a message and a one-line log: at most 200 bytes,
-// anything but printable ASCII shown as '?'.
-std::string Shown(std::string_view name) {
-  std::string out(name.substr(0, 200));
-  for (char& c : out) {
-    if (c < 0x20 || c > 0x7e) c = '?';
-  }
-  return out;
-}
+// A name read from a backup, fit for a message and a log line.
+std::string Shown(std::string_view name) { return ShowName(name, 200); }
 
 collector::archive::ArchivedFile ToArchived(std::string name, int64_t size, std::string sha256,
                                             int mode) {
   collector::archive::ArchivedFile f;
-  f.set_path(std::move(name));
+  if (IsUtf8(name)) {
+    f.set_path(std::move(name));
+  } else {
+    f.set_path_bytes(std::move(name));  // JSON strings hold only UTF-8
+  }
   f.set_size(size);
   f.set_sha256(std::move(sha256));
   f.set_mode(mode);
@@ -117,7 +115,7 @@ collector::archive::ArchivedFile ToArchived(std::string name, int64_t size, std:
 collector::archive::ArchiveManifest MakeManifest(const BackupRecord& backup, const FileDigest& db,
                                                  int db_mode,
                                                  const std::vector<ManifestEntry>& files,
-                                                 const Skipped& skipped) {
+                                                 const Skipped& skipped, const Tree* tree) {
   collector::archive::ArchiveManifest m;
   m.set_format(1);
   m.set_backup_id(backup.id);
@@ -129,6 +127,7 @@ collector::archive::ArchiveManifest MakeManifest(const BackupRecord& backup, con
         ToArchived(std::string(kArchiveFilesPrefix) + e.path, e.size, e.sha256, e.mode);
   }
   m.set_files_skipped(skipped.count);
+  if (tree != nullptr) *m.mutable_tree() = *tree;
   return m;
 }
 
@@ -229,6 +228,7 @@ class ArchiveCheck {
   }
 
   std::vector<std::string> problems;
+  Tree tree;  // from MANIFEST.json
 
  private:
   Status Take(TarReader& tar, const TarEntry& entry) {
@@ -251,10 +251,16 @@ class ArchiveCheck {
     expected_.erase(it);
     UniqueFd fd;
     if (targets_.files) {
-      const fs::path target = *targets_.files / e.path;
-      BACKUP_TRY(CreateDirs(target.parent_path()), "restore files");
-      auto created = CreateFile(target, e.mode);
-      if (!created) return Fail(created.error());
+      if (!files_root_) {
+        auto root = PinnedDir::Root(*targets_.files);
+        if (!root) return Fail(root.error().Context("restore files"));
+        files_root_ = std::move(*root);
+      }
+      // Through its folder's descriptor: a path of any length, and no link followed.
+      auto pinned = PinBelow(*files_root_, e.path, /*create=*/true, kRestoredFolderMode);
+      if (!pinned) return Fail(pinned.error().Context("restore files"));
+      auto created = CreateFile(pinned->path(), e.mode & 0777);  // setuid: with the owner
+      if (!created) return Fail(created.error().Context(ShowName(e.path)));
       fd = std::move(*created);
     }
     auto digest = TakeEntry(tar, fd.get(), e.path, ctx_);
@@ -308,6 +314,7 @@ class ArchiveCheck {
       problems.push_back(std::string(kArchiveManifestEntry) +
                          " differs from the catalogue: " + differs);
     }
+    tree = std::move(*m.mutable_tree());
     return {};
   }
 
@@ -326,13 +333,14 @@ class ArchiveCheck {
     std::map<std::string_view, const ManifestEntry*> catalogued;
     for (const ManifestEntry& e : manifest_) catalogued[e.path] = &e;
     for (const auto& f : m.files()) {
+      const std::string& name = f.path_bytes().empty() ? f.path() : f.path_bytes();
       const std::string_view path =
-          std::string_view(f.path()).substr(std::min(f.path().size(), kArchiveFilesPrefix.size()));
+          std::string_view(name).substr(std::min(name.size(), kArchiveFilesPrefix.size()));
       auto it = catalogued.find(path);
-      if (!f.path().starts_with(kArchiveFilesPrefix) || it == catalogued.end() ||
+      if (!name.starts_with(kArchiveFilesPrefix) || it == catalogued.end() ||
           it->second->size != f.size() || it->second->sha256 != f.sha256() ||
           it->second->mode != f.mode()) {
-        return "file " + Shown(f.path());
+        return "file " + Shown(name);
       }
       catalogued.erase(it);
     }
@@ -350,6 +358,7 @@ class ArchiveCheck {
   const ArchiveTargets& targets_;
   JobContext& ctx_;
   std::map<std::string, const ManifestEntry*> expected_;
+  std::optional<PinnedDir> files_root_;  // targets_.files, once the first file is written
   bool db_seen_ = false;
   bool manifest_seen_ = false;
 };
@@ -423,10 +432,19 @@ Result<ArchiveWritten> WriteArchive(BackupStore& store, const std::string& objec
       }
     }
   }
-  BACKUP_TRY(WriteManifest(
-                 **tar, MakeManifest(*source.backup, out.db, source.db_mode, out.manifest, skipped),
-                 mtime),
-             "archive");
+  // Every name one a restore accepts (it reads them back through PinBelow).
+  for (const ManifestEntry& e : out.manifest) {
+    if (auto ok = CheckRelativeName(e.path); !ok) {
+      return Fail(Error::Internal("the backup would not restore (" + ok.error().message() +
+                                  "); not recorded"));
+    }
+  }
+  BACKUP_TRY(
+      WriteManifest(**tar,
+                    MakeManifest(*source.backup, out.db, source.db_mode, out.manifest, skipped,
+                                 source.files_dir != nullptr ? source.tree : nullptr),
+                    mtime),
+      "archive");
   BACKUP_TRY((*tar)->Finish(), "archive");
   BACKUP_TRY((*encoder)->Finish(), "archive");
   ctx.SetPhase("upload");
@@ -465,6 +483,11 @@ Result<std::vector<std::string>> ReadArchive(BackupStore& store, const BackupRec
   }
   if (!read) return Fail(read.error());
   if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while reading the archive"));
+  if (targets.files && check.problems.empty()) {
+    TreeReport ignored;
+    BACKUP_TRY(ApplyTree(*targets.files, check.tree, targets.report ? *targets.report : ignored),
+               "restore files");
+  }
   return std::move(check.problems);
 }
 

@@ -26,6 +26,9 @@ namespace backup {
 inline constexpr std::string_view kArchiveDbEntry = "database.sqlite";
 inline constexpr std::string_view kArchiveFilesPrefix = "files/";
 inline constexpr std::string_view kArchiveManifestEntry = "MANIFEST.json";  // the last entry
+// The mode of the folders a restore or a verify makes for the files' folders (0777 less the
+// usual umask, as before reads made them through their descriptors).
+inline constexpr mode_t kRestoredFolderMode = 0755;
 
 struct ArchiveWritten {
   ObjectInfo put;
@@ -39,6 +42,7 @@ struct ArchiveSource {
   int db_mode = 0644;
   const PinnedDir* files_dir = nullptr;  // nullptr: no files
   const std::vector<SourceFile>* files = nullptr;
+  const Tree* tree = nullptr;  // every entry's metadata (with files_dir)
   // The snapshot read page for page from the live database instead of `snapshot`;
   // `on_snapshot_read` runs once it is read (its read transaction may end then).
   PageSnapshot* pages = nullptr;
@@ -61,6 +65,9 @@ struct ArchiveTargets {
   // the chunk that is wrong). A restore skips it: a sealed chunk is authenticated anyway,
   // and every reassembled file must match its recorded SHA-256 before it is used.
   bool check_chunk_ids = true;
+  // With `files`: the backup's tree (folders, links, owners, modes, mtimes, ...) is given
+  // to them (file_meta.h), and what could not be is said here (may be null).
+  TreeReport* report = nullptr;
 };
 
 // Reads the backup's archive (or, for a chunked backup, its chunks: ReadChunked): the snapshot into

@@ -16,6 +16,7 @@
 #include "common/fs.h"
 #include "common/names.h"
 #include "common/test_point.h"
+#include "common/text.h"
 #include "common/wire.h"
 #include "worker/archive_io.h"
 #include "worker/chunk_sweep.h"
@@ -249,7 +250,7 @@ Status BackupJob::Finalize(const Plan& plan, const Snapshot& snapshot,
   *result.mutable_backup() = ToProto(done);
   result.set_bytes_transferred(done.size_bytes);
   result.set_files_skipped(skipped.count);
-  for (const std::string& name : skipped.names) result.add_skipped_files(name);
+  for (const std::string& name : skipped.names) result.add_skipped_files(ShowName(name));
   Status recorded =
       catalog_.CompleteBackup(ctx.lease(), done, manifest, result.SerializeAsString());
   if (recorded) ctx.MarkRecorded();
@@ -335,9 +336,12 @@ Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
   BACKUP_TRY(AbortEarlierUploads(*store, backup, ctx.lease().attempt),
              "remove what an earlier attempt left");
   TestPoint("backup: files listed, copy starts");
-  ArchiveSource source{&plan.backup, plan.paths.db(), plan.db_mode,
+  ArchiveSource source{&plan.backup,
+                       plan.paths.db(),
+                       plan.db_mode,
                        plan.backup.includes_files && plan.files_dir ? &*plan.files_dir : nullptr,
-                       &plan.listing.files};
+                       &plan.listing.files,
+                       &plan.listing.tree};
   source.pages = taken->pages.get();
   source.on_snapshot_read = [&taken] { taken->pages.reset(); };
   Plan stored = plan;  // the row as it will be recorded: this attempt's key
@@ -487,16 +491,17 @@ Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
   stored.backup.object_key = AttemptKey(backup.object_key, backup.id, ctx.lease().attempt);
   stored.backup.storage_path = store->Locate(stored.backup.object_key);
   const ChunkedSource source{
-      &plan.backup,
-      snap.get(),
-      plan.db_mode,
-      plan.backup.includes_files && plan.files_dir ? &*plan.files_dir : nullptr,
-      &plan.listing.files,
-      options_.stores->chunk_bytes(),
-      ctx.lease().attempt,
-      options_.pack_bytes,
-      [&snap] { snap.reset(); },
-      IndexCacheRef{IndexCache(), backup.store}};
+      .backup = &plan.backup,
+      .snapshot = snap.get(),
+      .db_mode = plan.db_mode,
+      .files_dir = plan.backup.includes_files && plan.files_dir ? &*plan.files_dir : nullptr,
+      .files = &plan.listing.files,
+      .tree = &plan.listing.tree,
+      .chunk_bytes = options_.stores->chunk_bytes(),
+      .attempt = ctx.lease().attempt,
+      .pack_bytes = options_.pack_bytes,
+      .on_snapshot_read = [&snap] { snap.reset(); },
+      .index_cache = IndexCacheRef{IndexCache(), backup.store}};
   ChunkedStats stats;
   auto written = WriteChunked(*store, stored.backup.object_key, dest->compression, dest->key,
                               source, base ? &*base : nullptr, attempt.skipped, stats, ctx);
@@ -538,6 +543,7 @@ Status BackupJob::Run(JobContext& ctx) {
   BACKUP_TRY(plan->paths.RemovePartials(), "remove leftovers of an earlier attempt");
   BACKUP_TRY(RemoveAll(plan->paths.db()), "remove leftovers of an earlier attempt");
   BACKUP_TRY(RemoveAll(plan->paths.files()), "remove leftovers of an earlier attempt");
+  KeepRegularFilesOnly(plan->listing);  // the plain format has no place for the rest
   Attempt attempt(plan->paths, ctx.lease().attempt);
   attempt.skipped = plan->listing.skipped;
 

@@ -23,6 +23,7 @@
 #include "common/async_sha256.h"
 #include "common/fs.h"
 #include "common/sha256.h"
+#include "common/text.h"
 #include "storage/chunk_codec.h"
 #include "worker/ordered_hasher.h"
 
@@ -486,13 +487,8 @@ Status PreadExactly(int fd, int64_t offset, char* out, int64_t length, const std
   return {};
 }
 
-std::string Shown(std::string_view name) {
-  std::string out(name.substr(0, 200));
-  for (char& c : out) {
-    if (c < 0x20 || c > 0x7e) c = '?';
-  }
-  return out;
-}
+// A name read from a backup, fit for a message and a log line.
+std::string Shown(std::string_view name) { return ShowName(name, 200); }
 
 // Limits for reading a manifest back: what a backup of the row's size can need.
 int64_t MaxManifestBytes(const BackupRecord& backup, int64_t files) {
@@ -536,6 +532,9 @@ Status AddFiles(ChunkWriter& writer, const ChunkedSource& source, ChunkedManifes
   }
   return {};
 }
+
+std::string ReadBackProblem(const ChunkedManifest& m, const BackupRecord& backup,
+                            const ArchiveWritten& out);
 
 // The manifest, encoded as an archive is (compressed, sealed), stored at `key`.
 Result<ObjectInfo> PutManifest(BackupStore& store, const std::string& manifest_key,
@@ -613,6 +612,10 @@ Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manif
   ctx.SetPhase("upload");
   if (auto s = writer.Finish(m); !s) return fail(s.error());
   if (writer.framed()) m.set_format(kFramesFormat);
+  if (source.files_dir != nullptr && source.tree != nullptr) *m.mutable_tree() = *source.tree;
+  if (std::string p = ReadBackProblem(m, backup, out); !p.empty()) {
+    return fail(Error::Internal("the backup would not restore (" + p + "); not recorded"));
+  }
   auto put = PutManifest(store, manifest_key, compression, key, m);
   if (!put) return fail(put.error());
   if (const IndexCacheRef& cache = source.index_cache; cache.cache != nullptr) {
@@ -911,15 +914,59 @@ std::string ManifestDiffers(const ChunkedManifest& m, const BackupRecord& backup
   if (m.files_size() != std::ssize(files)) {
     return std::to_string(m.files_size()) + " files, not " + std::to_string(files.size());
   }
-  for (int i = 0; i < m.files_size(); ++i) {
-    const ChunkedFile& f = m.files(i);
-    const ManifestEntry& e = files[static_cast<size_t>(i)];
-    if (f.path() != std::string(kArchiveFilesPrefix) + e.path || f.size() != e.size ||
-        f.sha256() != e.sha256 || f.mode() != e.mode) {
+  // Paired by name, not by place: backups written before listings were sorted by their
+  // bytes list their files in another order than the catalogue returns them.
+  std::map<std::string_view, const ManifestEntry*> catalogued;
+  for (const ManifestEntry& e : files) catalogued.emplace(e.path, &e);
+  for (const ChunkedFile& f : m.files()) {
+    const std::string_view name = f.path();
+    auto it = name.starts_with(kArchiveFilesPrefix)
+                  ? catalogued.find(name.substr(kArchiveFilesPrefix.size()))
+                  : catalogued.end();
+    if (it == catalogued.end() || f.size() != it->second->size ||
+        f.sha256() != it->second->sha256 || f.mode() != it->second->mode) {
       return "file " + Shown(f.path());
     }
+    catalogued.erase(it);
   }
   return "";
+}
+
+// What the restore's own checks would find wrong with `m` as it is about to be stored,
+// before any of its bytes are needed: parsed back from its encoding, compared with the
+// catalogue's entries for the backup (paired by name), every name one a restore accepts.
+std::string ReadBackProblem(const ChunkedManifest& m, const BackupRecord& backup,
+                            const ArchiveWritten& out) {
+  std::string plain;
+  ChunkedManifest back;
+  if (!m.SerializeToString(&plain) || !back.ParseFromString(plain)) {
+    return "the manifest does not parse back";
+  }
+  BackupRecord recorded = backup;
+  recorded.db_bytes = out.db.size;
+  recorded.sha256 = out.db.sha256;
+  if (std::string d = ManifestDiffers(back, recorded, out.manifest, PackPrefix(backup.collection));
+      !d.empty()) {
+    return "the manifest differs from the catalogue: " + d;
+  }
+  for (const ManifestEntry& e : out.manifest) {
+    if (auto ok = CheckRelativeName(e.path); !ok) return ok.error().message();
+  }
+  return "";
+}
+
+// The catalogue's entries in the order of the manifest's files (ManifestDiffers found
+// each exactly once).
+std::vector<ManifestEntry> InManifestOrder(const ChunkedManifest& m,
+                                           const std::vector<ManifestEntry>& files) {
+  std::map<std::string_view, const ManifestEntry*> by_path;
+  for (const ManifestEntry& e : files) by_path.emplace(e.path, &e);
+  std::vector<ManifestEntry> out;
+  out.reserve(files.size());
+  for (const ChunkedFile& f : m.files()) {
+    out.push_back(*by_path.at(std::string_view(f.path()).substr(kArchiveFilesPrefix.size())));
+  }
+  return out;
 }
 
 // What the chunk lists of the manifest's files get wrong (StructureProblem), or "".
@@ -1378,13 +1425,19 @@ Status CreateTargets(const ChunkedManifest& m, const std::vector<ManifestEntry>&
   if (!fd) return Fail(fd.error());
   out.push_back(Target{std::string(kArchiveDbEntry), targets.db, std::move(*fd)});
   AddPieces(m.database(), 0, pieces);
+  if (manifest.empty()) return {};
+  BACKUP_TRY(CreateDirs(files_dir), "restore files");
+  auto root = PinnedDir::Root(files_dir);
+  if (!root) return Fail(root.error().Context("restore files"));
   for (size_t i = 0; i < manifest.size(); ++i) {
     const ManifestEntry& e = manifest[i];
-    const fs::path path = files_dir / e.path;
-    BACKUP_TRY(CreateDirs(path.parent_path()), "restore files");
-    auto file = CreateSized(path, targets.files ? e.mode : 0600, e.size);
-    if (!file) return Fail(file.error());
-    out.push_back(Target{e.path, path, std::move(*file)});
+    // Through its folder's descriptor: a path of any length, and no link followed.
+    auto pinned = PinBelow(*root, e.path, /*create=*/true, kRestoredFolderMode);
+    if (!pinned) return Fail(pinned.error().Context("restore files"));
+    // setuid and setgid only with the owner (ApplyTree)
+    auto file = CreateSized(pinned->path(), targets.files ? e.mode & 0777 : 0600, e.size);
+    if (!file) return Fail(file.error().Context(ShowName(e.path)));
+    out.push_back(Target{e.path, files_dir / e.path, std::move(*file)});
     AddPieces(m.files(static_cast<int>(i)), static_cast<int>(i) + 1, pieces);
   }
   return {};
@@ -1426,17 +1479,18 @@ Result<std::vector<std::string>> ReadChunked(BackupStore& store, const BackupRec
   const fs::path files_dir =
       targets.files ? *targets.files : fs::path(targets.db.string() + ".files");
   std::optional<ScopedRemove> scratch;
-  if (!targets.files && !manifest.empty()) scratch.emplace(files_dir);
+  if (!targets.files && (!manifest.empty() || (*m)->tree_size() > 0)) scratch.emplace(files_dir);
+  const std::vector<ManifestEntry> ordered = InManifestOrder(**m, manifest);
   std::vector<Target> out;
   std::vector<Piece> pieces;
-  BACKUP_TRY(CreateTargets(**m, manifest, targets, files_dir, out, pieces), "restore");
+  BACKUP_TRY(CreateTargets(**m, ordered, targets, files_dir, out, pieces), "restore");
   const auto started = std::chrono::steady_clock::now();
   const size_t chunk_count = pieces.size();
   std::vector<OrderedHasher::File> hashed;
   hashed.reserve(out.size());
   for (const Target& t : out) hashed.push_back({t.fd.get(), 0});
   hashed[0].size = (*m)->database().size();
-  for (size_t i = 1; i < out.size(); ++i) hashed[i].size = manifest[i - 1].size;
+  for (size_t i = 1; i < out.size(); ++i) hashed[i].size = ordered[i - 1].size;
   OrderedHasher hasher(std::move(hashed));
   Fetcher fetch(store, **m, prefix, std::move(pieces), out, hasher, targets.check_chunk_ids, ctx);
   Status fetched_all = fetch.Run(key, problems);
@@ -1447,6 +1501,13 @@ Result<std::vector<std::string>> ReadChunked(BackupStore& store, const BackupRec
   if (!digests) return Fail(digests.error().Context("check"));
   // Every chunk is in place; the whole must match what the backup recorded.
   CheckWholes(**m, out, *digests, problems);
+  if (problems.empty() && (*m)->tree_size() > 0) {
+    // The rest of the tree, as a restore gives it (a verify does it in its scratch folder).
+    BACKUP_TRY(CreateDirs(files_dir), "restore files");
+    TreeReport ignored;
+    BACKUP_TRY(ApplyTree(files_dir, (*m)->tree(), targets.report ? *targets.report : ignored),
+               "restore files");
+  }
   spdlog::debug("{} read {} chunks from {} packs in {} ms, hashed {} ms after", ctx.LogTag(),
                 chunk_count, (*m)->packs_size(),
                 std::chrono::duration_cast<std::chrono::milliseconds>(fetched - started).count(),

@@ -1,18 +1,22 @@
 #include "worker/file_tree.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <system_error>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "common/fs.h"
+#include "common/text.h"
 
 namespace backup {
 namespace fs = std::filesystem;
@@ -21,24 +25,17 @@ namespace {
 
 constexpr mode_t kBackupFileMode = 0600;
 
-// Makes `dir` and its missing parents below `dest` as 0700 folders, whatever the umask.
-Status MakePrivateDirs(const fs::path& dest, const fs::path& relative) {
-  fs::path current = dest;
-  for (const fs::path& part : relative) {
-    current /= part;
-    BACKUP_TRY(CreatePrivateDir(current), "copy files");
-  }
-  return {};
-}
-
 // Copies one file; nullopt when it is no longer a regular file inside `root` (skipped).
 Result<std::optional<ManifestEntry>> CopyOne(const PinnedDir& root, const SourceFile& f,
-                                             const fs::path& dest, JobContext& ctx) {
+                                             const PinnedDir& dest, JobContext& ctx) {
   auto in = OpenListedFile(root, f, ctx);
   if (!in) return Fail(in.error());
   if (!*in) return std::optional<ManifestEntry>();
   int64_t reported = 0;
-  auto digest = CopyOpenFileHashed((*in)->fd.get(), root.display() / f.relative, dest / f.relative,
+  // Through its folder's descriptor: a path of any length, no link followed.
+  auto target = PinBelow(dest, f.relative, /*create=*/true, 0700);
+  if (!target) return Fail(target.error());
+  auto digest = CopyOpenFileHashed((*in)->fd.get(), root.display() / f.relative, target->path(),
                                    [&](int64_t done) {
                                      ctx.AddBytes(done - reported);
                                      reported = done;
@@ -73,44 +70,136 @@ Result<std::optional<OpenedFile>> OpenListedFile(const PinnedDir& root, const So
       OpenedFile{std::move(*in), st.st_size, static_cast<int>(st.st_mode & 07777), st.st_mtime});
 }
 
+namespace {
+
+// The names in the folder `dir` (no "." or ".."), read through its own descriptor.
+Result<std::vector<std::string>> ReadNames(const PinnedDir& dir) {
+  const int fd = ::openat(dir.fd(), ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return Fail(Error::FromErrno(errno, "open folder " + ShowName(dir.display().native())));
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) {
+    const int err = errno;
+    ::close(fd);
+    return Fail(Error::FromErrno(err, "read folder " + ShowName(dir.display().native())));
+  }
+  std::vector<std::string> names;
+  errno = 0;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name(e->d_name);
+    if (name != "." && name != "..") names.emplace_back(name);
+    errno = 0;
+  }
+  const int err = errno;
+  ::closedir(d);
+  if (err != 0)
+    return Fail(Error::FromErrno(err, "read folder " + ShowName(dir.display().native())));
+  return names;
+}
+
+}  // namespace
+
 Result<FileListing> ListFiles(const PinnedDir& root) {
   FileListing out;
-  const fs::path base = root.Self();
-  std::error_code ec;
-  // directory_options::none: links to folders are listed, never entered.
-  for (auto it = fs::recursive_directory_iterator(base, ec); !ec && it != fs::end(it);
-       it.increment(ec)) {
-    const fs::directory_entry& entry = *it;
-    const fs::path relative = entry.path().lexically_relative(base);  // never resolves links
-    auto st = entry.symlink_status(ec);
-    if (ec) break;
-    if (fs::is_directory(st)) continue;
-    if (!fs::is_regular_file(st)) {
-      spdlog::warn("files folder {}: skipping {} (not a regular file)", root.display().string(),
-                   relative.string());
-      out.skipped.Add(relative.generic_string());
-      continue;
-    }
-    auto size = entry.file_size(ec);
-    if (ec) break;
-    out.files.push_back({relative, static_cast<int64_t>(size)});
+  struct stat root_st {};
+  if (::fstat(root.fd(), &root_st) != 0) {
+    return Fail(Error::FromErrno(errno, "list files: stat " + root.display().string()));
   }
-  if (ec) return Fail(Error::FromErrno(ec.value(), "list files in " + root.display().string()));
-  std::sort(out.files.begin(), out.files.end(),
-            [](const SourceFile& a, const SourceFile& b) { return a.relative < b.relative; });
+  auto root_entry = ReadEntry(root.fd(), "", "", root_st);
+  if (!root_entry) return Fail(root_entry.error().Context("list files"));
+  *out.tree.Add() = std::move(*root_entry);
+  // Files with more than one name, by inode: the first name (in byte order) is stored, the
+  // others become HARDLINK entries naming it.
+  std::map<std::pair<dev_t, ino_t>, std::vector<size_t>> linked;  // -> indexes in out.tree
+  std::map<std::string, int64_t> sizes;                           // of the regular files, by path
+  // Folder by folder, each pinned below the root through its own descriptor (beneath.h): no
+  // path is ever longer than one name, so a tree of any depth the file system holds is
+  // listed, and a link is listed as what it is, never entered.
+  std::vector<fs::path> folders{fs::path()};
+  while (!folders.empty()) {
+    const fs::path folder = std::move(folders.back());
+    folders.pop_back();
+    auto dir = folder.empty() ? Result<PinnedDir>(root) : root.Sub(folder, false);
+    if (!dir) return Fail(dir.error().Context("list files"));
+    auto names = ReadNames(*dir);
+    if (!names) return Fail(names.error().Context("list files"));
+    for (const std::string& name : *names) {
+      const fs::path relative = folder / name;
+      struct stat st {};
+      if (::fstatat(dir->fd(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) continue;  // removed since it was listed
+        return Fail(Error::FromErrno(errno, "list files: stat " + ShowName(relative.native())));
+      }
+      if (S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+        spdlog::warn("files folder {}: skipping {} (a socket or a device)", root.display().string(),
+                     ShowName(relative.native()));
+        out.skipped.Add(relative.generic_string());
+        continue;
+      }
+      auto entry = ReadEntry(dir->fd(), name, relative.native(), st);
+      if (!entry && entry.error().code() == Code::kNotFound) continue;  // gone meanwhile
+      if (!entry) return Fail(entry.error().Context("list files"));
+      if (S_ISDIR(st.st_mode)) folders.push_back(relative);
+      if (S_ISREG(st.st_mode)) sizes[relative.native()] = st.st_size;
+      if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+        linked[{st.st_dev, st.st_ino}].push_back(static_cast<size_t>(out.tree.size()));
+      }
+      *out.tree.Add() = std::move(*entry);
+    }
+  }
+  for (auto& [inode, indexes] : linked) {
+    if (indexes.size() < 2) continue;  // its other names are outside the files folder
+    std::sort(indexes.begin(), indexes.end(), [&](size_t a, size_t b) {
+      return out.tree[static_cast<int>(a)].path() < out.tree[static_cast<int>(b)].path();
+    });
+    const std::string& first = out.tree[static_cast<int>(indexes.front())].path();
+    for (size_t k = 1; k < indexes.size(); ++k) {
+      TreeEntry& e = out.tree[static_cast<int>(indexes[k])];
+      e.set_type(TreeEntry::HARDLINK);
+      e.set_target(first);
+      e.clear_data_extents();
+      e.clear_xattrs();
+    }
+  }
+  for (const TreeEntry& e : out.tree) {
+    if (e.type() == TreeEntry::FILE) out.files.push_back({fs::path(e.path()), sizes.at(e.path())});
+  }
+  // In the order of their bytes, as the catalogue returns a backup's files (ORDER BY path
+  // in SQLite's BINARY and PostgreSQL's "C" collation), which the chunked format's reader
+  // pairs with its manifest entry by entry.
+  std::sort(out.files.begin(), out.files.end(), [](const SourceFile& a, const SourceFile& b) {
+    return a.relative.native() < b.relative.native();
+  });
+  std::sort(out.tree.begin(), out.tree.end(),
+            [](const TreeEntry& a, const TreeEntry& b) { return a.path() < b.path(); });
   return out;
+}
+
+void KeepRegularFilesOnly(FileListing& listing) {
+  std::map<std::string, int64_t> sizes;
+  for (const SourceFile& f : listing.files) sizes[f.relative.native()] = f.size;
+  for (const TreeEntry& e : listing.tree) {
+    if (e.type() == TreeEntry::SYMLINK || e.type() == TreeEntry::FIFO) {
+      listing.skipped.Add(e.path());
+    } else if (e.type() == TreeEntry::HARDLINK) {
+      auto it = sizes.find(e.target());
+      if (it != sizes.end()) listing.files.push_back({fs::path(e.path()), it->second});
+    }
+  }
+  std::sort(listing.files.begin(), listing.files.end(),
+            [](const SourceFile& a, const SourceFile& b) {
+              return a.relative.native() < b.relative.native();
+            });
+  listing.tree.Clear();
 }
 
 Result<std::vector<ManifestEntry>> CopyTree(const PinnedDir& root,
                                             const std::vector<SourceFile>& files,
                                             const fs::path& dest, JobContext& ctx, Skipped& skipped,
                                             bool sync) {
-  BACKUP_TRY(MakePrivateDirs(dest.parent_path(), dest.filename()), "copy files");
-  std::set<fs::path> dirs;
-  for (const SourceFile& f : files) {
-    if (f.relative.has_parent_path()) dirs.insert(f.relative.parent_path());
-  }
-  for (const fs::path& d : dirs) BACKUP_TRY(MakePrivateDirs(dest, d), "copy files");
+  BACKUP_TRY(CreatePrivateDir(dest), "copy files");
+  auto to = PinnedDir::Root(dest);
+  if (!to) return Fail(to.error().Context("copy files"));
 
   // Two copiers share the list: SHA-256 is the CPU-heavy part of a copy, and each copier
   // hashes its own files, so both cores work (measured by backup-bench's files scenario).
@@ -125,7 +214,7 @@ Result<std::vector<ManifestEntry>> CopyTree(const PinnedDir& root,
         std::lock_guard lock(mu);
         if (first_error) return;
       }
-      auto entry = CopyOne(root, files[i], dest, ctx);
+      auto entry = CopyOne(root, files[i], *to, ctx);
       std::lock_guard lock(mu);
       if (!entry) {
         if (!first_error) first_error = entry.error();

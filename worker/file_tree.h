@@ -12,6 +12,7 @@
 #include "common/beneath.h"
 #include "common/error.h"
 #include "common/records.h"
+#include "worker/file_meta.h"
 #include "worker/job_context.h"
 
 namespace backup {
@@ -21,8 +22,8 @@ struct SourceFile {
   int64_t size = 0;
 };
 
-// Entries that a backup does not copy: links, FIFOs, sockets, devices, and files that
-// turned into one of those (or moved behind a link) before they were copied.
+// Entries that a backup does not copy: sockets, devices, and files that turned into
+// something else than a regular file (or moved behind a link) before they were copied.
 struct Skipped {
   static constexpr size_t kListed = 100;  // names kept; `count` counts them all
   std::vector<std::string> names;
@@ -34,12 +35,21 @@ struct Skipped {
 };
 
 struct FileListing {
-  std::vector<SourceFile> files;  // regular files, sorted by path
-  Skipped skipped;
+  std::vector<SourceFile> files;  // regular files whose bytes are stored, in byte order
+  // Every entry (the folder itself as path "", folders, files, links, FIFOs, hard links)
+  // with its metadata, in byte order of paths (file_meta.h).
+  Tree tree;
+  Skipped skipped;  // sockets and devices
 };
 
-// Regular files below `root`. Symbolic links are never followed.
+// Everything below `root`: the regular files to store (one name of each hard-linked file),
+// and every entry's metadata. Symbolic links are never followed.
 Result<FileListing> ListFiles(const PinnedDir& root);
+
+// For a format that keeps regular files only (the plain format): links and FIFOs join
+// `skipped`, the other names of a hard-linked file become files of their own, and the tree
+// is dropped.
+void KeepRegularFilesOnly(FileListing& listing);
 
 // A listed file opened for reading, with what fstat says of it now.
 struct OpenedFile {

@@ -15,6 +15,7 @@
 #include "common/beneath.h"
 #include "common/fs.h"
 #include "common/sqlite.h"
+#include "common/text.h"
 #include "worker/archive_io.h"
 #include "worker/job_handler.h"
 #include "worker/snapshot.h"
@@ -139,28 +140,46 @@ Status PrepareFiles(const BackupRecord& backup, const std::vector<ManifestEntry>
                     const RestorePaths& p, JobContext& ctx) {
   const fs::path src = BackupPaths(backup.storage_path).files();
   BACKUP_TRY(CreateDirs(p.temp_files), "restore files");
+  auto to = PinnedDir::Root(p.temp_files);
+  if (!to) return Fail(to.error().Context("restore files"));
+  std::optional<PinnedDir> from;
+  if (!manifest.empty()) {
+    auto pinned = PinnedDir::Root(src);
+    if (!pinned && pinned.error().code() == Code::kNotFound) {
+      return Fail(Error::DataLoss("backup " + backup.id + " is missing its files folder"));
+    }
+    if (!pinned) return Fail(pinned.error().Context("restore files"));
+    from = std::move(*pinned);
+  }
   for (const ManifestEntry& e : manifest) {
     if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while copying files"));
-    fs::path target = p.temp_files / e.path;
-    BACKUP_TRY(CreateDirs(target.parent_path()), "restore files");
+    // Both ends through their folders' descriptors: a path of any length, no link followed.
+    auto source = PinBelow(*from, e.path, /*create=*/false);
+    if (!source && source.error().code() == Code::kNotFound) {
+      return Fail(Error::DataLoss("backup " + backup.id + " is missing file " + ShowName(e.path)));
+    }
+    if (!source) return Fail(source.error().Context("restore files"));
+    auto target = PinBelow(*to, e.path, /*create=*/true, kRestoredFolderMode);
+    if (!target) return Fail(target.error().Context("restore files"));
     int64_t reported = 0;
     auto digest = CopyFileHashed(
-        src / e.path, target,
+        source->path(), target->path(),
         [&](int64_t done) {
           ctx.AddBytes(done - reported);
           reported = done;
           return !ctx.cancelled();
         },
-        static_cast<mode_t>(e.mode));
+        static_cast<mode_t>(e.mode & 0777));  // no setuid/setgid for the service's owner
     if (!digest) {
       if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while copying files"));
       if (digest.error().code() == Code::kNotFound) {
-        return Fail(Error::DataLoss("backup " + backup.id + " is missing file " + e.path));
+        return Fail(
+            Error::DataLoss("backup " + backup.id + " is missing file " + ShowName(e.path)));
       }
       return Fail(digest.error().Context("restore files"));
     }
     if (digest->sha256 != e.sha256) {
-      return Fail(Error::DataLoss("backup " + backup.id + " file " + e.path +
+      return Fail(Error::DataLoss("backup " + backup.id + " file " + ShowName(e.path) +
                                   " differs from its manifest; the destination was not touched"));
     }
     ctx.AddItems(1);
@@ -171,7 +190,7 @@ Status PrepareFiles(const BackupRecord& backup, const std::vector<ManifestEntry>
 // Streams an archive-format backup into the temporary names (restore step 1).
 Status PrepareFromArchive(const BackupRecord& backup, const std::vector<ManifestEntry>& manifest,
                           const RestorePaths& p, bool dest_exists, const StoreSet& stores,
-                          JobContext& ctx) {
+                          TreeReport& report, JobContext& ctx) {
   BackupStore* store = stores.Find(backup.store);
   if (store == nullptr) {
     return Fail(Error::FailedPrecondition("backup " + backup.id + " is in store \"" + backup.store +
@@ -180,7 +199,7 @@ Status PrepareFromArchive(const BackupRecord& backup, const std::vector<Manifest
   if (backup.includes_files) BACKUP_TRY(CreateDirs(p.temp_files), "restore files");
   const ArchiveTargets targets{
       p.temp_db, backup.includes_files ? std::optional<fs::path>(p.temp_files) : std::nullopt,
-      backup.db_mode, /*check_chunk_ids=*/false};
+      backup.db_mode, /*check_chunk_ids=*/false, &report};
   const auto started = std::chrono::steady_clock::now();
   auto ms_since = [](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
@@ -321,6 +340,8 @@ struct RestoreJob::Plan {
   RestorePaths paths;
   bool overwrite = false;
   bool intent = false;  // recorded by an earlier attempt: only roll forward
+  // What the files' metadata could not be given back as (filled by Stage).
+  mutable TreeReport tree_report;
 };
 
 Result<RestoreJob::Plan> RestoreJob::MakePlan(const Job& job) const {
@@ -365,7 +386,8 @@ Status RestoreJob::Stage(const Plan& plan, JobContext& ctx) const {
 
   ctx.SetPhase("copy");
   if (backup.archived()) {
-    BACKUP_TRY(PrepareFromArchive(backup, plan.manifest, p, Exists(p.db), *options_.stores, ctx),
+    BACKUP_TRY(PrepareFromArchive(backup, plan.manifest, p, Exists(p.db), *options_.stores,
+                                  plan.tree_report, ctx),
                "restore");
   } else {
     BACKUP_TRY(PrepareDatabase(backup, p, Exists(p.db), ctx), "restore");
@@ -400,6 +422,14 @@ Status RestoreJob::Register(const Plan& plan, JobContext& ctx) const {
   result.set_records_restored(*records);
   result.set_files_restored(plan.backup.includes_files ? static_cast<int64_t>(plan.manifest.size())
                                                        : 0);
+  result.set_owners_not_restored(plan.tree_report.owners_not_restored);
+  for (const std::string& e : plan.tree_report.not_restored) result.add_entries_not_restored(e);
+  if (plan.tree_report.owners_not_restored > 0) {
+    spdlog::info(
+        "{} {} entries keep the service's owner (setuid/setgid dropped): it is not "
+        "root or may not give them theirs",
+        ctx.LogTag(), plan.tree_report.owners_not_restored);
+  }
   BACKUP_TRY(catalog_.CompleteRestore(ctx.lease(), record, result.SerializeAsString()),
              "record restore");
   ctx.MarkRecorded();

@@ -11,6 +11,7 @@
 #include "common/beneath.h"
 #include "common/fs.h"
 #include "common/sqlite.h"
+#include "common/text.h"
 #include "common/wire.h"
 #include "worker/archive_io.h"
 #include "worker/chunked_io.h"
@@ -111,8 +112,10 @@ Status CheckFiles(const BackupRecord& backup, const std::vector<ManifestEntry>& 
       problems.push_back("file " + e.path + " has " + std::to_string(it->second) +
                          " bytes, expected " + std::to_string(e.size));
     } else {
-      auto digest = HashWithProgress(dir / e.path, ctx);
-      if (!digest) return Fail(digest.error().Context("hash " + e.path));
+      auto in = PinBelow(*pinned, e.path, /*create=*/false);  // any length, no link followed
+      if (!in) return Fail(in.error().Context("hash " + ShowName(e.path)));
+      auto digest = HashWithProgress(in->path(), ctx);
+      if (!digest) return Fail(digest.error().Context("hash " + ShowName(e.path)));
       if (digest->sha256 != e.sha256) problems.push_back("file " + e.path + " SHA-256 differs");
     }
     ctx.AddItems(1);
@@ -209,6 +212,7 @@ Status VerifyJob::Run(JobContext& ctx) {
 
   std::string error;
   for (const std::string& p : *problems) error += (error.empty() ? "" : "; ") + p;
+  error = ValidUtf8(std::move(error));  // a problem may quote a name that is not UTF-8
   const bool valid = problems->empty();
   collector::VerifyBackupResponse result;
   *result.mutable_status() = OkStatus();

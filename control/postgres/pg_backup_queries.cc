@@ -1,6 +1,8 @@
 // Backup rows on PostgreSQL: enqueue (with the job, atomically), read, list, complete.
+#include <algorithm>
 #include <string>
 
+#include "common/text.h"
 #include "control/json_map.h"
 #include "control/postgres/postgres_control_store.h"
 
@@ -185,13 +187,17 @@ Result<std::vector<ManifestEntry>> PostgresControlStore::GetManifest(const std::
                                        {std::string_view(backup_id)});
                                    if (!r) return Fail(r.error());
                                    for (int i = 0; i < r->Count(); ++i) {
-                                     out.push_back({r->Text(i, 0), r->Int(i, 1), r->Text(i, 2),
-                                                    static_cast<int>(r->Int(i, 3))});
+                                     out.push_back({NameFromText(r->Text(i, 0)), r->Int(i, 1),
+                                                    r->Text(i, 2), static_cast<int>(r->Int(i, 3))});
                                    }
                                    return {};
                                  });
       !done)
     return Fail(done.error());
+  // In the order of the names' bytes, as SQLite's store returns them (a name kept in hex
+  // sorts elsewhere in the column).
+  std::sort(out.begin(), out.end(),
+            [](const ManifestEntry& a, const ManifestEntry& b) { return a.path < b.path; });
   return out;
 }
 
@@ -201,7 +207,7 @@ Status PostgresControlStore::CompleteBackup(const Lease& lease, const BackupReco
   std::vector<std::string> paths, hashes;
   std::vector<int64_t> sizes, modes;
   for (const ManifestEntry& e : manifest) {
-    paths.push_back(e.path);
+    paths.push_back(NameAsText(e.path));  // TEXT holds only UTF-8
     hashes.push_back(e.sha256);
     sizes.push_back(e.size);
     modes.push_back(e.mode);
