@@ -1,8 +1,11 @@
 #include "common/sqlite.h"
 
-#include "common/beneath.h"
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <string>
+
+#include "common/beneath.h"
 
 namespace backup::sql {
 
@@ -10,6 +13,13 @@ Error ErrorFromSqlite(int rc, std::string_view what, sqlite3* db) {
   std::string message(what);
   message += ": ";
   message += (db != nullptr && sqlite3_errcode(db) == rc) ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  // A read-only connection cannot roll back a hot journal (a writer that died mid-commit)
+  // nor recover a WAL: the application's next connection does, so it is transient.
+  if (rc == SQLITE_READONLY_ROLLBACK || rc == SQLITE_READONLY_RECOVERY) {
+    return Error::Unavailable(std::move(message) +
+                              " (the database needs a rollback or recovery that a read-only "
+                              "connection cannot make; retried)");
+  }
   switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
@@ -34,6 +44,25 @@ Error ErrorFromSqlite(int rc, std::string_view what, sqlite3* db) {
     default:
       return Error::Internal(std::move(message));
   }
+}
+
+bool HeaderSaysWal(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return false;
+  unsigned char versions[2] = {0, 0};
+  const bool wal = ::pread(fd, versions, 2, 18) == 2 && versions[0] == 2 && versions[1] == 2;
+  ::close(fd);
+  return wal;
+}
+
+Status MarkWal(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return Fail(Error::FromErrno(errno, "open " + path));
+  const bool wrote = ::pwrite(fd, "\x02\x02", 2, 18) == 2;
+  const int err = errno;
+  ::close(fd);
+  if (!wrote) return Fail(Error::FromErrno(err, "mark " + path + " as WAL"));
+  return {};
 }
 
 Statement& Statement::BindAt(int index, Value value) {

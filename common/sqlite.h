@@ -104,4 +104,12 @@ class Transaction {
   Database* db_;
 };
 
+// True when the database file at `path` is in WAL mode by its header (bytes 18 and 19, the
+// file format versions, are 2); false for a rollback journal, or a file that cannot be read.
+bool HeaderSaysWal(const std::string& path);
+// Marks the closed database file at `path` as in WAL mode (bytes 18 and 19 set to 2), as a
+// WAL database closed cleanly looks: VACUUM INTO writes a rollback-journal copy whatever
+// the source's mode, and this gives the copy the source's. No connection may have it open.
+Status MarkWal(const std::string& path);
+
 }  // namespace backup::sql

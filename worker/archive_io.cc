@@ -127,7 +127,7 @@ collector::archive::ArchiveManifest MakeManifest(const BackupRecord& backup, con
         ToArchived(std::string(kArchiveFilesPrefix) + e.path, e.size, e.sha256, e.mode);
   }
   m.set_files_skipped(skipped.count);
-  if (tree != nullptr) *m.mutable_tree() = *tree;
+  if (tree != nullptr) *m.mutable_tree() = TreeOfStored(*tree, StoredPaths(files));
   return m;
 }
 
@@ -364,6 +364,14 @@ class ArchiveCheck {
 };
 
 }  // namespace
+
+std::vector<std::string> StoredPaths(const std::vector<ManifestEntry>& files) {
+  std::vector<std::string> paths;
+  paths.reserve(files.size());
+  for (const ManifestEntry& e : files) paths.push_back(e.path);
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
 
 std::string ArchiveKey(const CollectionName& collection, const std::string& backup_id,
                        bool compressed, bool sealed) {

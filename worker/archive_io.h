@@ -80,6 +80,9 @@ Result<std::vector<std::string>> ReadArchive(BackupStore& store, const BackupRec
                                              const KeyRing& keys, const ArchiveTargets& targets,
                                              JobContext& ctx);
 
+// The paths of `files`, in byte order.
+std::vector<std::string> StoredPaths(const std::vector<ManifestEntry>& files);
+
 // The key of a new backup's archive: backups/<ns>/<name>/<backup_id>.tar[.zst][.sealed].
 std::string ArchiveKey(const CollectionName& collection, const std::string& backup_id,
                        bool compressed, bool sealed);

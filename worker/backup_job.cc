@@ -15,6 +15,7 @@
 #include "common/beneath.h"
 #include "common/fs.h"
 #include "common/names.h"
+#include "common/sqlite.h"
 #include "common/test_point.h"
 #include "common/text.h"
 #include "common/wire.h"
@@ -183,6 +184,7 @@ Result<BackupJob::Snapshot> BackupJob::TakeSnapshot(const Plan& plan, Attempt& a
                                                     JobContext& ctx, bool durable) const {
   const fs::path source = plan.source.path();
   const fs::path& final_path = plan.paths.db();
+  BACKUP_TRY(RollBackHotJournal(source), "snapshot");
   auto estimate = EstimateSnapshotBytes(source);
   if (!estimate) return Fail(estimate.error().Context("read source " + source.string()));
   const auto items = static_cast<int64_t>(plan.listing.files.size());
@@ -293,6 +295,11 @@ Result<BackupJob::ArchiveSnapshot> BackupJob::TakeArchiveSnapshot(const Plan& pl
   if (options_.stores->vacuum_snapshot()) {
     auto staged = TakeSnapshot(plan, attempt, ctx, /*durable=*/false);
     if (!staged) return Fail(staged.error());
+    // The copy takes the source's journal mode (VACUUM INTO writes a rollback-journal one),
+    // so that a restore gives it back; nothing has the staged copy open any more.
+    if (sql::HeaderSaysWal(plan.source.path().string())) {
+      BACKUP_TRY(sql::MarkWal(plan.paths.db().string()), "snapshot's journal mode");
+    }
     return ArchiveSnapshot{*staged, nullptr};
   }
   return TakePageSnapshot(plan, attempt, ctx);

@@ -612,7 +612,9 @@ Result<ArchiveWritten> WriteChunked(BackupStore& store, const std::string& manif
   ctx.SetPhase("upload");
   if (auto s = writer.Finish(m); !s) return fail(s.error());
   if (writer.framed()) m.set_format(kFramesFormat);
-  if (source.files_dir != nullptr && source.tree != nullptr) *m.mutable_tree() = *source.tree;
+  if (source.files_dir != nullptr && source.tree != nullptr) {
+    *m.mutable_tree() = TreeOfStored(*source.tree, StoredPaths(out.manifest));
+  }
   if (std::string p = ReadBackProblem(m, backup, out); !p.empty()) {
     return fail(Error::Internal("the backup would not restore (" + p + "); not recorded"));
   }

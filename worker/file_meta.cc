@@ -129,6 +129,19 @@ Result<TreeEntry> ReadEntry(int dir_fd, const std::string& name, const std::stri
   return e;
 }
 
+Tree TreeOfStored(const Tree& tree, const std::vector<std::string>& stored) {
+  Tree out;
+  for (const TreeEntry& e : tree) {
+    const bool kept = e.type() == TreeEntry::FILE
+                          ? std::binary_search(stored.begin(), stored.end(), e.path())
+                      : e.type() == TreeEntry::HARDLINK
+                          ? std::binary_search(stored.begin(), stored.end(), e.target())
+                          : true;
+    if (kept) *out.Add() = e;
+  }
+  return out;
+}
+
 void TreeReport::NotRestored(const std::string& path, const std::string& why) {
   if (not_restored.size() < kListed) not_restored.push_back(ShowName(path, 300) + ": " + why);
   ++not_restored_count;

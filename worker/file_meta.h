@@ -30,6 +30,12 @@ using Tree = google::protobuf::RepeatedPtrField<TreeEntry>;
 Result<TreeEntry> ReadEntry(int dir_fd, const std::string& name, const std::string& relative,
                             const struct stat& st);
 
+// `tree` less the regular files a backup did not store after all (they changed into
+// something else, or behind a link, between the listing and the copy) and the hard links
+// to them: the tree a backup records matches the bytes it holds. `stored`: the paths of
+// the files it stored, in byte order.
+Tree TreeOfStored(const Tree& tree, const std::vector<std::string>& stored);
+
 // What a restore could not give back as it was.
 struct TreeReport {
   static constexpr size_t kListed = 100;

@@ -30,7 +30,7 @@ Result<std::unique_ptr<PageSnapshot>> PageSnapshot::Take(const fs::path& source,
     auto held = snap->tries_ > 1 ? snap->HoldWriters(source, options) : Result<bool>(false);
     if (!held) return Fail(held.error().Context("snapshot of " + source.string()));
     BACKUP_TRY(snap->Begin(), "snapshot of " + source.string());
-    auto settled = snap->Settled();
+    auto settled = snap->Settled(*held);
     if (*held) snap->ReleaseWriters();
     if (!settled) return Fail(settled.error().Context("snapshot of " + source.string()));
     if (*settled) break;
@@ -40,10 +40,8 @@ Result<std::unique_ptr<PageSnapshot>> PageSnapshot::Take(const fs::path& source,
     pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(50));
   }
   if (!snap->open_) {
-    return Fail(
-        Error::Unavailable("writers kept committing between the snapshot's read and its "
-                           "checkpoint (" +
-                           std::to_string(options.tries) + " tries)"));
+    return Fail(Error::Unavailable("the WAL never settled in " + std::to_string(options.tries) +
+                                   " tries: " + snap->unsettled_why_));
   }
   auto page_size = snap->reader_.QueryInt("PRAGMA page_size");
   auto page_count = snap->reader_.QueryInt("PRAGMA page_count");
@@ -92,7 +90,7 @@ Status PageSnapshot::Begin() {
   return {};
 }
 
-Result<bool> PageSnapshot::Settled() {
+Result<bool> PageSnapshot::Settled(bool writers_held) {
   auto mode = reader_.Prepare("PRAGMA journal_mode");
   if (!mode) return Fail(mode.error());
   auto row = mode->Step();
@@ -116,12 +114,23 @@ Result<bool> PageSnapshot::Settled() {
     rc = sqlite3_wal_checkpoint_v2(checkpointer_->raw(), "main", SQLITE_CHECKPOINT_PASSIVE,
                                    &log_frames, &copied);
   }
-  if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) return false;
+  if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+    unsettled_why_ = "another connection's checkpoint held the checkpoint lock";
+    return false;
+  }
   if (rc != SQLITE_OK) {
     return Fail(
         Error::Unavailable(std::string("checkpoint: ") + sqlite3_errmsg(checkpointer_->raw())));
   }
-  return log_frames >= 0 && log_frames == copied;
+  if (log_frames >= 0 && log_frames == copied) return true;
+  unsettled_why_ =
+      writers_held
+          ? "a reader kept an older snapshot of the WAL open (a long read transaction), so a "
+            "checkpoint could copy only " +
+                std::to_string(copied) + " of " + std::to_string(log_frames) +
+                " frames while writers were held off"
+          : "writers kept committing between the snapshot's read and its checkpoint";
+  return false;
 }
 
 Status PageSnapshot::ReadAt(int64_t offset, char* out, int64_t length) {

@@ -70,7 +70,9 @@ class PageSnapshot {
   Result<bool> HoldWriters(const std::filesystem::path& source, const Options& options);
   void ReleaseWriters();
   // True when the checkpoint copied every frame (or the database is not in WAL mode).
-  Result<bool> Settled();
+  // `writers_held`: no writer could commit meanwhile, so a checkpoint that still cannot copy
+  // every frame is held back by a reader (said in unsettled_why_).
+  Result<bool> Settled(bool writers_held);
 
   sql::Database reader_;
   std::optional<sql::Database> checkpointer_;
@@ -83,6 +85,7 @@ class PageSnapshot {
   int64_t page_size_ = 0;
   int64_t page_count_ = 0;
   int tries_ = 0;
+  std::string unsettled_why_;  // why the last try did not settle
 };
 
 }  // namespace backup

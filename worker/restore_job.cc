@@ -85,8 +85,12 @@ Result<int64_t> PageSize(const fs::path& db) {
 }
 
 // Checks the copy and gives it the destination's page size (the online backup API cannot
-// change the page size of a WAL destination) and WAL mode. Closes it before returning.
+// change the page size of a WAL destination) and the journal mode of the backup's source
+// (WAL, or a rollback journal: DELETE). Closes it before returning.
 Status ConditionCopy(const BackupRecord& backup, const RestorePaths& p, bool dest_exists) {
+  // An archived snapshot has the source's journal mode in its header; a plain-format one
+  // (VACUUM INTO, which writes rollback-journal copies) does not say: WAL, as always.
+  const bool wal = !backup.archived() || sql::HeaderSaysWal(p.temp_db.string());
   auto db = sql::Database::Open(p.temp_db.string(), {.create = false});
   if (!db) return Fail(db.error().Context("open"));
   {
@@ -105,7 +109,7 @@ Status ConditionCopy(const BackupRecord& backup, const RestorePaths& p, bool des
                  "match the destination's page size");
     }
   }
-  return db->Exec("PRAGMA journal_mode=WAL");
+  return db->Exec(wal ? "PRAGMA journal_mode=WAL" : "PRAGMA journal_mode=DELETE");
 }
 
 // Copies the backup database to `temp`, checking its SHA-256 on the way, conditions and
@@ -413,6 +417,18 @@ Status RestoreJob::Register(const Plan& plan, JobContext& ctx) const {
   record.node = job.node;  // a new collection lives where its restore ran
   record.db_path = plan.paths.db_display.string();
   record.files_path = plan.paths.files_display.string();
+  if (!plan.existing) {
+    // A new collection takes the source's labels (as the source has them now, when it is
+    // still registered), beside the restore's own.
+    if (auto source = catalog_.GetCollection(plan.backup.collection); source) {
+      for (const auto& [key, value] : source->labels) {
+        if (key != "restored_from_backup" && key != "original_collection" &&
+            key != "backup_timestamp") {
+          record.labels[key] = value;
+        }
+      }
+    }
+  }
   record.labels["restored_from_backup"] = plan.backup.id;
   record.labels["original_collection"] = plan.backup.collection.Key();
   record.labels["backup_timestamp"] = std::to_string(plan.backup.timestamp);

@@ -56,6 +56,16 @@ std::string QuoteIdentifier(const std::string& name) {
 
 }  // namespace
 
+Status RollBackHotJournal(const fs::path& source) {
+  struct stat st {};
+  if (::lstat((source.string() + "-journal").c_str(), &st) != 0 || st.st_size == 0) return {};
+  auto db = sql::Database::Open(source.string(), {.create = false});
+  if (!db) return Fail(db.error().Context("roll back a hot journal"));
+  auto read = db->QueryInt("SELECT count(*) FROM sqlite_schema");
+  if (!read) return Fail(read.error().Context("roll back a hot journal"));
+  return {};
+}
+
 Result<int64_t> EstimateSnapshotBytes(const fs::path& source) {
   auto db = OpenReadOnly(source);
   if (!db) return Fail(db.error());

@@ -12,6 +12,14 @@
 
 namespace backup {
 
+// A rollback-journal database whose writer died mid-transaction has a hot journal, which
+// only a connection that may write can roll back (SQLite's next connection must, before
+// it reads; a read-only one fails with SQLITE_READONLY_ROLLBACK). When `source` has a
+// journal beside it, opens it writable and reads its schema, so that SQLite rolls the
+// journal back as it would for the application; a journal that is not hot is left alone.
+// Changes no committed content.
+Status RollBackHotJournal(const std::filesystem::path& source);
+
 // Bytes the snapshot is expected to write: the source's used pages.
 Result<int64_t> EstimateSnapshotBytes(const std::filesystem::path& source);
 

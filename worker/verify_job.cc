@@ -183,10 +183,22 @@ Result<std::vector<std::string>> CheckArchiveBackup(const BackupRecord& backup,
   // A page snapshot of a WAL database is one too: the integrity check's read-only
   // connection leaves its -wal and -shm behind.
   ScopedRemove guard_wal(db.string() + "-wal"), guard_shm(db.string() + "-shm");
-  auto found = ReadArchive(*store, backup, manifest, options.stores->keys(),
-                           ArchiveTargets{db, std::nullopt, 0600}, ctx);
+  // The files too are written, as a restore writes them, into a scratch folder removed at
+  // the end (a chunked backup's reader makes its own): "valid" means "restores".
+  const fs::path files = db.string() + ".files";
+  BACKUP_TRY(RemoveAll(files), "verify");
+  ScopedRemove guard_files(files);
+  const bool archive_files = backup.includes_files && !IsChunked(backup);
+  if (archive_files) BACKUP_TRY(CreatePrivateDir(files), "verify");
+  TreeReport report;
+  ArchiveTargets targets{db, archive_files ? std::optional<fs::path>(files) : std::nullopt, 0600};
+  targets.report = &report;
+  auto found = ReadArchive(*store, backup, manifest, options.stores->keys(), targets, ctx);
   if (!found) return Fail(found.error().Context("read " + backup.storage_path));
   problems = std::move(*found);
+  for (const std::string& entry : report.not_restored) {
+    problems.push_back("entry " + entry + " (a restore could not make it)");
+  }
   if (problems.empty()) {
     ctx.SetPhase("integrity");
     if (std::string p = IntegrityProblem(db); !p.empty()) problems.push_back(p);
