@@ -271,6 +271,22 @@ Result<PinnedName> PinBelow(const PinnedDir& dir, const fs::path& relative, bool
   return PinnedName{*parent, name.native()};
 }
 
+Result<PinnedName> FolderPins::Pin(const fs::path& relative) {
+  const fs::path folder = relative.parent_path();
+  if (folder.empty() || !last_ || folder != last_folder_) {
+    auto pinned = PinBelow(root_, relative, create_, mode_);
+    if (!pinned) return Fail(pinned.error());
+    last_folder_ = folder;
+    last_ = pinned->dir;
+    return pinned;
+  }
+  if (auto ok = CheckRelativeName(relative.native()); !ok) {  // as PinBelow checks
+    return Fail(Error::PermissionDenied(ok.error().message() + ": not a name below " +
+                                        root_.display().string()));
+  }
+  return PinnedName{*last_, relative.filename().native()};
+}
+
 Result<PinnedName> PinParent(const fs::path& path, const std::vector<fs::path>& roots, bool create,
                              mode_t mode) {
   for (const fs::path& root : roots) {

@@ -118,6 +118,24 @@ Status CheckRelativeName(std::string_view relative);
 Result<PinnedName> PinBelow(const PinnedDir& dir, const std::filesystem::path& relative,
                             bool create, mode_t mode = 0700);
 
+// PinBelow for many names in a row, keeping the last folder pinned: names in byte order
+// mostly share the folder of the name before, so a folder is walked once, not once a name.
+// Not thread-safe: one per thread.
+class FolderPins {
+ public:
+  FolderPins(PinnedDir root, bool create, mode_t mode = 0700)
+      : root_(std::move(root)), create_(create), mode_(mode) {}
+  Result<PinnedName> Pin(const std::filesystem::path& relative);
+  const PinnedDir& root() const { return root_; }
+
+ private:
+  PinnedDir root_;
+  bool create_;
+  mode_t mode_;
+  std::filesystem::path last_folder_;
+  std::optional<PinnedDir> last_;
+};
+
 Result<PinnedName> PinParent(const std::filesystem::path& path,
                              const std::vector<std::filesystem::path>& roots, bool create,
                              mode_t mode = 0700);

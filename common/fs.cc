@@ -14,6 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/beneath.h"
 #include "common/sha256.h"
 
 namespace backup {
@@ -211,17 +212,14 @@ Status SetMode(const fs::path& path, mode_t mode) {
   return {};
 }
 
-namespace {
-
-// Empties the folder open as `dir` (closed here), never following a link, one name at a
-// time through descriptors so that a tree of any depth goes. -1 with errno on failure.
-int RemoveBelow(int dir) {
-  DIR* d = ::fdopendir(dir);
+Result<std::vector<std::string>> FolderNames(int dir_fd) {
+  const int fd = ::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Fail(Error::FromErrno(errno, "open folder"));
+  DIR* d = ::fdopendir(fd);
   if (d == nullptr) {
     const int err = errno;
-    ::close(dir);
-    errno = err;
-    return -1;
+    ::close(fd);
+    return Fail(Error::FromErrno(err, "read folder"));
   }
   std::vector<std::string> names;
   errno = 0;
@@ -230,25 +228,32 @@ int RemoveBelow(int dir) {
     if (name != "." && name != "..") names.emplace_back(name);
     errno = 0;
   }
-  int rc = errno != 0 ? -1 : 0;
-  for (const std::string& name : names) {
-    if (rc != 0) break;
-    if (::unlinkat(::dirfd(d), name.c_str(), 0) == 0 || errno == ENOENT) continue;
-    if (errno != EISDIR && errno != EPERM) {
-      rc = -1;
-      break;
-    }
-    const int sub =
-        ::openat(::dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (sub < 0 || RemoveBelow(sub) != 0 ||
-        (::unlinkat(::dirfd(d), name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)) {
-      rc = -1;
-    }
-  }
   const int err = errno;
   ::closedir(d);
-  errno = err;
-  return rc;
+  if (err != 0) return Fail(Error::FromErrno(err, "read folder"));
+  return names;
+}
+
+namespace {
+
+// Empties the folder open as `dir`, never following a link, one name at a time through
+// descriptors so that a tree of any depth goes. -1 with errno on failure.
+int RemoveBelow(int dir) {
+  auto names = FolderNames(dir);
+  if (!names) {
+    errno = EIO;
+    return -1;
+  }
+  for (const std::string& name : *names) {
+    if (::unlinkat(dir, name.c_str(), 0) == 0 || errno == ENOENT) continue;
+    if (errno != EISDIR && errno != EPERM) return -1;
+    UniqueFd sub(::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (sub.get() < 0 || RemoveBelow(sub.get()) != 0 ||
+        (::unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)) {
+      return -1;
+    }
+  }
+  return 0;
 }
 
 }  // namespace
@@ -257,9 +262,9 @@ Status RemoveAll(const fs::path& path) {
   if (::unlink(path.c_str()) == 0 || errno == ENOENT) return {};  // a file, a link, or nothing
   if (errno != EISDIR && errno != EPERM)
     return Fail(Error::FromErrno(errno, "remove " + path.string()));
-  const int dir = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (dir < 0) return Fail(Error::FromErrno(errno, "remove " + path.string()));
-  if (RemoveBelow(dir) != 0 || (::rmdir(path.c_str()) != 0 && errno != ENOENT)) {
+  UniqueFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (dir.get() < 0) return Fail(Error::FromErrno(errno, "remove " + path.string()));
+  if (RemoveBelow(dir.get()) != 0 || (::rmdir(path.c_str()) != 0 && errno != ENOENT)) {
     return Fail(Error::FromErrno(errno, "remove " + path.string()));
   }
   return {};

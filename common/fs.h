@@ -84,6 +84,10 @@ class ScopedRemove {
   bool released_ = false;
 };
 
+// The names in the folder open as `dir_fd` (an O_PATH descriptor will do; not closed),
+// without "." and "..".
+Result<std::vector<std::string>> FolderNames(int dir_fd);
+
 // Removes a file or tree (a link is removed, never followed), through descriptors so that
 // a tree of any depth goes; a missing path is not an error.
 Status RemoveAll(const std::filesystem::path& path);

@@ -169,6 +169,23 @@ TEST_F(ChunkedTest, VerifyFindsAChangedChunkAndQuickVerifyAMissingPack) {
   EXPECT_NE(quick.error_message().find("is missing"), std::string::npos) << quick.error_message();
 }
 
+// A backup its last verify found unreadable is never built on: the next backup stores its
+// chunks anew (it would otherwise name the damaged ones) and restores whole.
+TEST_F(ChunkedTest, ABackupFoundInvalidIsNotABase) {
+  CreateCollection("prod", "users", 3000, 0);
+  auto first = BackupTo("local").backup();
+  const fs::path pack = OnlyPack();
+  ASSERT_FALSE(pack.empty());
+  std::string bytes = ReadFile(pack);
+  bytes[bytes.size() / 3] = static_cast<char>(bytes[bytes.size() / 3] ^ 1);
+  std::ofstream(pack, std::ios::binary | std::ios::trunc) << bytes;
+  ASSERT_FALSE(Verify(first.backup_id(), false).is_valid());
+  auto second = BackupTo("local").backup();
+  EXPECT_GT(second.stored_bytes(), first.stored_bytes() / 2)
+      << "the second backup stores its chunks itself";
+  ExpectRestoresAsTheSource(second.backup_id(), "copy");
+}
+
 // The base of a running backup is deleted while that backup is between choosing it and
 // storing its chunks: the sweep waits, and the new backup restores whole.
 TEST_F(ChunkedTest, ASweepWhileABackupRunsNeverRemovesAChunkItIsAboutToUse) {

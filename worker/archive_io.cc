@@ -148,12 +148,13 @@ Status WriteManifest(TarWriter& tar, const collector::archive::ArchiveManifest& 
 // Archives one file of the files folder; nullopt when it is no longer a regular file
 // inside it (skipped, as CopyTree does).
 Result<std::optional<ManifestEntry>> ArchiveFile(const PinnedDir& root, const SourceFile& f,
-                                                 TarWriter& tar, JobContext& ctx) {
+                                                 Tree* tree, TarWriter& tar, JobContext& ctx) {
   auto in = OpenListedFile(root, f, ctx);
   if (!in) return Fail(in.error());
   if (!*in) return std::optional<ManifestEntry>();
   const OpenedFile& file = **in;
   const std::string path = f.relative.generic_string();
+  if (tree != nullptr) BACKUP_TRY(AddOpenFileXattrs(file.fd.get(), path, *tree), "archive");
   BACKUP_TRY(tar.Begin(std::string(kArchiveFilesPrefix) + path, file.size, file.mode, file.mtime),
              "archive");
   auto sha = CopyExactly(
@@ -254,10 +255,10 @@ class ArchiveCheck {
       if (!files_root_) {
         auto root = PinnedDir::Root(*targets_.files);
         if (!root) return Fail(root.error().Context("restore files"));
-        files_root_ = std::move(*root);
+        files_root_.emplace(std::move(*root), /*create=*/true, kRestoredFolderMode);
       }
       // Through its folder's descriptor: a path of any length, and no link followed.
-      auto pinned = PinBelow(*files_root_, e.path, /*create=*/true, kRestoredFolderMode);
+      auto pinned = files_root_->Pin(e.path);
       if (!pinned) return Fail(pinned.error().Context("restore files"));
       auto created = CreateFile(pinned->path(), e.mode & 0777);  // setuid: with the owner
       if (!created) return Fail(created.error().Context(ShowName(e.path)));
@@ -358,7 +359,7 @@ class ArchiveCheck {
   const ArchiveTargets& targets_;
   JobContext& ctx_;
   std::map<std::string, const ManifestEntry*> expected_;
-  std::optional<PinnedDir> files_root_;  // targets_.files, once the first file is written
+  std::optional<FolderPins> files_root_;  // below targets_.files, once a file is written
   bool db_seen_ = false;
   bool manifest_seen_ = false;
 };
@@ -431,7 +432,7 @@ Result<ArchiveWritten> WriteArchive(BackupStore& store, const std::string& objec
   if (source.files_dir != nullptr && source.files != nullptr) {
     ctx.SetPhase("files");
     for (const SourceFile& f : *source.files) {
-      auto entry = ArchiveFile(*source.files_dir, f, **tar, ctx);
+      auto entry = ArchiveFile(*source.files_dir, f, source.tree, **tar, ctx);
       if (!entry) return Fail(entry.error());
       if (*entry) {
         out.manifest.push_back(std::move(**entry));

@@ -42,7 +42,7 @@ struct ArchiveSource {
   int db_mode = 0644;
   const PinnedDir* files_dir = nullptr;  // nullptr: no files
   const std::vector<SourceFile>* files = nullptr;
-  const Tree* tree = nullptr;  // every entry's metadata (with files_dir)
+  Tree* tree = nullptr;  // every entry's metadata (with files_dir); files' xattrs added
   // The snapshot read page for page from the live database instead of `snapshot`;
   // `on_snapshot_read` runs once it is read (its read transaction may end then).
   PageSnapshot* pages = nullptr;

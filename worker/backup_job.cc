@@ -320,7 +320,7 @@ Result<BackupJob::ArchiveSnapshot> BackupJob::TakePageSnapshot(const Plan& plan,
   return ArchiveSnapshot{Snapshot{FileDigest{(*pages)->size(), ""}, *records}, std::move(*pages)};
 }
 
-Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
+Status BackupJob::RunArchive(Plan& plan, JobContext& ctx) const {
   const BackupRecord& backup = plan.backup;
   auto dest = ResolveDestination(backup);
   if (!dest) return Fail(dest.error());
@@ -343,12 +343,13 @@ Status BackupJob::RunArchive(const Plan& plan, JobContext& ctx) const {
   BACKUP_TRY(AbortEarlierUploads(*store, backup, ctx.lease().attempt),
              "remove what an earlier attempt left");
   TestPoint("backup: files listed, copy starts");
+  Tree tree = std::move(plan.listing.tree);  // the writer adds the files' xattrs to it
   ArchiveSource source{&plan.backup,
                        plan.paths.db(),
                        plan.db_mode,
                        plan.backup.includes_files && plan.files_dir ? &*plan.files_dir : nullptr,
                        &plan.listing.files,
-                       &plan.listing.tree};
+                       &tree};
   source.pages = taken->pages.get();
   source.on_snapshot_read = [&taken] { taken->pages.reset(); };
   Plan stored = plan;  // the row as it will be recorded: this attempt's key
@@ -394,6 +395,10 @@ std::optional<ChunkedBase> BackupJob::FindBase(const BackupRecord& backup, JobCo
   for (const BackupRecord& b : list->backups) {
     if (b.state != BackupState::kCompleted || b.store != backup.store || !IsChunked(b) ||
         b.key_id != backup.key_id || b.id == backup.id) {
+      continue;
+    }
+    if (b.last_verified_at > 0 && !b.last_verify_valid) {  // found unreadable: never a base
+      spdlog::info("{} backup {} failed its last verify: not a base", ctx.LogTag(), b.id);
       continue;
     }
     BackupStore* store = options_.stores->Find(b.store);
@@ -476,7 +481,7 @@ static Result<std::unique_ptr<PageSnapshot>> TakePages(const fs::path& source,
   return PageSnapshot::Take(staged, options, ctx);
 }
 
-Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
+Status BackupJob::RunChunked(Plan& plan, JobContext& ctx) const {
   const BackupRecord& backup = plan.backup;
   auto dest = ResolveDestination(backup);
   if (!dest) return Fail(dest.error());
@@ -494,7 +499,8 @@ Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
   const auto items = static_cast<int64_t>(plan.listing.files.size());
   ctx.SetTotals(snap->size() + plan.files_bytes, items);
   ctx.SetPhase("chunks");
-  Plan stored = plan;  // the row as it will be recorded: this attempt's key
+  Tree tree = std::move(plan.listing.tree);  // the writer adds the files' xattrs to it
+  Plan stored = plan;                        // the row as it will be recorded: this attempt's key
   stored.backup.object_key = AttemptKey(backup.object_key, backup.id, ctx.lease().attempt);
   stored.backup.storage_path = store->Locate(stored.backup.object_key);
   const ChunkedSource source{
@@ -503,7 +509,7 @@ Status BackupJob::RunChunked(const Plan& plan, JobContext& ctx) const {
       .db_mode = plan.db_mode,
       .files_dir = plan.backup.includes_files && plan.files_dir ? &*plan.files_dir : nullptr,
       .files = &plan.listing.files,
-      .tree = &plan.listing.tree,
+      .tree = &tree,
       .chunk_bytes = options_.stores->chunk_bytes(),
       .attempt = ctx.lease().attempt,
       .pack_bytes = options_.pack_bytes,

@@ -72,7 +72,7 @@ class BackupJob final : public JobHandler {
                   const ObjectInfo* stored, JobContext& ctx) const;
   // The archive format: the snapshot is staged below the data root, then archived with the
   // files into the backup's store (worker/archive_io.h); the staged file is always removed.
-  Status RunArchive(const Plan& plan, JobContext& ctx) const;
+  Status RunArchive(Plan& plan, JobContext& ctx) const;
   // An archive's snapshot: page for page from the live database (the default), or a
   // VACUUM INTO copy staged below the data root (--snapshot vacuum).
   Result<ArchiveSnapshot> TakeArchiveSnapshot(const Plan& plan, Attempt& attempt,
@@ -83,7 +83,7 @@ class BackupJob final : public JobHandler {
   // The chunked format (worker/chunked_io.h): the snapshot is read page for page from the
   // live database (page_snapshot.h), cut into chunks with the files, and only the chunks
   // the collection's latest chunked backup in that store does not have are stored.
-  Status RunChunked(const Plan& plan, JobContext& ctx) const;
+  Status RunChunked(Plan& plan, JobContext& ctx) const;
   // The newest completed chunked backup of `backup`'s collection in the same store with
   // the same key, with its packs' indexes, or nullopt (none, or it cannot be read, or it
   // has no indexes: a full backup).

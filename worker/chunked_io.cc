@@ -518,6 +518,9 @@ Status AddFiles(ChunkWriter& writer, const ChunkedSource& source, ChunkedManifes
       continue;
     }
     const OpenedFile& file = **in;
+    if (source.tree != nullptr) {
+      BACKUP_TRY(AddOpenFileXattrs(file.fd.get(), path, *source.tree), "files");
+    }
     ChunkedFile* entry = m.add_files();
     entry->set_path(std::string(kArchiveFilesPrefix) + path);
     entry->set_mode(file.mode);
@@ -1431,10 +1434,11 @@ Status CreateTargets(const ChunkedManifest& m, const std::vector<ManifestEntry>&
   BACKUP_TRY(CreateDirs(files_dir), "restore files");
   auto root = PinnedDir::Root(files_dir);
   if (!root) return Fail(root.error().Context("restore files"));
+  FolderPins pins(std::move(*root), /*create=*/true, kRestoredFolderMode);
   for (size_t i = 0; i < manifest.size(); ++i) {
     const ManifestEntry& e = manifest[i];
     // Through its folder's descriptor: a path of any length, and no link followed.
-    auto pinned = PinBelow(*root, e.path, /*create=*/true, kRestoredFolderMode);
+    auto pinned = pins.Pin(e.path);
     if (!pinned) return Fail(pinned.error().Context("restore files"));
     // setuid and setgid only with the owner (ApplyTree)
     auto file = CreateSized(pinned->path(), targets.files ? e.mode & 0777 : 0600, e.size);

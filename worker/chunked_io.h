@@ -43,7 +43,7 @@ struct ChunkedSource {
   int db_mode = 0644;
   const PinnedDir* files_dir = nullptr;  // nullptr: no files
   const std::vector<SourceFile>* files = nullptr;
-  const Tree* tree = nullptr;  // every entry's metadata (with files_dir)
+  Tree* tree = nullptr;  // every entry's metadata (with files_dir); files' xattrs added
   // The snapshot's chunks: whole pages, or a part of a page that divides it, stored in
   // frames of a page (0: a quarter page).
   int64_t chunk_bytes = 0;

@@ -61,6 +61,33 @@ Status ReadXattrs(const std::string& path, bool follow, TreeEntry& e) {
   return {};
 }
 
+Status ReadOpenXattrs(int fd, TreeEntry& e) {
+  ssize_t size = ::flistxattr(fd, nullptr, 0);
+  if (size < 0 && errno == ENOTSUP) return {};
+  if (size < 0) return Fail(Error::FromErrno(errno, "list xattrs"));
+  if (size == 0) return {};
+  std::string names(static_cast<size_t>(size), '\0');
+  size = ::flistxattr(fd, names.data(), names.size());
+  if (size < 0) return Fail(Error::FromErrno(errno, "list xattrs"));
+  names.resize(static_cast<size_t>(size));
+  for (size_t at = 0; at < names.size();) {
+    const std::string name = names.c_str() + at;
+    at += name.size() + 1;
+    if (!KeptXattr(name)) continue;
+    ssize_t n = ::fgetxattr(fd, name.c_str(), nullptr, 0);
+    if (n < 0 && errno == ENODATA) continue;  // removed meanwhile
+    if (n < 0) return Fail(Error::FromErrno(errno, "read xattr " + name));
+    std::string value(static_cast<size_t>(n), '\0');
+    n = ::fgetxattr(fd, name.c_str(), value.data(), value.size());
+    if (n < 0) return Fail(Error::FromErrno(errno, "read xattr " + name));
+    value.resize(static_cast<size_t>(n));
+    auto* x = e.add_xattrs();
+    x->set_name(name);
+    x->set_value(std::move(value));
+  }
+  return {};
+}
+
 // The ranges of a file with holes that hold data; nothing for a file without holes.
 Status ReadExtents(int dir_fd, const std::string& name, const struct stat& st, TreeEntry& e) {
   if (st.st_blocks * 512 >= st.st_size) return {};  // fully allocated: no hole to keep
@@ -123,10 +150,22 @@ Result<TreeEntry> ReadEntry(int dir_fd, const std::string& name, const std::stri
   } else {
     return Fail(Error::FailedPrecondition(ShowName(relative) + " is a socket or a device"));
   }
+  if (e.type() == TreeEntry::FILE) return e;  // xattrs from the open file: AddOpenFileXattrs
   const std::string path =
       name.empty() ? "/proc/self/fd/" + std::to_string(dir_fd) : ProcPath(dir_fd, name);
   if (auto s = ReadXattrs(path, name.empty(), e); !s) return failed(s.error());
   return e;
+}
+
+Status AddOpenFileXattrs(int fd, const std::string& path, Tree& tree) {
+  auto it = std::lower_bound(tree.begin(), tree.end(), path,
+                             [](const TreeEntry& e, const std::string& p) { return e.path() < p; });
+  if (it == tree.end() || it->path() != path || it->type() != TreeEntry::FILE) return {};
+  it->clear_xattrs();
+  if (auto s = ReadOpenXattrs(fd, *it); !s) {
+    return Fail(s.error().Context("files folder entry " + ShowName(path)));
+  }
+  return {};
 }
 
 Tree TreeOfStored(const Tree& tree, const std::vector<std::string>& stored) {
@@ -151,8 +190,9 @@ namespace {
 
 // Punches the holes `e` recorded, where the restored bytes there are all zero (the file may
 // have changed between the listing and the read: data is never punched away).
-Status PunchHoles(int dir_fd, const std::string& name, const TreeEntry& e, TreeReport& report) {
-  UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+// `self`: the file, as /proc/self/fd/N of an O_PATH descriptor of it.
+Status PunchHoles(const std::string& self, const TreeEntry& e, TreeReport& report) {
+  UniqueFd fd(::open(self.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
   struct stat st {};
   if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return {};
   std::vector<std::pair<int64_t, int64_t>> holes;  // [from, to)
@@ -170,7 +210,7 @@ Status PunchHoles(int dir_fd, const std::string& name, const TreeEntry& e, TreeR
     for (int64_t pos = from; zero && pos < to;) {
       const ssize_t n =
           ::pread(fd.get(), buf.data(), std::min<int64_t>(to - pos, std::ssize(buf)), pos);
-      if (n <= 0) return Fail(Error::FromErrno(n < 0 ? errno : EIO, "read " + ShowName(name)));
+      if (n <= 0) return Fail(Error::FromErrno(n < 0 ? errno : EIO, "read " + ShowName(e.path())));
       zero = std::all_of(buf.begin(), buf.begin() + n, [](char c) { return c == 0; });
       pos += n;
     }
@@ -183,41 +223,67 @@ Status PunchHoles(int dir_fd, const std::string& name, const TreeEntry& e, TreeR
   return {};
 }
 
-// Owner, mode, xattrs and mtime of `name` in the folder `dir_fd`, as `e` records them.
+// The file type a TreeEntry's type stands for.
+mode_t TypeOf(const TreeEntry& e) {
+  switch (e.type()) {
+    case TreeEntry::DIR:
+      return S_IFDIR;
+    case TreeEntry::SYMLINK:
+      return S_IFLNK;
+    case TreeEntry::FIFO:
+      return S_IFIFO;
+    default:
+      return S_IFREG;
+  }
+}
+
+// Holes, owner, mode, xattrs and mtime of `name` in the folder `dir_fd`, as `e` records
+// them.
 void SetMetadata(int dir_fd, const std::string& name, const TreeEntry& e, TreeReport& report) {
   const std::string shown = e.path().empty() ? "the files folder" : e.path();
-  const bool link = e.type() == TreeEntry::SYMLINK;
+  // Everything below acts on the entry opened here, never on a name that something could
+  // swap for a link in between (the service runs as root).
+  UniqueFd fd(::openat(dir_fd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st {};
+  if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || (st.st_mode & S_IFMT) != TypeOf(e)) {
+    report.NotRestored(shown, "it changed while it was restored");
+    return;
+  }
+  const std::string self = "/proc/self/fd/" + std::to_string(fd.get());
   if (e.type() == TreeEntry::FILE && e.data_extents_size() > 0) {
-    if (auto s = PunchHoles(dir_fd, name, e, report); !s) {
-      report.NotRestored(shown, s.error().message());
-    }
+    if (auto s = PunchHoles(self, e, report); !s) report.NotRestored(shown, s.error().message());
   }
   // A file keeps setuid/setgid only with the owner it had: never for another user.
-  const bool owned = ::fchownat(dir_fd, name.c_str(), e.uid(), e.gid(), AT_SYMLINK_NOFOLLOW) == 0 ||
-                     (e.uid() == ::geteuid() && e.gid() == ::getegid());
+  const bool owned =
+      ::fchownat(fd.get(), "", e.uid(), e.gid(), AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0 ||
+      (e.uid() == ::geteuid() && e.gid() == ::getegid());
   if (!owned) ++report.owners_not_restored;
-  if (!link) {
-    mode_t mode = static_cast<mode_t>(e.mode() & 07777);
-    if (!owned) mode &= ~static_cast<mode_t>(S_ISUID | S_ISGID);
-    if (::fchmodat(dir_fd, name.c_str(), mode, 0) != 0) {
-      report.NotRestored(shown, Error::FromErrno(errno, "mode").message());
-    }
-    const std::string path = ProcPath(dir_fd, name);
-    for (const auto& x : e.xattrs()) {
-      if (!KeptXattr(x.name())) {
-        report.NotRestored(shown, "xattr " + ShowName(x.name()) + " is not one a restore sets");
-        continue;
-      }
-      if (::lsetxattr(path.c_str(), x.name().c_str(), x.value().data(), x.value().size(), 0) != 0) {
-        report.NotRestored(shown, Error::FromErrno(errno, "xattr " + ShowName(x.name())).message());
-      }
-    }
-  }
   const std::array<timespec, 2> times{timespec{0, UTIME_OMIT},
                                       timespec{static_cast<time_t>(e.mtime_ns() / kNsPerSecond),
                                                static_cast<long>(e.mtime_ns() % kNsPerSecond)}};
-  if (e.mtime_ns() >= 0 &&
-      ::utimensat(dir_fd, name.c_str(), times.data(), AT_SYMLINK_NOFOLLOW) != 0) {
+  if (e.type() == TreeEntry::SYMLINK) {  // a link's own mode is always 0777; no xattrs
+    if (e.mtime_ns() >= 0 &&
+        ::utimensat(dir_fd, name.c_str(), times.data(), AT_SYMLINK_NOFOLLOW) != 0) {
+      report.NotRestored(shown, Error::FromErrno(errno, "mtime").message());
+    }
+    return;
+  }
+  // Through /proc/self/fd/N: the kernel resolves it to the opened entry itself.
+  mode_t mode = static_cast<mode_t>(e.mode() & 07777);
+  if (!owned) mode &= ~static_cast<mode_t>(S_ISUID | S_ISGID);
+  if (::chmod(self.c_str(), mode) != 0) {
+    report.NotRestored(shown, Error::FromErrno(errno, "mode").message());
+  }
+  for (const auto& x : e.xattrs()) {
+    if (!KeptXattr(x.name())) {
+      report.NotRestored(shown, "xattr " + ShowName(x.name()) + " is not one a restore sets");
+      continue;
+    }
+    if (::setxattr(self.c_str(), x.name().c_str(), x.value().data(), x.value().size(), 0) != 0) {
+      report.NotRestored(shown, Error::FromErrno(errno, "xattr " + ShowName(x.name())).message());
+    }
+  }
+  if (e.mtime_ns() >= 0 && ::utimensat(AT_FDCWD, self.c_str(), times.data(), 0) != 0) {
     report.NotRestored(shown, Error::FromErrno(errno, "mtime").message());
   }
 }

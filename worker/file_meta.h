@@ -36,6 +36,12 @@ Result<TreeEntry> ReadEntry(int dir_fd, const std::string& name, const std::stri
 // the files it stored, in byte order.
 Tree TreeOfStored(const Tree& tree, const std::vector<std::string>& stored);
 
+// A regular file's xattrs, read from the file its backup has open (ReadEntry leaves them
+// out: reading them by name costs a path walk for each of many small files), into its
+// entry in `tree` (sorted by path, as ListFiles gives it); a path it does not list is
+// left alone.
+Status AddOpenFileXattrs(int fd, const std::string& path, Tree& tree);
+
 // What a restore could not give back as it was.
 struct TreeReport {
   static constexpr size_t kListed = 100;

@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <system_error>
 #include <thread>
 
@@ -27,13 +28,13 @@ constexpr mode_t kBackupFileMode = 0600;
 
 // Copies one file; nullopt when it is no longer a regular file inside `root` (skipped).
 Result<std::optional<ManifestEntry>> CopyOne(const PinnedDir& root, const SourceFile& f,
-                                             const PinnedDir& dest, JobContext& ctx) {
+                                             FolderPins& dest, JobContext& ctx) {
   auto in = OpenListedFile(root, f, ctx);
   if (!in) return Fail(in.error());
   if (!*in) return std::optional<ManifestEntry>();
   int64_t reported = 0;
   // Through its folder's descriptor: a path of any length, no link followed.
-  auto target = PinBelow(dest, f.relative, /*create=*/true, 0700);
+  auto target = dest.Pin(f.relative);
   if (!target) return Fail(target.error());
   auto digest = CopyOpenFileHashed((*in)->fd.get(), root.display() / f.relative, target->path(),
                                    [&](int64_t done) {
@@ -59,45 +60,17 @@ Result<std::optional<OpenedFile>> OpenListedFile(const PinnedDir& root, const So
         code != Code::kNotFound) {
       return Fail(in.error());
     }
-    spdlog::warn("{} skipping {}: {}", ctx.LogTag(), f.relative.string(), in.error().message());
+    spdlog::warn("{} skipping {}: {}", ctx.LogTag(), ShowName(f.relative.native()),
+                 in.error().message());
     return std::optional<OpenedFile>();
   }
   struct stat st {};
   if (::fstat(in->get(), &st) != 0) {
-    return Fail(Error::FromErrno(errno, "stat " + f.relative.string()));
+    return Fail(Error::FromErrno(errno, "stat " + ShowName(f.relative.native())));
   }
   return std::optional<OpenedFile>(
       OpenedFile{std::move(*in), st.st_size, static_cast<int>(st.st_mode & 07777), st.st_mtime});
 }
-
-namespace {
-
-// The names in the folder `dir` (no "." or ".."), read through its own descriptor.
-Result<std::vector<std::string>> ReadNames(const PinnedDir& dir) {
-  const int fd = ::openat(dir.fd(), ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0)
-    return Fail(Error::FromErrno(errno, "open folder " + ShowName(dir.display().native())));
-  DIR* d = ::fdopendir(fd);
-  if (d == nullptr) {
-    const int err = errno;
-    ::close(fd);
-    return Fail(Error::FromErrno(err, "read folder " + ShowName(dir.display().native())));
-  }
-  std::vector<std::string> names;
-  errno = 0;
-  while (const dirent* e = ::readdir(d)) {
-    const std::string_view name(e->d_name);
-    if (name != "." && name != "..") names.emplace_back(name);
-    errno = 0;
-  }
-  const int err = errno;
-  ::closedir(d);
-  if (err != 0)
-    return Fail(Error::FromErrno(err, "read folder " + ShowName(dir.display().native())));
-  return names;
-}
-
-}  // namespace
 
 Result<FileListing> ListFiles(const PinnedDir& root) {
   FileListing out;
@@ -111,7 +84,6 @@ Result<FileListing> ListFiles(const PinnedDir& root) {
   // Files with more than one name, by inode: the first name (in byte order) is stored, the
   // others become HARDLINK entries naming it.
   std::map<std::pair<dev_t, ino_t>, std::vector<size_t>> linked;  // -> indexes in out.tree
-  std::map<std::string, int64_t> sizes;                           // of the regular files, by path
   // Folder by folder, each pinned below the root through its own descriptor (beneath.h): no
   // path is ever longer than one name, so a tree of any depth the file system holds is
   // listed, and a link is listed as what it is, never entered.
@@ -121,8 +93,10 @@ Result<FileListing> ListFiles(const PinnedDir& root) {
     folders.pop_back();
     auto dir = folder.empty() ? Result<PinnedDir>(root) : root.Sub(folder, false);
     if (!dir) return Fail(dir.error().Context("list files"));
-    auto names = ReadNames(*dir);
-    if (!names) return Fail(names.error().Context("list files"));
+    auto names = FolderNames(dir->fd());
+    if (!names) {
+      return Fail(names.error().Context("list files in " + ShowName(dir->display().native())));
+    }
     for (const std::string& name : *names) {
       const fs::path relative = folder / name;
       struct stat st {};
@@ -140,13 +114,14 @@ Result<FileListing> ListFiles(const PinnedDir& root) {
       if (!entry && entry.error().code() == Code::kNotFound) continue;  // gone meanwhile
       if (!entry) return Fail(entry.error().Context("list files"));
       if (S_ISDIR(st.st_mode)) folders.push_back(relative);
-      if (S_ISREG(st.st_mode)) sizes[relative.native()] = st.st_size;
+      if (S_ISREG(st.st_mode)) out.files.push_back({relative, static_cast<int64_t>(st.st_size)});
       if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
         linked[{st.st_dev, st.st_ino}].push_back(static_cast<size_t>(out.tree.size()));
       }
       *out.tree.Add() = std::move(*entry);
     }
   }
+  std::set<std::string> other_names;  // of hard-linked files: not stored again
   for (auto& [inode, indexes] : linked) {
     if (indexes.size() < 2) continue;  // its other names are outside the files folder
     std::sort(indexes.begin(), indexes.end(), [&](size_t a, size_t b) {
@@ -159,10 +134,12 @@ Result<FileListing> ListFiles(const PinnedDir& root) {
       e.set_target(first);
       e.clear_data_extents();
       e.clear_xattrs();
+      other_names.insert(e.path());
     }
   }
-  for (const TreeEntry& e : out.tree) {
-    if (e.type() == TreeEntry::FILE) out.files.push_back({fs::path(e.path()), sizes.at(e.path())});
+  if (!other_names.empty()) {
+    std::erase_if(out.files,
+                  [&](const SourceFile& f) { return other_names.contains(f.relative.native()); });
   }
   // In the order of their bytes, as the catalogue returns a backup's files (ORDER BY path
   // in SQLite's BINARY and PostgreSQL's "C" collation), which the chunked format's reader
@@ -208,13 +185,14 @@ Result<std::vector<ManifestEntry>> CopyTree(const PinnedDir& root,
   std::mutex mu;  // guards first_error and skipped
   std::optional<Error> first_error;
   auto copier = [&] {
+    FolderPins pins(*to, /*create=*/true, 0700);  // this copier's own
     for (size_t i = next++; i < files.size(); i = next++) {
       if (ctx.cancelled()) return;
       {
         std::lock_guard lock(mu);
         if (first_error) return;
       }
-      auto entry = CopyOne(root, files[i], *to, ctx);
+      auto entry = CopyOne(root, files[i], pins, ctx);
       std::lock_guard lock(mu);
       if (!entry) {
         if (!first_error) first_error = entry.error();

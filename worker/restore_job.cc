@@ -144,26 +144,27 @@ Status PrepareFiles(const BackupRecord& backup, const std::vector<ManifestEntry>
                     const RestorePaths& p, JobContext& ctx) {
   const fs::path src = BackupPaths(backup.storage_path).files();
   BACKUP_TRY(CreateDirs(p.temp_files), "restore files");
-  auto to = PinnedDir::Root(p.temp_files);
-  if (!to) return Fail(to.error().Context("restore files"));
-  std::optional<PinnedDir> from;
+  auto to_root = PinnedDir::Root(p.temp_files);
+  if (!to_root) return Fail(to_root.error().Context("restore files"));
+  FolderPins to(std::move(*to_root), /*create=*/true, kRestoredFolderMode);
+  std::optional<FolderPins> from;
   if (!manifest.empty()) {
     auto pinned = PinnedDir::Root(src);
     if (!pinned && pinned.error().code() == Code::kNotFound) {
       return Fail(Error::DataLoss("backup " + backup.id + " is missing its files folder"));
     }
     if (!pinned) return Fail(pinned.error().Context("restore files"));
-    from = std::move(*pinned);
+    from.emplace(std::move(*pinned), /*create=*/false);
   }
   for (const ManifestEntry& e : manifest) {
     if (ctx.cancelled()) return Fail(Error::Cancelled("cancelled while copying files"));
     // Both ends through their folders' descriptors: a path of any length, no link followed.
-    auto source = PinBelow(*from, e.path, /*create=*/false);
+    auto source = from->Pin(e.path);
     if (!source && source.error().code() == Code::kNotFound) {
       return Fail(Error::DataLoss("backup " + backup.id + " is missing file " + ShowName(e.path)));
     }
     if (!source) return Fail(source.error().Context("restore files"));
-    auto target = PinBelow(*to, e.path, /*create=*/true, kRestoredFolderMode);
+    auto target = to.Pin(e.path);
     if (!target) return Fail(target.error().Context("restore files"));
     int64_t reported = 0;
     auto digest = CopyFileHashed(
