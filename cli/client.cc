@@ -103,6 +103,39 @@ void Client::PrintJson(const google::protobuf::Message& message) const {
   std::cout << out << std::flush;
 }
 
+namespace {
+
+// What did not come along, and why: a backup's skipped entries, a restore's entries not
+// given back as they were (names are escaped by the server).
+void PrintOmissions(const collector::Job& last) {
+  if (last.has_backup_result() && last.backup_result().files_skipped() > 0) {
+    const auto& b = last.backup_result();
+    std::printf(
+        "skipped %lld entries (sockets, devices, or files that changed into something "
+        "else while backed up):\n",
+        static_cast<long long>(b.files_skipped()));
+    for (const auto& name : b.skipped_files()) std::printf("  %s\n", name.c_str());
+    if (b.files_skipped() > b.skipped_files_size()) {
+      std::printf("  ... and %lld more\n",
+                  static_cast<long long>(b.files_skipped() - b.skipped_files_size()));
+    }
+  }
+  if (last.has_restore_result()) {
+    const auto& r = last.restore_result();
+    if (r.owners_not_restored() > 0) {
+      std::printf(
+          "%lld entries keep the service's owner (setuid/setgid dropped): it may not give "
+          "them theirs\n",
+          static_cast<long long>(r.owners_not_restored()));
+    }
+    for (const auto& e : r.entries_not_restored()) {
+      std::printf("not restored as it was: %s\n", e.c_str());
+    }
+  }
+}
+
+}  // namespace
+
 int Client::Watch(const std::string& job_id) {
   grpc::ClientContext ctx;  // no deadline: a backup may run for hours
   Authorize(ctx);
@@ -138,31 +171,7 @@ int Client::Watch(const std::string& job_id) {
                   static_cast<long long>(r.files_restored()));
     }
     std::printf("\n");
-    // What did not come along, and why: a backup's skipped entries, a restore's entries not
-    // given back as they were (names are escaped by the server).
-    if (last.has_backup_result() && last.backup_result().files_skipped() > 0) {
-      const auto& b = last.backup_result();
-      std::printf(
-          "skipped %lld entries (sockets, devices, or files that changed into something "
-          "else while backed up):\n",
-          static_cast<long long>(b.files_skipped()));
-      for (const auto& name : b.skipped_files()) std::printf("  %s\n", name.c_str());
-      if (b.files_skipped() > b.skipped_files_size()) {
-        std::printf("  ... and %lld more\n",
-                    static_cast<long long>(b.files_skipped() - b.skipped_files_size()));
-      }
-    }
-    if (last.has_restore_result()) {
-      const auto& r = last.restore_result();
-      if (r.owners_not_restored() > 0) {
-        std::printf(
-            "%lld entries keep the service's owner (setuid/setgid dropped): it may not "
-            "give them theirs\n",
-            static_cast<long long>(r.owners_not_restored()));
-      }
-      for (const auto& e : r.entries_not_restored())
-        std::printf("not restored as it was: %s\n", e.c_str());
-    }
+    PrintOmissions(last);
   } else {
     std::fprintf(stderr, "job %s %s: %s: %s\n", last.job_id().c_str(),
                  collector::JobState_Name(last.state()).c_str(),

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <tuple>
 
@@ -267,7 +268,13 @@ void Walk(const std::string& path, const std::string& relative, std::map<std::st
   ::closedir(d);
   std::sort(names.begin(), names.end());
   for (const std::string& name : names) {
-    Walk(path + "/" + name, relative.empty() ? name : relative + "/" + name, out, inodes);
+    std::string child = path;
+    child += '/';
+    child += name;
+    std::string child_relative = relative;
+    if (!child_relative.empty()) child_relative += '/';
+    child_relative += name;
+    Walk(child, child_relative, out, inodes);
   }
 }
 
@@ -281,11 +288,11 @@ std::map<std::string, Seen> Metadata(const fs::path& root) {
 std::string Describe(const std::map<std::string, Seen>& tree) {
   std::string out;
   for (const auto& [path, s] : tree) {
-    out += "  \"" + ShowName(path, 60) + "\" mode " + std::to_string(s.mode) + " uid " +
-           std::to_string(s.uid) + " gid " + std::to_string(s.gid) + " size " +
-           std::to_string(s.size) + " blocks " + std::to_string(s.blocks) + " mtime " +
-           std::to_string(s.mtime_ns) + " target " + s.target + " xattrs " + s.xattrs + " link " +
-           s.same_file_as + "\n";
+    std::ostringstream line;
+    line << "  \"" << ShowName(path, 60) << "\" ";
+    PrintTo(s, &line);
+    out += line.str();
+    out += '\n';
   }
   return out;
 }

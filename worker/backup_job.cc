@@ -320,13 +320,19 @@ Result<BackupJob::ArchiveSnapshot> BackupJob::TakePageSnapshot(const Plan& plan,
   return ArchiveSnapshot{Snapshot{FileDigest{(*pages)->size(), ""}, *records}, std::move(*pages)};
 }
 
+// What earlier attempts killed after their upload stored (an archive, a manifest): not the
+// backup's, now that this attempt's is recorded. Best effort.
+static void RemoveEarlierAttempts(BackupStore& store, const BackupRecord& backup, int attempt) {
+  for (int earlier = 1; earlier < attempt; ++earlier) {
+    (void)store.Delete(AttemptKey(backup.object_key, backup.id, earlier));
+  }
+}
+
 Status BackupJob::RunArchive(Plan& plan, JobContext& ctx) const {
   const BackupRecord& backup = plan.backup;
   auto dest = ResolveDestination(backup);
   if (!dest) return Fail(dest.error());
   BackupStore* store = dest->store;
-  const EncryptionKey* key = dest->key;
-  const Compression compression = dest->compression;
   BACKUP_TRY(plan.paths.RemovePartials(), "remove leftovers of an earlier attempt");
   BACKUP_TRY(RemoveAll(plan.paths.db()), "remove leftovers of an earlier attempt");
   Attempt attempt(plan.paths, ctx.lease().attempt);  // never committed: the stage goes
@@ -336,8 +342,8 @@ Status BackupJob::RunArchive(Plan& plan, JobContext& ctx) const {
   Snapshot* snapshot = &taken->snapshot;
   // Progress: the snapshot, then the archive (the snapshot again and the files); what is
   // shown never goes back, so it holds still while the upload catches up.
-  const auto items = static_cast<int64_t>(plan.listing.files.size());
-  ctx.SetTotals(snapshot->digest.size + plan.files_bytes, items);
+  ctx.SetTotals(snapshot->digest.size + plan.files_bytes,
+                static_cast<int64_t>(plan.listing.files.size()));
   ctx.SetBytesDone(0);
   ctx.SetPhase("upload");
   BACKUP_TRY(AbortEarlierUploads(*store, backup, ctx.lease().attempt),
@@ -355,8 +361,8 @@ Status BackupJob::RunArchive(Plan& plan, JobContext& ctx) const {
   Plan stored = plan;  // the row as it will be recorded: this attempt's key
   stored.backup.object_key = AttemptKey(backup.object_key, backup.id, ctx.lease().attempt);
   stored.backup.storage_path = store->Locate(stored.backup.object_key);
-  auto written = WriteArchive(*store, stored.backup.object_key, compression, key, source,
-                              attempt.skipped, ctx);
+  auto written = WriteArchive(*store, stored.backup.object_key, dest->compression, dest->key,
+                              source, attempt.skipped, ctx);
   if (!written) return Fail(written.error().Context("archive to " + stored.backup.storage_path));
   attempt.files_ms = attempt.laps.Lap();
   snapshot->digest = written->db;  // hashed as it was archived
@@ -370,15 +376,12 @@ Status BackupJob::RunArchive(Plan& plan, JobContext& ctx) const {
     }
     return Fail(recorded.error().Context("record completion"));
   }
-  // Earlier attempts killed after their upload left their archives: not the backup's.
-  for (int earlier = 1; earlier < ctx.lease().attempt; ++earlier) {
-    (void)store->Delete(AttemptKey(backup.object_key, backup.id, earlier));
-  }
+  RemoveEarlierAttempts(*store, backup, ctx.lease().attempt);
   spdlog::info(
       "{} backup completed: {} bytes in {} ({} stored, {}{}), {} records, {} files, sha256 {} "
       "(ms: snapshot {}, hash+fsync {}, count {}, archive {}, finalize {})",
       ctx.LogTag(), snapshot->digest.size + plan.files_bytes, stored.backup.storage_path,
-      written->put.size, compression.Name(), key ? ", sealed" : "", snapshot->records,
+      written->put.size, dest->compression.Name(), dest->key ? ", sealed" : "", snapshot->records,
       written->manifest.size(), snapshot->digest.sha256.substr(0, 12), attempt.snapshot_ms,
       attempt.hash_ms, attempt.count_ms, attempt.files_ms, attempt.laps.Lap());
   return {};
@@ -493,11 +496,9 @@ Status BackupJob::RunChunked(Plan& plan, JobContext& ctx) const {
   auto taken = TakePageSnapshot(plan, attempt, ctx);
   if (!taken) return Fail(taken.error());
   std::unique_ptr<PageSnapshot>& snap = taken->pages;
-  const int64_t records = taken->snapshot.records;
   auto base = FindBase(backup, ctx);
   TestPoint("backup: base chosen, chunks next");
-  const auto items = static_cast<int64_t>(plan.listing.files.size());
-  ctx.SetTotals(snap->size() + plan.files_bytes, items);
+  ctx.SetTotals(snap->size() + plan.files_bytes, static_cast<int64_t>(plan.listing.files.size()));
   ctx.SetPhase("chunks");
   Tree tree = std::move(plan.listing.tree);  // the writer adds the files' xattrs to it
   Plan stored = plan;                        // the row as it will be recorded: this attempt's key
@@ -522,22 +523,21 @@ Status BackupJob::RunChunked(Plan& plan, JobContext& ctx) const {
   attempt.files_ms = attempt.laps.Lap();
   ObjectInfo added = written->put;
   added.size = stats.new_bytes;  // stored_bytes: what this backup added to the store
-  auto recorded = Finalize(stored, Snapshot{written->db, records}, written->manifest,
-                           attempt.skipped, &added, ctx);
+  auto recorded = Finalize(stored, Snapshot{written->db, taken->snapshot.records},
+                           written->manifest, attempt.skipped, &added, ctx);
   if (!recorded) {
     (void)store->Delete(stored.backup.object_key);  // its packs go with the next sweep
     return Fail(recorded.error().Context("record completion"));
   }
-  for (int earlier = 1; earlier < ctx.lease().attempt; ++earlier) {
-    (void)store->Delete(AttemptKey(backup.object_key, backup.id, earlier));
-  }
+  RemoveEarlierAttempts(*store, backup, ctx.lease().attempt);
   spdlog::info(
       "{} backup completed: {} bytes in {} (chunked: {} chunks, {} new, {} bytes stored, manifest "
       "{}; {}), {} records, {} files, sha256 {} (ms: snapshot {}, chunks {}, finalize {})",
       ctx.LogTag(), written->db.size + plan.files_bytes, stored.backup.storage_path, stats.chunks,
       stats.new_chunks, stats.new_bytes, stats.manifest_bytes,
-      dest->compression.Name() + (dest->key ? ", sealed" : ""), records, written->manifest.size(),
-      written->db.sha256.substr(0, 12), attempt.snapshot_ms, attempt.files_ms, attempt.laps.Lap());
+      dest->compression.Name() + (dest->key ? ", sealed" : ""), taken->snapshot.records,
+      written->manifest.size(), written->db.sha256.substr(0, 12), attempt.snapshot_ms,
+      attempt.files_ms, attempt.laps.Lap());
   // What killed attempts left: swept now that this one is recorded. Only after a retry: a
   // sweep reads every manifest of the collection (~11 MB each per GB of database), and
   // what a deferred delete left goes with the next delete.

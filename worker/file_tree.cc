@@ -72,56 +72,14 @@ Result<std::optional<OpenedFile>> OpenListedFile(const PinnedDir& root, const So
       OpenedFile{std::move(*in), st.st_size, static_cast<int>(st.st_mode & 07777), st.st_mtime});
 }
 
-Result<FileListing> ListFiles(const PinnedDir& root) {
-  FileListing out;
-  struct stat root_st {};
-  if (::fstat(root.fd(), &root_st) != 0) {
-    return Fail(Error::FromErrno(errno, "list files: stat " + root.display().string()));
-  }
-  auto root_entry = ReadEntry(root.fd(), "", "", root_st);
-  if (!root_entry) return Fail(root_entry.error().Context("list files"));
-  *out.tree.Add() = std::move(*root_entry);
-  // Files with more than one name, by inode: the first name (in byte order) is stored, the
-  // others become HARDLINK entries naming it.
-  std::map<std::pair<dev_t, ino_t>, std::vector<size_t>> linked;  // -> indexes in out.tree
-  // Folder by folder, each pinned below the root through its own descriptor (beneath.h): no
-  // path is ever longer than one name, so a tree of any depth the file system holds is
-  // listed, and a link is listed as what it is, never entered.
-  std::vector<fs::path> folders{fs::path()};
-  while (!folders.empty()) {
-    const fs::path folder = std::move(folders.back());
-    folders.pop_back();
-    auto dir = folder.empty() ? Result<PinnedDir>(root) : root.Sub(folder, false);
-    if (!dir) return Fail(dir.error().Context("list files"));
-    auto names = FolderNames(dir->fd());
-    if (!names) {
-      return Fail(names.error().Context("list files in " + ShowName(dir->display().native())));
-    }
-    for (const std::string& name : *names) {
-      const fs::path relative = folder / name;
-      struct stat st {};
-      if (::fstatat(dir->fd(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        if (errno == ENOENT) continue;  // removed since it was listed
-        return Fail(Error::FromErrno(errno, "list files: stat " + ShowName(relative.native())));
-      }
-      if (S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-        spdlog::warn("files folder {}: skipping {} (a socket or a device)", root.display().string(),
-                     ShowName(relative.native()));
-        out.skipped.Add(relative.generic_string());
-        continue;
-      }
-      auto entry = ReadEntry(dir->fd(), name, relative.native(), st);
-      if (!entry && entry.error().code() == Code::kNotFound) continue;  // gone meanwhile
-      if (!entry) return Fail(entry.error().Context("list files"));
-      if (S_ISDIR(st.st_mode)) folders.push_back(relative);
-      if (S_ISREG(st.st_mode)) out.files.push_back({relative, static_cast<int64_t>(st.st_size)});
-      if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
-        linked[{st.st_dev, st.st_ino}].push_back(static_cast<size_t>(out.tree.size()));
-      }
-      *out.tree.Add() = std::move(*entry);
-    }
-  }
-  std::set<std::string> other_names;  // of hard-linked files: not stored again
+namespace {
+
+// Files with more than one name inside the folder, by inode (indexes in `out.tree`): the
+// first name in byte order stays the FILE whose bytes are stored, the others become
+// HARDLINK entries naming it and leave `out.files`.
+using LinkGroups = std::map<std::pair<dev_t, ino_t>, std::vector<size_t>>;
+void MarkHardLinks(LinkGroups& linked, FileListing& out) {
+  std::set<std::string> other_names;
   for (auto& [inode, indexes] : linked) {
     if (indexes.size() < 2) continue;  // its other names are outside the files folder
     std::sort(indexes.begin(), indexes.end(), [&](size_t a, size_t b) {
@@ -141,6 +99,65 @@ Result<FileListing> ListFiles(const PinnedDir& root) {
     std::erase_if(out.files,
                   [&](const SourceFile& f) { return other_names.contains(f.relative.native()); });
   }
+}
+
+// The entries of the folder `folder` (pinned as `dir`) into `out`, its sub-folders onto
+// `folders`.
+Status ListFolder(const PinnedDir& dir, const fs::path& folder, const PinnedDir& root,
+                  std::vector<fs::path>& folders, LinkGroups& linked, FileListing& out) {
+  auto names = FolderNames(dir.fd());
+  if (!names)
+    return Fail(names.error().Context("list files in " + ShowName(dir.display().native())));
+  for (const std::string& name : *names) {
+    const fs::path relative = folder / name;
+    struct stat st {};
+    if (::fstatat(dir.fd(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;  // removed since it was listed
+      return Fail(Error::FromErrno(errno, "list files: stat " + ShowName(relative.native())));
+    }
+    if (S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+      spdlog::warn("files folder {}: skipping {} (a socket or a device)", root.display().string(),
+                   ShowName(relative.native()));
+      out.skipped.Add(relative.generic_string());
+      continue;
+    }
+    auto entry = ReadEntry(dir.fd(), name, relative.native(), st);
+    if (!entry && entry.error().code() == Code::kNotFound) continue;  // gone meanwhile
+    if (!entry) return Fail(entry.error().Context("list files"));
+    if (S_ISDIR(st.st_mode)) folders.push_back(relative);
+    if (S_ISREG(st.st_mode)) out.files.push_back({relative, static_cast<int64_t>(st.st_size)});
+    if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+      linked[{st.st_dev, st.st_ino}].push_back(static_cast<size_t>(out.tree.size()));
+    }
+    *out.tree.Add() = std::move(*entry);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<FileListing> ListFiles(const PinnedDir& root) {
+  FileListing out;
+  struct stat root_st {};
+  if (::fstat(root.fd(), &root_st) != 0) {
+    return Fail(Error::FromErrno(errno, "list files: stat " + root.display().string()));
+  }
+  auto root_entry = ReadEntry(root.fd(), "", "", root_st);
+  if (!root_entry) return Fail(root_entry.error().Context("list files"));
+  *out.tree.Add() = std::move(*root_entry);
+  LinkGroups linked;
+  // Folder by folder, each pinned below the root through its own descriptor (beneath.h): no
+  // path is ever longer than one name, so a tree of any depth the file system holds is
+  // listed, and a link is listed as what it is, never entered.
+  std::vector<fs::path> folders{fs::path()};
+  while (!folders.empty()) {
+    const fs::path folder = std::move(folders.back());
+    folders.pop_back();
+    auto dir = folder.empty() ? Result<PinnedDir>(root) : root.Sub(folder, false);
+    if (!dir) return Fail(dir.error().Context("list files"));
+    BACKUP_TRY(ListFolder(*dir, folder, root, folders, linked, out), "list files");
+  }
+  MarkHardLinks(linked, out);
   // In the order of their bytes, as the catalogue returns a backup's files (ORDER BY path
   // in SQLite's BINARY and PostgreSQL's "C" collation), which the chunked format's reader
   // pairs with its manifest entry by entry.

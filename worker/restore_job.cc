@@ -409,6 +409,17 @@ Status RestoreJob::Stage(const Plan& plan, JobContext& ctx) const {
   return {};
 }
 
+void RestoreJob::CopySourceLabels(const CollectionName& source, CollectionRecord& record) const {
+  auto found = catalog_.GetCollection(source);
+  if (!found) return;
+  for (const auto& [key, value] : found->labels) {
+    if (key != "restored_from_backup" && key != "original_collection" &&
+        key != "backup_timestamp") {
+      record.labels[key] = value;
+    }
+  }
+}
+
 Status RestoreJob::Register(const Plan& plan, JobContext& ctx) const {
   const Job& job = ctx.job();
   auto records = CountRecords(plan.paths.db);
@@ -418,18 +429,9 @@ Status RestoreJob::Register(const Plan& plan, JobContext& ctx) const {
   record.node = job.node;  // a new collection lives where its restore ran
   record.db_path = plan.paths.db_display.string();
   record.files_path = plan.paths.files_display.string();
-  if (!plan.existing) {
-    // A new collection takes the source's labels (as the source has them now, when it is
-    // still registered), beside the restore's own.
-    if (auto source = catalog_.GetCollection(plan.backup.collection); source) {
-      for (const auto& [key, value] : source->labels) {
-        if (key != "restored_from_backup" && key != "original_collection" &&
-            key != "backup_timestamp") {
-          record.labels[key] = value;
-        }
-      }
-    }
-  }
+  // A new collection takes the source's labels (as the source has them now, when it is
+  // still registered), beside the restore's own.
+  if (!plan.existing) CopySourceLabels(plan.backup.collection, record);
   record.labels["restored_from_backup"] = plan.backup.id;
   record.labels["original_collection"] = plan.backup.collection.Key();
   record.labels["backup_timestamp"] = std::to_string(plan.backup.timestamp);

@@ -58,6 +58,9 @@ class RestoreJob final : public JobHandler {
   Status Stage(const Plan& plan, JobContext& ctx) const;
   // Puts files and database in place and registers the collection (steps 3-5).
   Status Swap(const Plan& plan, JobContext& ctx) const;
+  // The labels of the collection `source` (when registered) into `record`, but the
+  // restore's own.
+  void CopySourceLabels(const CollectionName& source, CollectionRecord& record) const;
   // Registers the collection and marks the job SUCCEEDED.
   Status Register(const Plan& plan, JobContext& ctx) const;
   // The last attempt failed with `why` before the database was replaced: puts the old
