@@ -32,27 +32,28 @@ std::string ProcPath(int dir_fd, const std::string& name) {
   return "/proc/self/fd/" + std::to_string(dir_fd) + "/" + name;
 }
 
-// `follow`: `path` is a /proc/self/fd/N link to the folder itself, read through.
-Status ReadXattrs(const std::string& path, bool follow, TreeEntry& e) {
-  const auto list = follow ? ::listxattr : ::llistxattr;
-  const auto get = follow ? ::getxattr : ::lgetxattr;
-  ssize_t size = list(path.c_str(), nullptr, 0);
+// The kept xattrs into `e`, through `list(buf, size)` and `get(name, buf, size)` (the
+// listxattr and getxattr of a path or of a descriptor).
+template <typename List, typename Get>
+Status ReadXattrsWith(const List& list, const Get& get, TreeEntry& e) {
+  ssize_t size = list(nullptr, 0);
   if (size < 0 && (errno == ENOTSUP || errno == ENOENT)) return {};
   if (size < 0) return Fail(Error::FromErrno(errno, "list xattrs"));
+  if (size == 0) return {};
   std::string names(static_cast<size_t>(size), '\0');
-  size = list(path.c_str(), names.data(), names.size());
+  size = list(names.data(), names.size());
   if (size < 0) return Fail(Error::FromErrno(errno, "list xattrs"));
   names.resize(static_cast<size_t>(size));
   for (size_t at = 0; at < names.size();) {
     const std::string name = names.c_str() + at;
     at += name.size() + 1;
     if (!KeptXattr(name)) continue;
-    ssize_t n = get(path.c_str(), name.c_str(), nullptr, 0);
+    ssize_t n = get(name.c_str(), nullptr, 0);
     if (n < 0 && errno == ENODATA) continue;  // removed meanwhile
-    if (n < 0) return Fail(Error::FromErrno(errno, "read xattr " + name));
+    if (n < 0) return Fail(Error::FromErrno(errno, "read xattr " + ShowName(name)));
     std::string value(static_cast<size_t>(n), '\0');
-    n = get(path.c_str(), name.c_str(), value.data(), value.size());
-    if (n < 0) return Fail(Error::FromErrno(errno, "read xattr " + name));
+    n = get(name.c_str(), value.data(), value.size());
+    if (n < 0) return Fail(Error::FromErrno(errno, "read xattr " + ShowName(name)));
     value.resize(static_cast<size_t>(n));
     auto* x = e.add_xattrs();
     x->set_name(name);
@@ -61,31 +62,19 @@ Status ReadXattrs(const std::string& path, bool follow, TreeEntry& e) {
   return {};
 }
 
+// `follow`: `path` is a /proc/self/fd/N link to the folder itself, read through.
+Status ReadXattrs(const std::string& path, bool follow, TreeEntry& e) {
+  const auto list = follow ? ::listxattr : ::llistxattr;
+  const auto get = follow ? ::getxattr : ::lgetxattr;
+  return ReadXattrsWith(
+      [&](char* buf, size_t n) { return list(path.c_str(), buf, n); },
+      [&](const char* name, void* buf, size_t n) { return get(path.c_str(), name, buf, n); }, e);
+}
+
 Status ReadOpenXattrs(int fd, TreeEntry& e) {
-  ssize_t size = ::flistxattr(fd, nullptr, 0);
-  if (size < 0 && errno == ENOTSUP) return {};
-  if (size < 0) return Fail(Error::FromErrno(errno, "list xattrs"));
-  if (size == 0) return {};
-  std::string names(static_cast<size_t>(size), '\0');
-  size = ::flistxattr(fd, names.data(), names.size());
-  if (size < 0) return Fail(Error::FromErrno(errno, "list xattrs"));
-  names.resize(static_cast<size_t>(size));
-  for (size_t at = 0; at < names.size();) {
-    const std::string name = names.c_str() + at;
-    at += name.size() + 1;
-    if (!KeptXattr(name)) continue;
-    ssize_t n = ::fgetxattr(fd, name.c_str(), nullptr, 0);
-    if (n < 0 && errno == ENODATA) continue;  // removed meanwhile
-    if (n < 0) return Fail(Error::FromErrno(errno, "read xattr " + name));
-    std::string value(static_cast<size_t>(n), '\0');
-    n = ::fgetxattr(fd, name.c_str(), value.data(), value.size());
-    if (n < 0) return Fail(Error::FromErrno(errno, "read xattr " + name));
-    value.resize(static_cast<size_t>(n));
-    auto* x = e.add_xattrs();
-    x->set_name(name);
-    x->set_value(std::move(value));
-  }
-  return {};
+  return ReadXattrsWith(
+      [&](char* buf, size_t n) { return ::flistxattr(fd, buf, n); },
+      [&](const char* name, void* buf, size_t n) { return ::fgetxattr(fd, name, buf, n); }, e);
 }
 
 // The ranges of a file with holes that hold data; nothing for a file without holes.
